@@ -1,0 +1,239 @@
+//! `VyosRouter`: how to reach one VyOS router, and which part of its NAT config is ours.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::CommonStatus;
+
+/// The lowest and highest NAT rule numbers VyOS accepts.
+pub const VYOS_RULE_MIN: u32 = 1;
+/// See [`VYOS_RULE_MIN`].
+pub const VYOS_RULE_MAX: u32 = 999_999;
+
+/// How to reach one VyOS router over its HTTP API, and the slice of its destination-NAT rule
+/// numbers that vmnet-operator owns there. Rules outside that range, or without the
+/// operator's marker in their description, are never touched.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "vmnet.dev",
+    version = "v1alpha1",
+    kind = "VyosRouter",
+    plural = "vyosrouters",
+    shortname = "vyos",
+    shortname = "vr",
+    category = "vmnet",
+    status = "VyosRouterStatus",
+    printcolumn(name = "Endpoint", type_ = "string", json_path = ".spec.endpoint"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.vyosVersion"),
+    printcolumn(name = "Owned", type_ = "integer", json_path = ".status.ownedRules"),
+    printcolumn(
+        name = "Drifted",
+        type_ = "integer",
+        json_path = ".status.driftedRules"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = kube::core::Rule::new(
+    "!self.endpoint.startsWith('http://') || (has(self.tls) && has(self.tls.insecurePlainHttp) && self.tls.insecurePlainHttp)"
+).message("spec.endpoint: http:// sends the API key in clear text; use https://, or set spec.tls.insecurePlainHttp: true to accept that explicitly").field_path(".endpoint"))]
+#[serde(rename_all = "camelCase")]
+pub struct VyosRouterSpec {
+    /// The router's HTTP API base URL, e.g. `https://192.0.2.1` or `https://vyos.example.net:8443`.
+    /// The API is enabled on the router with `set service https api keys id <id> key <key>`
+    /// (VyOS 1.5 also needs `set service https api rest`).
+    #[schemars(
+        length(min = 8, max = 2048),
+        regex(pattern = r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    )]
+    pub endpoint: String,
+
+    /// The Secret that holds the API key. Key rotation is picked up without a restart.
+    pub credentials_secret_ref: SecretKeyRef,
+
+    /// How the router's certificate is verified. TLS is verified against the system roots
+    /// unless a CA bundle is given; skipping verification must be asked for explicitly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RouterTls>,
+
+    /// The NAT rule numbers this operator owns on the router (`nat destination rule N`).
+    /// It may grow, never shrink or move: rules programmed outside a new range would be
+    /// orphaned.
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.start <= oldSelf.start && self.end >= oldSelf.end"
+    ).message("may only grow: shrinking or moving it would orphan rules already programmed on the router; create a new VyosRouter to move to other rule numbers"))]
+    pub rule_range: RuleRange,
+
+    /// Inbound interface for rules that name none themselves, e.g. `eth0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._*@-]*$"))]
+    pub default_inbound_interface: Option<String>,
+
+    /// How often the router's NAT rules are read back and hand edits reverted, as a
+    /// duration such as `30s`, `5m` or `1h`. Default: `5m`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), regex(pattern = r"^([0-9]+(s|m|h))+$"))]
+    #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('10s') && duration(self) <= duration('24h')").message("must be between 10s and 24h"))]
+    pub drift_check_interval: Option<String>,
+
+    /// Commit with commit-confirm: the router reverts a change that is not confirmed within
+    /// this many minutes (VyOS 1.5 from mid-2025; the revert reboots the router to its saved
+    /// config). Off unless set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60))]
+    pub commit_confirm_minutes: Option<u32>,
+
+    /// Save the running config to boot (`/config-file save`) after each convergence.
+    /// Default: false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_config: Option<bool>,
+
+    /// What to do with owned rules (in the range and carrying the marker) that nothing
+    /// declares: `sync` deletes them, `upsert-only` never deletes. Default: `sync`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orphan_policy: Option<OrphanPolicy>,
+
+    /// Periodic backups of the router's whole config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+}
+
+/// A key in a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// The Secret's namespace (VyosRouter is cluster-scoped, so it must be named).
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub namespace: String,
+    /// The key in the Secret's data. Default: `api-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: Option<String>,
+}
+
+/// TLS settings for the router's API.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new(
+    "!(has(self.caBundle) && has(self.insecureSkipVerify) && self.insecureSkipVerify)"
+).message("caBundle and insecureSkipVerify: true contradict each other; keep one"))]
+#[serde(rename_all = "camelCase")]
+pub struct RouterTls {
+    /// PEM-encoded CA certificates that sign the router's certificate (VyOS serves a
+    /// self-signed one unless configured otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    #[x_kube(validation = kube::core::Rule::new("self.contains('-----BEGIN CERTIFICATE-----')").message("must hold PEM certificates (-----BEGIN CERTIFICATE-----)"))]
+    pub ca_bundle: Option<String>,
+    /// Do not verify the router's certificate. Anyone on the path can then read the API
+    /// key. The operator reports this on the router's status and in its log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+    /// Allow an `http://` endpoint (no TLS at all). For test peers such as vyos-sim only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_plain_http: Option<bool>,
+}
+
+/// A range of VyOS NAT rule numbers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[x_kube(validation = kube::core::Rule::new("self.start <= self.end").message("start must not be after end"))]
+pub struct RuleRange {
+    /// First rule number (1–999999).
+    #[schemars(range(min = 1, max = 999999))]
+    pub start: u32,
+    /// Last rule number (1–999999), at least `start`.
+    #[schemars(range(min = 1, max = 999999))]
+    pub end: u32,
+}
+
+impl RuleRange {
+    /// How many rule numbers the range holds.
+    pub fn len(&self) -> u32 {
+        self.end.saturating_sub(self.start).saturating_add(1)
+    }
+
+    /// Never true for a valid range; here for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        self.end < self.start
+    }
+
+    /// Whether `n` is in the range.
+    pub fn contains(&self, n: u32) -> bool {
+        (self.start..=self.end).contains(&n)
+    }
+}
+
+/// What happens to owned rules that nothing declares.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum OrphanPolicy {
+    /// Delete them.
+    #[default]
+    #[serde(rename = "sync")]
+    Sync,
+    /// Never delete anything on the router.
+    #[serde(rename = "upsert-only")]
+    UpsertOnly,
+}
+
+/// Periodic config backups.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSpec {
+    /// A cron schedule with five fields, e.g. `0 3 * * *`.
+    #[schemars(
+        length(min = 9, max = 100),
+        regex(pattern = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$")
+    )]
+    pub schedule: String,
+    /// How many backups to keep (1–1000).
+    #[schemars(range(min = 1, max = 1000))]
+    pub retention: u32,
+}
+
+/// What the operator last saw of the router.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VyosRouterStatus {
+    /// Conditions and the generation they describe.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Whether the last request reached the router's API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
+    /// The VyOS version the router reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vyos_version: Option<String>,
+    /// When the router's rules last matched what the cluster declares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Rules on the router in the owned range that carry the operator's marker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owned_rules: Option<i64>,
+    /// Rules the cluster declares for this router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_rules: Option<i64>,
+    /// Owned rules found changed by hand at the last drift check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drifted_rules: Option<i64>,
+    /// Progress of a sync that spans several requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_progress: Option<String>,
+}

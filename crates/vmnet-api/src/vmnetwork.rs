@@ -1,0 +1,167 @@
+//! `VmNetwork`: one VM's network identity.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::cel;
+use crate::common::{CommonStatus, PortProtocol};
+
+/// One VM's network identity: its internal address (fixed, or from an IpPool) and the
+/// named ports forwarded to it from external ports (fixed, or from a PortPool). The operator
+/// creates and owns one PortRule per port.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "vmnet.dev",
+    version = "v1alpha1",
+    kind = "VmNetwork",
+    plural = "vmnetworks",
+    shortname = "vmn",
+    category = "vmnet",
+    namespaced,
+    status = "VmNetworkStatus",
+    printcolumn(name = "Router", type_ = "string", json_path = ".spec.router"),
+    printcolumn(name = "Address", type_ = "string", json_path = ".status.address"),
+    printcolumn(name = "Endpoints", type_ = "string", json_path = ".status.endpoints"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = kube::core::Rule::new("size(self.metadata.name) <= 47").message("metadata.name: at most 47 characters, so that '<name>-<port name>' names a PortRule")
+)]
+#[x_kube(validation = kube::core::Rule::new("!(has(self.address) && has(self.ipPoolRef))").message("set spec.address (a fixed address) or spec.ipPoolRef (allocate from that pool), not both"))]
+#[serde(rename_all = "camelCase")]
+pub struct VmNetworkSpec {
+    /// The VyosRouter that forwards this VM's ports. Immutable.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    #[x_kube(validation = cel::immutable("the VM's rules are programmed on that router; delete and re-create the VmNetwork to move it"))]
+    pub router: String,
+
+    /// The VM this identity belongs to (informational; e.g. a KubeVirt VirtualMachine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_ref: Option<VmRef>,
+
+    /// A fixed internal address (IPv4). Absent: one is allocated from `ipPoolRef`, or from an
+    /// auto-assign IpPool this namespace may use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
+    #[x_kube(validation = kube::core::Rule::new(cel::is_ipv4("self")).message("must be an IPv4 address such as 10.20.0.5 (VyOS destination NAT translates to IPv4)"))]
+    pub address: Option<String>,
+
+    /// The IpPool to allocate the internal address from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub ip_pool_ref: Option<String>,
+
+    /// The VM's MAC address, for a DHCP static mapping on the router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"))]
+    pub mac: Option<String>,
+
+    /// The VM's forwarded ports, each by name (`ssh`, `https`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.all(p, self.filter(q, q.port == p.port && (p.protocol == q.protocol || p.protocol == 'tcp_udp' || q.protocol == 'tcp_udp')).size() == 1)"
+    ).message("two ports forward to the same internal port and protocol; each internal port/protocol may appear once"))]
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.all(p, !has(p.externalPort) || self.filter(q, has(q.externalPort) && q.externalPort == p.externalPort && (p.protocol == q.protocol || p.protocol == 'tcp_udp' || q.protocol == 'tcp_udp')).size() == 1)"
+    ).message("two ports ask for the same external port and protocol"))]
+    pub ports: Option<Vec<VmPort>>,
+}
+
+/// The VM a VmNetwork belongs to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VmRef {
+    /// Kind, e.g. `VirtualMachine`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub kind: Option<String>,
+    /// Name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// One forwarded port of a VM.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("!(has(self.externalPort) && has(self.portPoolRef))").message("set externalPort (a fixed port) or portPoolRef (allocate from that pool), not both"))]
+#[serde(rename_all = "camelCase")]
+pub struct VmPort {
+    /// The port's name: lowercase letters, digits and '-', at most 15 characters (`ssh`).
+    #[schemars(
+        length(min = 1, max = 15),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// The port on the VM (1–65535).
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// `tcp`, `udp` or `tcp_udp`.
+    pub protocol: PortProtocol,
+    /// A fixed external port (1–65535). Absent: one is allocated from `portPoolRef`, or from
+    /// an auto-assign PortPool of the router that this namespace may use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub external_port: Option<u16>,
+    /// The PortPool to allocate the external port from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub port_pool_ref: Option<String>,
+    /// Only these source addresses or networks may connect. Absent: any source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::cel::source_ranges", length(min = 1))]
+    pub source_ranges: Option<Vec<String>>,
+}
+
+/// Where a VM can be reached.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VmNetworkStatus {
+    /// Conditions and the generation they describe.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// The VM's internal address (fixed or allocated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The IpPool the address came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_pool: Option<String>,
+    /// One line for people: `ssh=203.0.113.10:30022/tcp, ...`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<String>,
+    /// Each port's external endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<VmPortStatus>>,
+}
+
+/// The external endpoint of one port.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VmPortStatus {
+    /// The port's name.
+    pub name: String,
+    /// The external address, when the pool or router has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_address: Option<String>,
+    /// The external port (fixed or allocated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_port: Option<u16>,
+    /// The PortPool the external port came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_pool: Option<String>,
+    /// The PortRule that programs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_rule: Option<String>,
+    /// Whether its rule is in place on the router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+}
