@@ -1,0 +1,220 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::alloc::PortProtocol;
+
+fn policy(auto: bool, priority: i32, ns: &[&str]) -> PoolPolicy {
+    PoolPolicy {
+        auto_assign: auto,
+        priority,
+        allowed_namespaces: ns.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn spec(addr: &str, p: PoolPolicy) -> AddressPoolSpec {
+    AddressPoolSpec {
+        addresses: vec![addr.into()],
+        policy: p,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn choose_by_priority_then_name() {
+    let (a, b, c, d) = (
+        policy(true, 0, &[]),
+        policy(true, 5, &[]),
+        policy(true, 0, &[]),
+        policy(false, 9, &[]),
+    );
+    let pools = [
+        ("b-pool", &a),
+        ("z-pool", &b),
+        ("a-pool", &c),
+        ("manual", &d),
+    ];
+    assert_eq!(
+        choose_pools("IpPool", pools, None, "ns").unwrap(),
+        vec!["z-pool", "a-pool", "b-pool"]
+    );
+    assert_eq!(
+        choose_pools("IpPool", pools, Some("manual"), "ns").unwrap(),
+        vec!["manual"]
+    );
+    let err = choose_pools("IpPool", pools, Some("nope"), "ns").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid request: there is no IpPool named \"nope\""
+    );
+}
+
+#[test]
+fn choose_respects_namespaces() {
+    let only_prod = policy(true, 0, &["prod"]);
+    let pools = [("p", &only_prod)];
+    let err = choose_pools("IpPool", pools, None, "dev").unwrap_err();
+    assert_eq!(err.reason(), "NamespaceNotAllowed");
+    let err = choose_pools("IpPool", pools, Some("p"), "dev").unwrap_err();
+    assert_eq!(err.reason(), "NamespaceNotAllowed");
+    assert_eq!(
+        choose_pools("IpPool", pools, None, "prod").unwrap(),
+        vec!["p"]
+    );
+    let none: [(&str, &PoolPolicy); 0] = [];
+    assert_eq!(
+        choose_pools("IpPool", none, None, "prod")
+            .unwrap_err()
+            .reason(),
+        "InvalidRequest"
+    );
+}
+
+#[test]
+fn address_pools_fall_through_exhausted_pools_and_stay_put() {
+    let mut r = AddressPools::new();
+    r.upsert("small", spec("10.0.0.1", policy(true, 10, &[])))
+        .unwrap();
+    r.upsert("big", spec("10.1.0.0/24", policy(true, 0, &[])))
+        .unwrap();
+    let a = Claimant::new("VmNetwork", "ns", "a");
+    let b = Claimant::new("VmNetwork", "ns", "b");
+    let got = r.allocate(&a, None, AddressRequest::ANY).unwrap();
+    assert_eq!(got.pool.as_deref(), Some("small"));
+    let got_b = r.allocate(&b, None, AddressRequest::ANY).unwrap();
+    assert_eq!(got_b.pool.as_deref(), Some("big"));
+    // Idempotent.
+    assert_eq!(r.allocate(&a, None, AddressRequest::ANY).unwrap(), got);
+    // A fixed address in no pool is returned untracked.
+    let ip: IpAddr = "192.0.2.1".parse().unwrap();
+    let c = Claimant::new("VmNetwork", "ns", "c");
+    assert_eq!(
+        r.allocate(&c, None, AddressRequest::Fixed(ip)).unwrap(),
+        Assigned {
+            pool: None,
+            value: ip
+        }
+    );
+    // A fixed address inside a pool is taken there; moving a to it releases small.
+    let fixed: IpAddr = "10.1.0.77".parse().unwrap();
+    assert_eq!(
+        r.allocate(&a, None, AddressRequest::Fixed(fixed))
+            .unwrap()
+            .pool
+            .as_deref(),
+        Some("big")
+    );
+    assert_eq!(r.get("small").unwrap().counts().used, 0);
+    assert_eq!(r.lookup(&a).unwrap().value, fixed);
+}
+
+#[test]
+fn address_pools_exhausted_everywhere() {
+    let mut r = AddressPools::new();
+    r.upsert("one", spec("10.0.0.1", policy(true, 0, &[])))
+        .unwrap();
+    r.allocate(
+        &Claimant::new("VmNetwork", "ns", "a"),
+        None,
+        AddressRequest::ANY,
+    )
+    .unwrap();
+    let err = r
+        .allocate(
+            &Claimant::new("VmNetwork", "ns", "b"),
+            None,
+            AddressRequest::ANY,
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), "PoolExhausted");
+    assert_eq!(
+        err.to_string(),
+        "every IpPool namespace \"ns\" may use (one) has no free address left: release an allocation or add to the pool"
+    );
+}
+
+#[test]
+fn address_pools_rebuild() {
+    let mut r = AddressPools::new();
+    r.upsert("one", spec("10.0.0.0/24", policy(true, 0, &[])))
+        .unwrap();
+    r.upsert("two", spec("10.0.1.0/24", policy(true, 0, &[])))
+        .unwrap();
+    let a = Claimant::new("VmNetwork", "ns", "a");
+    let report = r.rebuild([
+        ("two".to_string(), a.clone(), "10.0.1.5".parse().unwrap()),
+        ("one".to_string(), a.clone(), "10.0.0.5".parse().unwrap()),
+        (
+            "gone".to_string(),
+            Claimant::new("VmNetwork", "ns", "b"),
+            "10.9.0.5".parse().unwrap(),
+        ),
+    ]);
+    assert_eq!(report.conflicts.len(), 1);
+    assert_eq!(report.out_of_range.len(), 1);
+    assert_eq!(report.out_of_range[0].reason, OutsideReason::PoolMissing);
+    assert_eq!(r.lookup(&a).unwrap().pool.as_deref(), Some("one"));
+    assert_eq!(r.get("two").unwrap().counts().used, 0);
+}
+
+#[test]
+fn port_pools_filter_by_router_and_protocol() {
+    let mut r = PortPools::new();
+    let pp = |router: &str, ports: &str, protocols: Vec<PortProtocol>, prio| PortPoolSpec {
+        router: router.into(),
+        ports: vec![ports.into()],
+        protocols,
+        policy: policy(true, prio, &[]),
+        ..Default::default()
+    };
+    r.upsert("other-router", pp("r2", "1000-2000", vec![], 100))
+        .unwrap();
+    r.upsert(
+        "udp-only",
+        pp("r1", "3000-3010", vec![PortProtocol::Udp], 50),
+    )
+    .unwrap();
+    r.upsert("main", pp("r1", "4000-4010", vec![], 0)).unwrap();
+    let a = Claimant::new("VmNetwork", "ns", "vm").with_item("ssh");
+    let got = r
+        .allocate(&a, "r1", None, PortRequest::auto(PortProtocol::Tcp))
+        .unwrap();
+    assert_eq!(got.pool.as_deref(), Some("main"));
+    assert_eq!(got.value.first, 4000);
+    let u = Claimant::new("VmNetwork", "ns", "vm").with_item("dns");
+    let got = r
+        .allocate(&u, "r1", None, PortRequest::auto(PortProtocol::Udp))
+        .unwrap();
+    assert_eq!(got.pool.as_deref(), Some("udp-only"));
+    let err = r
+        .allocate(
+            &u,
+            "r1",
+            Some("other-router"),
+            PortRequest::auto(PortProtocol::Udp),
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), "InvalidRequest");
+    // A fixed port inside a pool conflicts there.
+    let b = Claimant::new("VmNetwork", "ns", "vm2").with_item("ssh");
+    let err = r
+        .allocate(
+            &b,
+            "r1",
+            None,
+            PortRequest::fixed(PortProtocol::TcpUdp, 4000),
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), "Conflict");
+    let report = r.rebuild([("main".to_string(), a.clone(), got_value(4005))]);
+    assert!(report.is_clean());
+    assert_eq!(r.lookup(&a).unwrap().value.first, 4005);
+    assert!(r.release(&a).is_some());
+}
+
+fn got_value(p: u16) -> PortAllocation {
+    PortAllocation {
+        protocol: PortProtocol::Tcp,
+        first: p,
+        last: p,
+    }
+}
