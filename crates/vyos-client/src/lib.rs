@@ -1,1 +1,13 @@
-//! vyos-client
+//! The VyOS HTTP API client and the typed NAT rule model of vmnet-operator.
+//!
+//! - [`nat`] (always built, pure): parse, render, diff, apply and validate IPv4
+//!   `nat destination` / `nat source` rules.
+//! - With the `http` feature (default): [`VyosClient`], an async client for the
+//!   VyOS 1.4/1.5 HTTP API, with typed [`VyosError`]s.
+//!
+//! See `docs/vyos-client.md` for errors, retries, TLS and what each request does.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod nat;
+
+pub use nat::{ConfigOp, NatKind, NatRule, OpKind};
