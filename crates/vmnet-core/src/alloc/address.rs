@@ -272,9 +272,9 @@ impl AddressPool {
 
     /// Forgets every allocation and imports `claims` (in any order) instead.
     ///
-    /// The result does not depend on the order of `claims`: they are sorted by claimant
-    /// first, so when two claim one address the claimant that sorts first keeps it and the
-    /// other is reported as a conflict naming both. Claims outside the pool are kept and
+    /// The result does not depend on the order of `claims`: they are sorted (by address,
+    /// then claimant), so when two claim one address the claimant that sorts first keeps it
+    /// and the other is reported as a conflict naming both. Claims outside the pool are kept and
     /// reported (never moved).
     pub fn rebuild(
         &mut self,
@@ -283,12 +283,13 @@ impl AddressPool {
         self.space.clear();
         self.holders.clear();
         self.cursor = self.space.avail().runs().next().map_or(0, |(lo, _)| lo);
-        let mut claims: Vec<(Claimant, u128)> =
-            claims.into_iter().map(|(c, ip)| (c, offset(ip))).collect();
+        // Sorting by value first keeps the comparisons cheap (u128 before strings).
+        let mut claims: Vec<(u128, Claimant)> =
+            claims.into_iter().map(|(c, ip)| (offset(ip), c)).collect();
         claims.sort_unstable();
         claims.dedup();
         let mut report = RebuildReport::default();
-        for (claimant, v) in claims {
+        for (v, claimant) in claims {
             if let Some(&held) = self.holders.get(&claimant) {
                 report.conflicts.push(AllocError::invalid(format!(
                     "{claimant} claims both {} and {} in {}; kept {}",

@@ -127,3 +127,48 @@ impl fmt::Display for OutsideReason {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_fixed_reason_and_a_message() {
+        let who = Claimant::new("VmNetwork", "ns", "a");
+        let cases = [
+            (
+                AllocError::Exhausted {
+                    pool: "IpPool \"p\"".into(),
+                    wanted: "free address".into(),
+                },
+                "PoolExhausted",
+            ),
+            (
+                AllocError::NotAllowedForNamespace {
+                    pool: "IpPool \"p\"".into(),
+                    namespace: "ns".into(),
+                },
+                "NamespaceNotAllowed",
+            ),
+            (
+                AllocError::conflict("address 10.0.0.1".into(), &who, who.clone()),
+                "Conflict",
+            ),
+            (
+                AllocError::OutsidePool {
+                    pool: "IpPool \"p\"".into(),
+                    resource: "address 10.0.0.1".into(),
+                    reason: OutsideReason::Excluded,
+                },
+                "OutsidePool",
+            ),
+            (AllocError::invalid("bad"), "InvalidRequest"),
+        ];
+        for (err, reason) in cases {
+            assert_eq!(err.reason(), reason);
+            assert_eq!(err.category(), reason);
+            assert!(!err.is_transient());
+            assert!(!err.to_string().is_empty());
+        }
+    }
+}

@@ -457,9 +457,10 @@ impl PortPool {
     }
 
     /// Forgets every allocation and imports `claims` (in any order) instead. As for
-    /// [`super::AddressPool::rebuild`]: order-independent, the claimant that sorts first keeps a
-    /// contested port, the other is reported as a conflict naming both; claims outside the
-    /// pool are kept and reported.
+    /// [`super::AddressPool::rebuild`]: order-independent (claims are sorted by first port,
+    /// last port, protocol, then claimant), the claim that sorts first keeps a contested port
+    /// and the other is reported as a conflict naming both; claims outside the pool are kept
+    /// and reported.
     pub fn rebuild(
         &mut self,
         claims: impl IntoIterator<Item = (Claimant, PortAllocation)>,
@@ -469,11 +470,19 @@ impl PortPool {
         self.overlap = 0;
         self.holders.clear();
         self.cursor = self.tcp.avail().runs().next().map_or(1, |(lo, _)| lo);
-        let mut claims: Vec<_> = claims.into_iter().collect();
+        let mut claims: Vec<_> = claims
+            .into_iter()
+            .map(|(c, a)| ((a.first, a.last, a.protocol), c))
+            .collect();
         claims.sort_unstable();
         claims.dedup();
         let mut report = RebuildReport::default();
-        for (claimant, a) in claims {
+        for ((first, last, protocol), claimant) in claims {
+            let a = PortAllocation {
+                protocol,
+                first,
+                last,
+            };
             if a.first == 0 || a.first > a.last {
                 report.conflicts.push(AllocError::invalid(format!(
                     "{claimant} claims ports {}-{} in {}, which is not a valid range",

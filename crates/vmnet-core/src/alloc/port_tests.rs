@@ -271,13 +271,11 @@ fn rebuild_and_reconfigure() {
         (c("t"), at(150, 150, Tcp)),
         (c("z"), at(300, 301, Tcp)),
     ]);
-    // a (udp) then b (tcp_udp, conflicts on udp) then t (tcp) gets in.
+    // Sorted by port then protocol: t (tcp) and a (udp) get in, b (tcp_udp) conflicts.
     assert_eq!(report.conflicts.len(), 1);
-    assert!(
-        report.conflicts[0]
-            .to_string()
-            .contains("held by VmNetwork web/a port ssh, so VmNetwork web/b port ssh")
-    );
+    assert!(report.conflicts[0].to_string().starts_with(
+        "tcp port 150 in PortPool \"pp\" on 203.0.113.10 is already held by VmNetwork web/t port ssh, so VmNetwork web/b port ssh"
+    ));
     assert_eq!(report.out_of_range.len(), 1);
     assert_eq!(p.counts().used, 1);
     let spec = PortPoolSpec {

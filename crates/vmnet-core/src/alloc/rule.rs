@@ -157,11 +157,11 @@ impl RuleNumbers {
     pub fn rebuild(&mut self, claims: impl IntoIterator<Item = (Claimant, u32)>) -> RebuildReport {
         self.space.clear();
         self.holders.clear();
-        let mut claims: Vec<_> = claims.into_iter().collect();
+        let mut claims: Vec<(u32, Claimant)> = claims.into_iter().map(|(c, n)| (n, c)).collect();
         claims.sort_unstable();
         claims.dedup();
         let mut report = RebuildReport::default();
-        for (claimant, n) in claims {
+        for (n, claimant) in claims {
             if let Some(&held) = self.holders.get(&claimant) {
                 report.conflicts.push(AllocError::invalid(format!(
                     "{claimant} claims both rule {held} and rule {n} on VyosRouter {:?}; kept {held}",
