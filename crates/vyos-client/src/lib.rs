@@ -11,3 +11,17 @@
 pub mod nat;
 
 pub use nat::{ConfigOp, NatKind, NatRule, OpKind};
+
+#[cfg(feature = "http")]
+mod client;
+#[cfg(feature = "http")]
+mod error;
+mod secret;
+#[cfg(feature = "http")]
+mod tls;
+
+#[cfg(feature = "http")]
+pub use client::{ClientConfig, VersionInfo, VyosClient};
+#[cfg(feature = "http")]
+pub use error::VyosError;
+pub use secret::SecretString;
