@@ -188,6 +188,7 @@ PY
 cmd_up() {
   mkdir -p "$CACHE"
   # Several test processes may call `up` at once: one starts, the others wait and reuse it.
+  # The daemons below are started with fd 9 closed, or they would hold the lock for ever.
   exec 9>"$CACHE/control-plane.lock"
   flock 9
   have_all || die "control-plane binaries are missing from $BIN; run: hack/control-plane.sh build (or: make control-plane)"
@@ -212,7 +213,7 @@ cmd_up() {
   "$BIN/etcd" --data-dir="$data" \
     --listen-client-urls="http://127.0.0.1:$ep" --advertise-client-urls="http://127.0.0.1:$ep" \
     --listen-peer-urls=http://127.0.0.1:0 --unsafe-no-fsync=true --log-level=warn \
-    >"$STATE/etcd.log" 2>&1 &
+    >"$STATE/etcd.log" 2>&1 9>&- &
   echo $! >"$STATE/etcd.pid"
   wait_for 30 etcd curl -fs "http://127.0.0.1:$ep/health" ||
     { tail -n 30 "$STATE/etcd.log" >&2; die "etcd did not become healthy (log: $STATE/etcd.log)"; }
@@ -231,7 +232,7 @@ cmd_up() {
     --authorization-mode=RBAC \
     --disable-admission-plugins=ServiceAccount \
     --allow-privileged=true --profiling=false \
-    >"$STATE/apiserver.log" 2>&1 &
+    >"$STATE/apiserver.log" 2>&1 9>&- &
   echo $! >"$STATE/kube-apiserver.pid"
   write_kubeconfig "$ap"
   wait_for 120 kube-apiserver curl -fsk "https://127.0.0.1:$ap/readyz" ||
@@ -244,7 +245,7 @@ cmd_up() {
     --kubeconfig="$KUBECONFIG_PATH" \
     --controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller \
     --leader-elect=false --secure-port=0 --use-service-account-credentials=false \
-    >"$STATE/controller-manager.log" 2>&1 &
+    >"$STATE/controller-manager.log" 2>&1 9>&- &
   echo $! >"$STATE/kube-controller-manager.pid"
   sleep 1
   is_running kube-controller-manager ||

@@ -74,7 +74,7 @@ pub struct IpPoolSpec {
     pub addresses: Vec<String>,
 
     /// Addresses never handed out (e.g. the gateway): addresses, CIDRs or ranges.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "pool_entries")]
     pub exclude: Option<Vec<String>>,
 
@@ -83,7 +83,7 @@ pub struct IpPoolSpec {
     pub include_network_and_broadcast: Option<bool>,
 
     /// Namespaces whose VmNetworks may take addresses from this pool. Absent: every namespace.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "namespace_names")]
     pub allowed_namespaces: Option<Vec<String>>,
 
@@ -178,7 +178,7 @@ pub struct PortPoolSpec {
     pub ports: Vec<String>,
 
     /// Ports never handed out: ports or ranges.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "port_entries")]
     pub exclude: Option<Vec<String>>,
 
@@ -189,7 +189,7 @@ pub struct PortPoolSpec {
     pub protocols: Option<Vec<PortProtocol>>,
 
     /// Namespaces whose VmNetworks may take ports from this pool. Absent: every namespace.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "namespace_names")]
     pub allowed_namespaces: Option<Vec<String>>,
 

@@ -81,7 +81,7 @@ pub struct PortRuleSpec {
     pub internal_port: Option<u16>,
 
     /// Only these source addresses or networks may connect. Absent: any source.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::cel::source_ranges", length(min = 1))]
     pub source_ranges: Option<Vec<String>>,
 

@@ -27,7 +27,6 @@ use crate::common::{CommonStatus, PortProtocol};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = kube::core::Rule::new("size(self.metadata.name) <= 47").message("metadata.name: at most 47 characters, so that '<name>-<port name>' names a PortRule")
 )]
-#[x_kube(validation = kube::core::Rule::new("!(has(self.address) && has(self.ipPoolRef))").message("set spec.address (a fixed address) or spec.ipPoolRef (allocate from that pool), not both"))]
 #[serde(rename_all = "camelCase")]
 pub struct VmNetworkSpec {
     /// The VyosRouter that forwards this VM's ports. Immutable.
@@ -42,14 +41,15 @@ pub struct VmNetworkSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vm_ref: Option<VmRef>,
 
-    /// A fixed internal address (IPv4). Absent: one is allocated from `ipPoolRef`, or from an
-    /// auto-assign IpPool this namespace may use.
+    /// A fixed internal address (IPv4). With `ipPoolRef` it is claimed in that pool (so no
+    /// other VM gets it); without, in the IpPool that contains it, if any. Absent: one is
+    /// allocated from `ipPoolRef`, or from an auto-assign IpPool this namespace may use.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 15))]
     #[x_kube(validation = kube::core::Rule::new(cel::is_ipv4("self")).message("must be an IPv4 address such as 10.20.0.5 (VyOS destination NAT translates to IPv4)"))]
     pub address: Option<String>,
 
-    /// The IpPool to allocate the internal address from.
+    /// The IpPool the internal address comes from (allocated, or `address` claimed in it).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 253),
@@ -89,8 +89,7 @@ pub struct VmRef {
 }
 
 /// One forwarded port of a VM.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = kube::core::Rule::new("!(has(self.externalPort) && has(self.portPoolRef))").message("set externalPort (a fixed port) or portPoolRef (allocate from that pool), not both"))]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VmPort {
     /// The port's name: lowercase letters, digits and '-', at most 15 characters (`ssh`).
@@ -104,12 +103,14 @@ pub struct VmPort {
     pub port: u16,
     /// `tcp`, `udp` or `tcp_udp`.
     pub protocol: PortProtocol,
-    /// A fixed external port (1–65535). Absent: one is allocated from `portPoolRef`, or from
-    /// an auto-assign PortPool of the router that this namespace may use.
+    /// A fixed external port (1–65535). With `portPoolRef` it is claimed in that pool (and
+    /// gets the pool's external address); without, in the router's PortPool that contains
+    /// it, if any. Absent: one is allocated from `portPoolRef`, or from an auto-assign
+    /// PortPool of the router that this namespace may use.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub external_port: Option<u16>,
-    /// The PortPool to allocate the external port from.
+    /// The PortPool the external port comes from (allocated, or `externalPort` claimed in it).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 253),
@@ -117,7 +118,7 @@ pub struct VmPort {
     )]
     pub port_pool_ref: Option<String>,
     /// Only these source addresses or networks may connect. Absent: any source.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::cel::source_ranges", length(min = 1))]
     pub source_ranges: Option<Vec<String>>,
 }

@@ -13,10 +13,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
@@ -166,7 +168,9 @@ pub struct TestNamespace {
 
 impl std::fmt::Debug for TestNamespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestNamespace").field("name", &self.name).finish()
+        f.debug_struct("TestNamespace")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -250,4 +254,35 @@ impl Drop for TestNamespace {
         });
         let _ = handle.join();
     }
+}
+
+static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Installs (server-side applies) the CRDs generated from the current code, once per test
+/// process, and waits until the API server serves them.
+pub async fn install_crds() -> anyhow::Result<()> {
+    CRDS.get_or_try_init(|| async {
+        let client = admin_client().await?;
+        let api: Api<CustomResourceDefinition> = Api::all(client);
+        let pp = PatchParams::apply("vmnet-testkit").force();
+        for (_, crd) in vmnet_api::crds() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &pp, &Patch::Apply(&crd))
+                .await
+                .with_context(|| format!("applying CRD {name}"))?;
+        }
+        for (_, crd) in vmnet_api::crds() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            let cond = kube::runtime::conditions::is_crd_established();
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                kube::runtime::wait::await_condition(api.clone(), &name, cond),
+            )
+            .await
+            .with_context(|| format!("CRD {name} not established within 30 s"))??;
+        }
+        anyhow::Ok(())
+    })
+    .await?;
+    Ok(())
 }
