@@ -1,4 +1,4 @@
-//! The command line: `vmnet-operator crd | version`.
+//! The command line: `vmnet-operator run | crd | version`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,10 +20,132 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the operator: watch the custom resources and converge the routers.
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions (or write one file per kind).
     Crd(CrdArgs),
     /// Print the version.
     Version,
+}
+
+/// Options of `run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Where /healthz, /readyz and /metrics listen.
+    #[arg(long, env = "VMNET_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: std::net::SocketAddr,
+    /// Watch VmNetworks and PortRules of this namespace only (default: all namespaces).
+    #[arg(long, env = "VMNET_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "VMNET_LEASE_NAME", default_value = "vmnet-operator")]
+    pub lease_name: String,
+    /// Namespace of the leader-election Lease (in a Pod: its own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease (in a Pod: its name). Default: host name and a
+    /// random suffix.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Lease duration: a dead leader is replaced after at most this many seconds.
+    #[arg(long, env = "VMNET_LEASE_SECONDS", default_value_t = 15)]
+    pub lease_seconds: u64,
+    /// Changes arriving within this many milliseconds go to a router in one commit.
+    #[arg(long, env = "VMNET_DEBOUNCE_MS", default_value_t = 300)]
+    pub debounce_ms: u64,
+    /// At most this many set/delete operations per configure request (one commit each).
+    #[arg(long, env = "VMNET_MAX_OPS_PER_COMMIT", default_value_t = 2000)]
+    pub max_ops_per_commit: usize,
+    /// Drift-check interval of routers whose spec sets none (e.g. 30s, 5m, 1h).
+    #[arg(long, env = "VMNET_DRIFT_INTERVAL", default_value = "5m", value_parser = parse_interval)]
+    pub drift_interval: std::time::Duration,
+    /// Deadline of each request to a router, in seconds.
+    #[arg(long, env = "VMNET_ROUTER_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub router_timeout_seconds: u64,
+    /// Log format.
+    #[arg(long, env = "VMNET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log output.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    crate::writer::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration such as 30s, 5m or 1h30m"))
+}
+
+impl RunArgs {
+    /// The options of [`crate::run::operate`].
+    pub fn options(&self) -> crate::run::Options {
+        let identity = self.identity.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "vmnet-operator".into());
+            format!("{host}-{:08x}", rand::random::<u32>())
+        });
+        crate::run::Options {
+            settings: crate::controller::Settings {
+                debounce: std::time::Duration::from_millis(self.debounce_ms),
+                max_ops_per_commit: self.max_ops_per_commit,
+                default_drift_interval: self.drift_interval,
+                router_timeout: std::time::Duration::from_secs(self.router_timeout_seconds),
+                namespace: self.namespace.clone(),
+            },
+            lease_name: self.lease_name.clone(),
+            lease_namespace: self.lease_namespace.clone(),
+            identity,
+            lease_seconds: self.lease_seconds,
+            admin_addr: Some(self.admin_addr),
+        }
+    }
+}
+
+fn run_operator(args: &RunArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,kube=warn,kube_lease_manager=warn")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+        let shutdown = async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(t) => t,
+                        Err(_) => {
+                            let _ = ctrl_c.await;
+                            return;
+                        }
+                    };
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+        };
+        crate::run::operate(client, args.options(), shutdown).await
+    })
 }
 
 /// Options of `crd`.
@@ -50,6 +172,7 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
+            Command::Run(args) => run_operator(&args),
             Command::Crd(args) => run_crd(&args),
             Command::Version => {
                 println!("vmnet-operator {}", env!("CARGO_PKG_VERSION"));

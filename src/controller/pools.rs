@@ -1,0 +1,163 @@
+//! IpPool and PortPool: loaded into the allocators, with total / used / free in status.
+//! Editing a pool never moves an allocation: the ones left outside are listed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use serde_json::json;
+use vmnet_api::{IpPool, PortPool};
+use vmnet_core::alloc::{AddressPoolSpec, PoolPolicy, PortPoolSpec, PortProtocol};
+
+use crate::conditions::{State, conditions};
+use crate::controller::{Context, Error, lock};
+
+/// The allocator's view of an IpPool.
+pub fn address_spec(p: &IpPool) -> AddressPoolSpec {
+    AddressPoolSpec {
+        addresses: p.spec.addresses.clone(),
+        exclude: p.spec.exclude.clone().unwrap_or_default(),
+        include_network_and_broadcast: p.spec.include_network_and_broadcast == Some(true),
+        policy: PoolPolicy {
+            auto_assign: p.spec.auto_assign == Some(true),
+            priority: p.spec.priority.unwrap_or(0),
+            allowed_namespaces: p.spec.allowed_namespaces.clone().unwrap_or_default(),
+        },
+    }
+}
+
+/// The allocator's protocol for an API protocol.
+pub fn protocol(p: vmnet_api::PortProtocol) -> PortProtocol {
+    match p {
+        vmnet_api::PortProtocol::Tcp => PortProtocol::Tcp,
+        vmnet_api::PortProtocol::Udp => PortProtocol::Udp,
+        vmnet_api::PortProtocol::TcpUdp => PortProtocol::TcpUdp,
+    }
+}
+
+/// The allocator's view of a PortPool.
+pub fn port_spec(p: &PortPool) -> PortPoolSpec {
+    PortPoolSpec {
+        router: p.spec.router.clone(),
+        external_address: p.spec.external_address.clone(),
+        ports: p.spec.ports.clone(),
+        exclude: p.spec.exclude.clone().unwrap_or_default(),
+        protocols: p
+            .spec
+            .protocols
+            .clone()
+            .unwrap_or_else(|| vec![vmnet_api::PortProtocol::Tcp, vmnet_api::PortProtocol::Udp])
+            .into_iter()
+            .map(protocol)
+            .collect(),
+        policy: PoolPolicy {
+            auto_assign: p.spec.auto_assign == Some(true),
+            priority: p.spec.priority.unwrap_or(0),
+            allowed_namespaces: p.spec.allowed_namespaces.clone().unwrap_or_default(),
+        },
+    }
+}
+
+/// Reconciles one IpPool.
+pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = pool.metadata.name.clone().unwrap_or_default();
+    let (state, reason, message, counts, out) = {
+        let mut alloc = lock(&ctx.alloc);
+        match alloc.addresses.upsert(&name, address_spec(&pool)) {
+            Ok(_) => {
+                let p = alloc.addresses.get(&name);
+                let counts = p.map(|p| p.counts()).unwrap_or_default();
+                let out: Vec<String> = p
+                    .map(|p| p.out_of_range().iter().map(ToString::to_string).collect())
+                    .unwrap_or_default();
+                if out.is_empty() {
+                    (State::Ready, "Loaded", String::new(), Some(counts), out)
+                } else {
+                    let msg = format!(
+                        "{} allocations lie outside the pool now; they are kept, not moved",
+                        out.len()
+                    );
+                    (
+                        State::Ready,
+                        "AllocationsOutOfRange",
+                        msg,
+                        Some(counts),
+                        out,
+                    )
+                }
+            }
+            Err(e) => (State::Stalled, e.reason(), e.to_string(), None, Vec::new()),
+        }
+    };
+    let g = pool.metadata.generation;
+    let mut status = json!({
+        "observedGeneration": g,
+        "conditions": conditions(pool.status.as_ref().and_then(|s| s.common.conditions.as_deref()), state, reason, &message, g),
+        "outOfRange": if out.is_empty() { serde_json::Value::Null } else { json!(out) },
+    });
+    if let Some(c) = counts {
+        status["total"] = json!(c.total.to_string());
+        status["used"] = json!(i64::try_from(c.used).unwrap_or(i64::MAX));
+        status["free"] = json!(c.free.to_string());
+    }
+    let api: Api<IpPool> = Api::all(ctx.client.clone());
+    if pool.status.as_ref().map(|s| json!(s)) != Some(status.clone()) {
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
+    }
+    ctx.metrics.reconciled("IpPool", true);
+    Ok(Action::requeue(Duration::from_secs(60)))
+}
+
+/// Reconciles one PortPool.
+pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = pool.metadata.name.clone().unwrap_or_default();
+    let (state, reason, message, counts, out) = {
+        let mut alloc = lock(&ctx.alloc);
+        match alloc.ports.upsert(&name, port_spec(&pool)) {
+            Ok(_) => {
+                let p = alloc.ports.get(&name);
+                let counts = p.map(|p| p.counts());
+                let out: Vec<String> = p
+                    .map(|p| p.out_of_range().iter().map(ToString::to_string).collect())
+                    .unwrap_or_default();
+                if out.is_empty() {
+                    (State::Ready, "Loaded", String::new(), counts, out)
+                } else {
+                    let msg = format!(
+                        "{} allocations lie outside the pool now; they are kept, not moved",
+                        out.len()
+                    );
+                    (State::Ready, "AllocationsOutOfRange", msg, counts, out)
+                }
+            }
+            Err(e) => (State::Stalled, e.reason(), e.to_string(), None, Vec::new()),
+        }
+    };
+    let g = pool.metadata.generation;
+    let mut status = json!({
+        "observedGeneration": g,
+        "conditions": conditions(pool.status.as_ref().and_then(|s| s.common.conditions.as_deref()), state, reason, &message, g),
+        "outOfRange": if out.is_empty() { serde_json::Value::Null } else { json!(out) },
+    });
+    if let Some(c) = counts {
+        status["total"] = json!(i64::try_from(c.total).unwrap_or(i64::MAX));
+        status["used"] = json!(i64::try_from(c.used).unwrap_or(i64::MAX));
+        status["free"] = json!(i64::try_from(c.free).unwrap_or(i64::MAX));
+    }
+    let api: Api<PortPool> = Api::all(ctx.client.clone());
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
+    ctx.metrics.reconciled("PortPool", true);
+    // Counts follow allocations, which change without a pool event.
+    Ok(Action::requeue(Duration::from_secs(30)))
+}

@@ -1,0 +1,238 @@
+//! PortRule: a rule number recorded in status before anything is programmed, then the
+//! router's writer does the rest. Deletion waits until the rule has left the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use serde_json::json;
+use vmnet_api::{FINALIZER, PortRule, VyosRouter};
+
+use crate::conditions::{State, conditions, same};
+use crate::controller::{Context, Error, lock, rule_claimant};
+
+/// Reconciles one PortRule.
+pub async fn reconcile(pr: Arc<PortRule>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = pr.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, pr, |event| async {
+        match event {
+            Finalizer::Apply(pr) => apply(&pr, &ctx).await,
+            Finalizer::Cleanup(pr) => cleanup(&pr, &ctx).await,
+        }
+    })
+    .await;
+    ctx.metrics.reconciled("PortRule", result.is_ok());
+    result.map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+fn router_of(ctx: &Context, pr: &PortRule) -> Option<Arc<VyosRouter>> {
+    ctx.stores
+        .routers
+        .state()
+        .into_iter()
+        .find(|r| r.metadata.name.as_deref() == Some(pr.spec.router.as_str()))
+}
+
+async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
+    let ns = pr.metadata.namespace.clone().unwrap_or_default();
+    let name = pr.metadata.name.clone().unwrap_or_default();
+    let generation = pr.metadata.generation;
+    let status = pr.status.clone().unwrap_or_default();
+    let Some(router) = router_of(ctx, pr) else {
+        let msg = format!(
+            "VyosRouter {:?} does not exist; create it or fix spec.router",
+            pr.spec.router
+        );
+        set_condition(ctx, pr, State::Stalled, "RouterNotFound", &msg).await?;
+        return Ok(Action::requeue(Duration::from_secs(300)));
+    };
+    let external = external_text(pr);
+    let internal = format!(
+        "{}:{}",
+        pr.spec.internal_address,
+        pr.spec
+            .internal_port
+            .or(pr.spec.external_port)
+            .map_or_else(|| "*".to_owned(), |p| p.to_string())
+    );
+    if status.rule_number.is_none()
+        || status.external.as_deref() != Some(external.as_str())
+        || status.internal.as_deref() != Some(internal.as_str())
+    {
+        let claimant = rule_claimant(&ns, &name);
+        let number = match status.rule_number {
+            Some(n) => Some(n),
+            None => match ctx.with_rule_numbers(&router, |r| r.allocate(&claimant)) {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(e)) | Err(e) => {
+                    set_condition(ctx, pr, State::Stalled, e.reason(), &e.to_string()).await?;
+                    return Ok(Action::requeue(Duration::from_secs(300)));
+                }
+            },
+        };
+        let mut body = json!({
+            "ruleNumber": number,
+            "external": external,
+            "internal": internal,
+        });
+        if status.rule_number.is_none() {
+            let msg = format!(
+                "rule number allocated; waiting for router {}",
+                pr.spec.router
+            );
+            body["observedGeneration"] = json!(generation);
+            body["conditions"] = json!(conditions(
+                status.common.conditions.as_deref(),
+                State::Reconciling,
+                "Allocated",
+                &msg,
+                generation
+            ));
+        }
+        let api: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": body })),
+        )
+        .await?;
+    }
+    ctx.nudge(&pr.spec.router);
+    Ok(Action::requeue(Duration::from_secs(3600)))
+}
+
+async fn cleanup(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
+    let number = pr.status.as_ref().and_then(|s| s.rule_number);
+    if number.is_none() || router_of(ctx, pr).is_none() {
+        // Nothing was programmed, or there is no router left to program on.
+        release_number(ctx, pr);
+        return Ok(Action::await_change());
+    }
+    ctx.nudge(&pr.spec.router);
+    // The writer drops the finalizer once the rule is gone from the router; until then the
+    // condition says what it waits for.
+    let waiting = format!(
+        "deleting: waiting for rule {} to leave router {}",
+        number.unwrap_or_default(),
+        pr.spec.router
+    );
+    let status = pr.status.clone().unwrap_or_default();
+    let conds = status.common.conditions.as_deref();
+    let stuck = conds
+        .and_then(|cs| cs.iter().find(|c| c.status == "True"))
+        .filter(|c| {
+            c.reason == "RouterUnreachable" || c.reason == "AuthFailed" || c.reason == "TLSError"
+        });
+    if stuck.is_none()
+        && !same(
+            conds,
+            State::Reconciling,
+            "Deleting",
+            &waiting,
+            pr.metadata.generation,
+        )
+    {
+        let _ = set_condition(ctx, pr, State::Reconciling, "Deleting", &waiting).await;
+    }
+    Err(Error::Waiting(waiting))
+}
+
+/// `203.0.113.10:30022/tcp` (or the interface), for the status and printer column.
+pub fn external_text(pr: &PortRule) -> String {
+    let s = &pr.spec;
+    let place = s
+        .external_address
+        .clone()
+        .or_else(|| s.inbound_interface.clone())
+        .unwrap_or_default();
+    let ports = match (s.external_port, s.external_port_end) {
+        (Some(p), Some(e)) if e > p => format!(":{p}-{e}"),
+        (Some(p), _) => format!(":{p}"),
+        (None, _) => String::new(),
+    };
+    format!("{place}{ports}/{}", s.protocol.as_str())
+}
+
+async fn set_condition(
+    ctx: &Context,
+    pr: &PortRule,
+    state: State,
+    reason: &str,
+    message: &str,
+) -> Result<(), Error> {
+    let status = pr.status.clone().unwrap_or_default();
+    let g = pr.metadata.generation;
+    if same(
+        status.common.conditions.as_deref(),
+        state,
+        reason,
+        message,
+        g,
+    ) {
+        return Ok(());
+    }
+    let api: Api<PortRule> = Api::namespaced(
+        ctx.client.clone(),
+        pr.metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    let body = json!({ "status": {
+        "observedGeneration": g,
+        "conditions": conditions(status.common.conditions.as_deref(), state, reason, message, g),
+    }});
+    api.patch_status(
+        pr.metadata.name.as_deref().unwrap_or_default(),
+        &PatchParams::default(),
+        &Patch::Merge(body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Frees the rule number of `pr`.
+pub fn release_number(ctx: &Context, pr: &PortRule) {
+    let claimant = rule_claimant(
+        pr.metadata.namespace.as_deref().unwrap_or_default(),
+        pr.metadata.name.as_deref().unwrap_or_default(),
+    );
+    if let Some(numbers) = lock(&ctx.alloc).rules.get_mut(&pr.spec.router) {
+        numbers.release(&claimant);
+    }
+}
+
+/// Removes the operator's finalizer from `pr` (its rule has left the router).
+pub async fn drop_finalizer(ctx: &Context, pr: &PortRule) {
+    let Some(finalizers) = pr.metadata.finalizers.as_ref() else {
+        return;
+    };
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        return;
+    }
+    let api: Api<PortRule> = Api::namespaced(
+        ctx.client.clone(),
+        pr.metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+    // The resourceVersion makes this a compare-and-swap: a list changed meanwhile is not
+    // overwritten (the patch fails with 409 and the next pass tries again).
+    let patch = json!({ "metadata": {
+        "finalizers": rest,
+        "resourceVersion": pr.metadata.resource_version,
+    }});
+    if let Err(e) = api
+        .patch(
+            pr.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+    {
+        tracing::debug!(error = %e, "finalizer not removed (will retry)");
+    }
+}

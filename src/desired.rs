@@ -1,0 +1,347 @@
+//! The desired NAT rules of one router: every PortRule that may be programmed, rendered,
+//! with the ones that may not refused for a reason a person can act on. Pure: no I/O.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use vmnet_api::{PortRule, RuleProtocol, VyosRouterSpec};
+use vyos_client::nat::NatRule;
+
+use crate::render::{Refusal, render};
+
+/// A namespaced object's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl Key {
+    /// The key of `rule`.
+    pub fn of(rule: &PortRule) -> Self {
+        Self {
+            namespace: rule.metadata.namespace.clone().unwrap_or_default(),
+            name: rule.metadata.name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One rule to program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The PortRule that declares it.
+    pub key: Key,
+    /// Its generation when rendered (for `observedGeneration`).
+    pub generation: Option<i64>,
+    /// The rendered rule.
+    pub rule: NatRule,
+}
+
+/// What one router should hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    /// By rule number.
+    pub rules: BTreeMap<u32, Entry>,
+    /// PortRules that may not be programmed, and why.
+    pub refused: BTreeMap<Key, Refusal>,
+    /// PortRules still waiting for a rule number.
+    pub pending: Vec<Key>,
+}
+
+/// The desired state of router `router_name` from all PortRules the operator sees.
+///
+/// Rules being deleted are left out (so they leave the router); `check` is the tenant check
+/// (may this PortRule forward to its internal address); `foreign` are rules on the router
+/// inside the owned range that the operator does not own, which are never overwritten.
+/// Where two PortRules want the same external endpoint or rule number, the older one keeps
+/// it and the other is refused naming it.
+pub fn desired(
+    router_name: &str,
+    router: &VyosRouterSpec,
+    portrules: &[Arc<PortRule>],
+    check: &dyn Fn(&PortRule) -> Result<(), Refusal>,
+    foreign: &BTreeMap<u32, NatRule>,
+) -> Desired {
+    let mut out = Desired::default();
+    let mut candidates: Vec<&Arc<PortRule>> = portrules
+        .iter()
+        .filter(|r| r.spec.router == router_name && r.metadata.deletion_timestamp.is_none())
+        .collect();
+    candidates.sort_by(|a, b| {
+        let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        ta.cmp(&tb).then_with(|| Key::of(a).cmp(&Key::of(b)))
+    });
+    let mut taken: Vec<(Endpoint, Key)> = Vec::new();
+    for r in candidates {
+        let key = Key::of(r);
+        let Some(number) = r.status.as_ref().and_then(|s| s.rule_number) else {
+            out.pending.push(key);
+            continue;
+        };
+        let verdict = check(r)
+            .and_then(|()| render(r, router, number))
+            .and_then(|nat| {
+                if let Some(other) = out.rules.get(&number) {
+                    return Err(Refusal::new(
+                        "Conflict",
+                        format!(
+                            "rule number {number} is already used by PortRule {}",
+                            other.key
+                        ),
+                    ));
+                }
+                if foreign.contains_key(&number) {
+                    return Err(Refusal::new(
+                        "Conflict",
+                        format!(
+                            "rule {number} on router {router_name} holds a rule that \
+                             vmnet-operator does not own; it is left alone, so this rule \
+                             cannot take its number (remove the foreign rule, or delete this \
+                             PortRule's status.ruleNumber to get another)"
+                        ),
+                    ));
+                }
+                let ep = Endpoint::of(r);
+                if let Some((_, holder)) = taken.iter().find(|(e, _)| e.overlaps(&ep)) {
+                    return Err(Refusal::new(
+                        "Conflict",
+                        format!(
+                            "{} is already forwarded by PortRule {holder}; change \
+                             spec.externalPort (or the address) of one of them",
+                            ep.describe()
+                        ),
+                    ));
+                }
+                taken.push((ep, key.clone()));
+                Ok(nat)
+            });
+        match verdict {
+            Ok(rule) => {
+                out.rules.insert(
+                    number,
+                    Entry {
+                        key,
+                        generation: r.metadata.generation,
+                        rule,
+                    },
+                );
+            }
+            Err(refusal) => {
+                out.refused.insert(key, refusal);
+            }
+        }
+    }
+    out
+}
+
+/// Where a rule receives traffic: address (or interface), protocol spaces and ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Endpoint {
+    place: String,
+    tcp: bool,
+    udp: bool,
+    other: bool,
+    first: u16,
+    last: u16,
+}
+
+impl Endpoint {
+    fn of(r: &PortRule) -> Self {
+        let s = &r.spec;
+        let place = match (&s.external_address, &s.inbound_interface) {
+            (Some(a), _) => a.clone(),
+            (None, Some(i)) => format!("interface {i}"),
+            (None, None) => String::new(),
+        };
+        let (tcp, udp, other) = match s.protocol {
+            RuleProtocol::Tcp => (true, false, false),
+            RuleProtocol::Udp => (false, true, false),
+            RuleProtocol::TcpUdp => (true, true, false),
+            RuleProtocol::All => (true, true, true),
+        };
+        let (first, last) = match (s.external_port, s.external_port_end) {
+            (Some(p), Some(e)) => (p, e.max(p)),
+            (Some(p), None) => (p, p),
+            (None, _) => (1, u16::MAX),
+        };
+        Self {
+            place,
+            tcp,
+            udp,
+            other,
+            first,
+            last,
+        }
+    }
+
+    fn overlaps(&self, o: &Self) -> bool {
+        self.place == o.place
+            && ((self.tcp && o.tcp) || (self.udp && o.udp) || (self.other || o.other))
+            && self.first <= o.last
+            && o.first <= self.last
+    }
+
+    fn describe(&self) -> String {
+        let proto = match (self.tcp, self.udp, self.other) {
+            (_, _, true) => "all protocols",
+            (true, true, false) => "tcp/udp",
+            (true, false, false) => "tcp",
+            _ => "udp",
+        };
+        if self.first == self.last {
+            format!("{}:{} ({proto})", self.place, self.first)
+        } else {
+            format!("{}:{}-{} ({proto})", self.place, self.first, self.last)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use vmnet_api::{PortRuleSpec, PortRuleStatus, RuleRange, SecretKeyRef};
+    use vyos_client::nat::NatKind;
+
+    fn router() -> VyosRouterSpec {
+        VyosRouterSpec {
+            endpoint: "https://192.0.2.1".into(),
+            credentials_secret_ref: SecretKeyRef {
+                name: "k".into(),
+                namespace: "ns".into(),
+                key: None,
+            },
+            tls: None,
+            rule_range: RuleRange {
+                start: 100,
+                end: 199,
+            },
+            default_inbound_interface: Some("eth0".into()),
+            drift_check_interval: None,
+            commit_confirm_minutes: None,
+            save_config: None,
+            orphan_policy: None,
+            backup: None,
+        }
+    }
+
+    fn pr(name: &str, age: i64, number: Option<u32>, proto: &str, port: u16) -> Arc<PortRule> {
+        let spec: PortRuleSpec = serde_json::from_value(serde_json::json!({
+            "router": "edge", "protocol": proto, "externalAddress": "203.0.113.10",
+            "externalPort": port, "internalAddress": "10.0.0.5"
+        }))
+        .unwrap();
+        let mut r = PortRule::new(name, spec);
+        r.metadata.namespace = Some("lab".into());
+        r.metadata.generation = Some(1);
+        r.metadata.creation_timestamp = Some(Time(
+            k8s_openapi::jiff::Timestamp::from_second(1_700_000_000 + age).unwrap(),
+        ));
+        r.status = Some(PortRuleStatus {
+            rule_number: number,
+            ..PortRuleStatus::default()
+        });
+        Arc::new(r)
+    }
+
+    fn ok(_: &PortRule) -> Result<(), Refusal> {
+        Ok(())
+    }
+
+    #[test]
+    fn programs_rules_with_numbers_and_waits_for_the_rest() {
+        let rules = vec![
+            pr("a", 0, Some(100), "tcp", 30000),
+            pr("b", 1, None, "tcp", 30001),
+        ];
+        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![100]);
+        assert_eq!(d.pending, vec![Key::of(&rules[1])]);
+        assert!(d.refused.is_empty());
+    }
+
+    #[test]
+    fn other_routers_and_deleted_rules_are_left_out() {
+        let mut gone = (*pr("gone", 0, Some(101), "tcp", 1)).clone();
+        gone.metadata.deletion_timestamp = gone.metadata.creation_timestamp.clone();
+        let mut other = (*pr("other", 0, Some(102), "tcp", 2)).clone();
+        other.spec.router = "elsewhere".into();
+        let d = desired(
+            "edge",
+            &router(),
+            &[Arc::new(gone), Arc::new(other)],
+            &ok,
+            &BTreeMap::new(),
+        );
+        assert!(d.rules.is_empty() && d.refused.is_empty() && d.pending.is_empty());
+    }
+
+    #[test]
+    fn the_older_rule_keeps_a_contested_endpoint() {
+        let rules = vec![
+            pr("young", 5, Some(101), "udp", 53),
+            pr("old", 1, Some(100), "tcp_udp", 53),
+        ];
+        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        assert_eq!(d.rules[&100].key.name, "old");
+        let why = &d.refused[&Key::of(&rules[0])];
+        assert_eq!(why.reason, "Conflict");
+        assert!(
+            why.message.contains("lab/old") && why.message.contains("203.0.113.10:53"),
+            "{}",
+            why.message
+        );
+    }
+
+    #[test]
+    fn tcp_and_udp_on_one_port_do_not_collide() {
+        let rules = vec![
+            pr("t", 0, Some(100), "tcp", 53),
+            pr("u", 1, Some(101), "udp", 53),
+        ];
+        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        assert_eq!(d.rules.len(), 2, "{:?}", d.refused);
+    }
+
+    #[test]
+    fn a_foreign_rule_at_the_number_is_never_overwritten() {
+        let rules = vec![pr("a", 0, Some(100), "tcp", 30000)];
+        let foreign = BTreeMap::from([(100, NatRule::new(NatKind::Destination, 100))]);
+        let d = desired("edge", &router(), &rules, &ok, &foreign);
+        assert!(d.rules.is_empty());
+        assert!(
+            d.refused[&Key::of(&rules[0])]
+                .message
+                .contains("does not own")
+        );
+    }
+
+    #[test]
+    fn the_tenant_check_and_duplicate_numbers_refuse() {
+        let rules = vec![
+            pr("a", 0, Some(100), "tcp", 1),
+            pr("b", 1, Some(100), "tcp", 2),
+        ];
+        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        assert!(
+            d.refused[&Key::of(&rules[1])]
+                .message
+                .contains("rule number 100")
+        );
+        let deny = |_: &PortRule| Err(Refusal::new("NotAllowed", "no"));
+        let d = desired("edge", &router(), &rules, &deny, &BTreeMap::new());
+        assert_eq!(d.refused.len(), 2);
+        assert!(d.rules.is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! Prometheus metrics (prefix `vmnet_`). Labels are fixed words and object names, never
+//! Debug strings or error texts.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindResult {
+    kind: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouterResult {
+    router: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouterLabel {
+    router: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouterState {
+    router: String,
+    state: String,
+}
+
+/// Every metric the operator exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<KindResult, Counter>,
+    commits: Family<RouterResult, Counter>,
+    ops: Family<RouterLabel, Counter>,
+    drift: Family<RouterLabel, Counter>,
+    passes: Family<RouterResult, Counter>,
+    pass_seconds: Family<RouterLabel, Histogram>,
+    rules: Family<RouterState, Gauge>,
+    leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("vmnet");
+        let reconciles = Family::<KindResult, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and result (ok, error)",
+            reconciles.clone(),
+        );
+        let commits = Family::<RouterResult, Counter>::default();
+        registry.register(
+            "router_commits",
+            "Configure requests (one commit each) by router and result",
+            commits.clone(),
+        );
+        let ops = Family::<RouterLabel, Counter>::default();
+        registry.register(
+            "router_ops",
+            "Set/delete operations sent to a router",
+            ops.clone(),
+        );
+        let drift = Family::<RouterLabel, Counter>::default();
+        registry.register(
+            "drift_repaired",
+            "Owned rules changed or deleted on the router by hand, and restored",
+            drift.clone(),
+        );
+        let passes = Family::<RouterResult, Counter>::default();
+        registry.register(
+            "router_syncs",
+            "Sync passes by router and result",
+            passes.clone(),
+        );
+        let pass_seconds = Family::<RouterLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 14))
+        });
+        registry.register(
+            "router_sync_duration_seconds",
+            "Duration of a sync pass",
+            pass_seconds.clone(),
+        );
+        let rules = Family::<RouterState, Gauge>::default();
+        registry.register(
+            "router_rules",
+            "Rules per router: owned (on the router), declared, refused",
+            rules.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            leader.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            commits,
+            ops,
+            drift,
+            passes,
+            pass_seconds,
+            rules,
+            leader,
+        }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// A reconcile of `kind` ended.
+    pub fn reconciled(&self, kind: &str, ok: bool) {
+        self.reconciles
+            .get_or_create(&KindResult {
+                kind: kind.to_owned(),
+                result: result(ok),
+            })
+            .inc();
+    }
+
+    /// A configure request to `router` with `ops` ops ended.
+    pub fn commit(&self, router: &str, ok: bool, ops: u64) {
+        self.commits
+            .get_or_create(&RouterResult {
+                router: router.to_owned(),
+                result: result(ok),
+            })
+            .inc();
+        self.ops
+            .get_or_create(&RouterLabel {
+                router: router.to_owned(),
+            })
+            .inc_by(ops);
+    }
+
+    /// Drift on `router` was repaired.
+    pub fn drift_repaired(&self, router: &str) {
+        self.drift
+            .get_or_create(&RouterLabel {
+                router: router.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A sync pass of `router` ended.
+    pub fn observe_pass(&self, router: &str, took: Duration, ok: bool) {
+        self.passes
+            .get_or_create(&RouterResult {
+                router: router.to_owned(),
+                result: result(ok),
+            })
+            .inc();
+        self.pass_seconds
+            .get_or_create(&RouterLabel {
+                router: router.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Rule counts of `router`.
+    pub fn router_rules(&self, router: &str, owned: i64, declared: i64, refused: i64) {
+        for (state, v) in [
+            ("owned", owned),
+            ("declared", declared),
+            ("refused", refused),
+        ] {
+            self.rules
+                .get_or_create(&RouterState {
+                    router: router.to_owned(),
+                    state: state.to_owned(),
+                })
+                .set(v);
+        }
+    }
+
+    /// Whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+}
+
+fn result(ok: bool) -> String {
+    if ok { "ok" } else { "error" }.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_carry_the_prefix_and_labels() {
+        let m = Metrics::new();
+        m.commit("edge-1", true, 12);
+        m.drift_repaired("edge-1");
+        m.reconciled("PortRule", false);
+        let text = m.encode();
+        assert!(
+            text.contains("vmnet_router_commits_total{router=\"edge-1\",result=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vmnet_router_ops_total{router=\"edge-1\"} 12"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vmnet_drift_repaired_total{router=\"edge-1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vmnet_reconciles_total{kind=\"PortRule\",result=\"error\"} 1"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! PortRule → VyOS destination-NAT rule, and which router rules are ours.
+//!
+//! One renderer for everything that turns a declared rule into router config (the writer's
+//! commits and any preview), so the two can never disagree. Pure: no I/O.
+
+use vmnet_api::{PortRule, RuleProtocol, RuleRange, VyosRouterSpec};
+use vyos_client::nat::{NatKind, NatRule, Protocol, validate};
+
+/// Every description the operator writes starts with this marker, followed by
+/// `<namespace>/<name>` of the PortRule. Together with the router's owned rule-number range
+/// it is what makes a rule ours; a rule without it is never touched.
+pub const MARKER: &str = "vmnet:";
+
+/// The description written on the router: the marker, the PortRule's key and the user's
+/// own description, if any (at most 6 + 63 + 1 + 63 + 1 + 100 characters, within VyOS's 255).
+pub fn description(namespace: &str, name: &str, user: Option<&str>) -> String {
+    match user {
+        Some(d) if !d.is_empty() => format!("{MARKER}{namespace}/{name} {d}"),
+        _ => format!("{MARKER}{namespace}/{name}"),
+    }
+}
+
+/// The `(namespace, name)` a description's marker names, if it carries one.
+pub fn owner_of(description: Option<&str>) -> Option<(&str, &str)> {
+    let rest = description?.strip_prefix(MARKER)?;
+    let key = rest.split(' ').next()?;
+    let (ns, name) = key.split_once('/')?;
+    (!ns.is_empty() && !name.is_empty()).then_some((ns, name))
+}
+
+/// Whether a rule read from the router is the operator's: inside the owned range and
+/// carrying the marker.
+pub fn is_owned(rule: &NatRule, range: &RuleRange) -> bool {
+    range.contains(rule.number) && owner_of(rule.description.as_deref()).is_some()
+}
+
+/// Why a PortRule cannot be rendered; becomes a `Stalled` condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// CamelCase reason for the condition and the Event.
+    pub reason: &'static str,
+    /// What is wrong and what to do, naming the field.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with `reason` and `message`.
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Renders `rule` as destination-NAT rule `number` on a router with `router` spec, and
+/// checks it with the same rules VyOS's NAT commit applies, so a bad rule is refused with
+/// the field named before any request is sent.
+pub fn render(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<NatRule, Refusal> {
+    let spec = &rule.spec;
+    let namespace = rule.metadata.namespace.as_deref().unwrap_or_default();
+    let name = rule.metadata.name.as_deref().unwrap_or_default();
+    if !router.rule_range.contains(number) {
+        return Err(Refusal::new(
+            "RuleNumberOutOfRange",
+            format!(
+                "status.ruleNumber {number} is outside the router's ruleRange {}-{}",
+                router.rule_range.start, router.rule_range.end
+            ),
+        ));
+    }
+    let mut nat = NatRule::new(NatKind::Destination, number);
+    nat.description = Some(description(namespace, name, spec.description.as_deref()));
+    nat.disabled = spec.enabled == Some(false);
+    nat.log = spec.log == Some(true);
+    nat.protocol = match spec.protocol {
+        RuleProtocol::Tcp => Some(Protocol::Tcp),
+        RuleProtocol::Udp => Some(Protocol::Udp),
+        RuleProtocol::TcpUdp => Some(Protocol::TcpUdp),
+        RuleProtocol::All => None,
+    };
+    nat.inbound_interface.name = spec
+        .inbound_interface
+        .clone()
+        .or_else(|| router.default_inbound_interface.clone());
+    nat.destination.address = spec.external_address.clone();
+    nat.destination.port = match (spec.external_port, spec.external_port_end) {
+        (Some(p), Some(e)) if e > p => Some(format!("{p}-{e}")),
+        (Some(p), _) => Some(p.to_string()),
+        (None, _) => None,
+    };
+    match spec.source_ranges.as_deref() {
+        None | Some([]) => {}
+        Some([one]) => nat.source.address = Some(one.clone()),
+        Some(_) => {
+            return Err(Refusal::new(
+                "Unsupported",
+                "spec.sourceRanges: a destination-NAT rule matches one source address or \
+                 network; list one range (several need a firewall group, not supported yet)",
+            ));
+        }
+    }
+    nat.translation.address = Some(spec.internal_address.clone());
+    nat.translation.port = match (
+        spec.internal_port,
+        spec.external_port,
+        spec.external_port_end,
+    ) {
+        (Some(i), Some(p), Some(e)) if e > p => {
+            Some(format!("{i}-{}", u32::from(i) + u32::from(e - p)))
+        }
+        (Some(i), _, _) => Some(i.to_string()),
+        (None, _, _) => None,
+    };
+    if let Err(errors) = validate(&nat) {
+        let text = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Refusal::new(
+            "InvalidRule",
+            format!("VyOS would reject this rule: {text}"),
+        ));
+    }
+    Ok(nat)
+}
+
+/// A short, stable fingerprint of a rendered rule (FNV-1a over its config ops), for
+/// `status.appliedHash`: it changes exactly when what is programmed changes.
+pub fn rule_hash(rule: &NatRule) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for op in vyos_client::nat::render_rule(rule) {
+        for part in op
+            .path
+            .iter()
+            .map(String::as_str)
+            .chain(op.value.as_deref())
+        {
+            for b in part.bytes().chain(std::iter::once(0xff)) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use vmnet_api::{PortRuleSpec, SecretKeyRef};
+
+    fn router() -> VyosRouterSpec {
+        VyosRouterSpec {
+            endpoint: "https://192.0.2.1".into(),
+            credentials_secret_ref: SecretKeyRef {
+                name: "k".into(),
+                namespace: "ns".into(),
+                key: None,
+            },
+            tls: None,
+            rule_range: RuleRange {
+                start: 100,
+                end: 199,
+            },
+            default_inbound_interface: Some("eth0".into()),
+            drift_check_interval: None,
+            commit_confirm_minutes: None,
+            save_config: None,
+            orphan_policy: None,
+            backup: None,
+        }
+    }
+
+    fn rule(spec: serde_json::Value) -> PortRule {
+        let spec: PortRuleSpec = serde_json::from_value(spec).unwrap();
+        let mut r = PortRule::new("web-ssh", spec);
+        r.metadata.namespace = Some("lab".into());
+        r
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "router": "edge", "protocol": "tcp", "externalAddress": "203.0.113.10",
+            "externalPort": 2222, "internalAddress": "10.0.0.5", "internalPort": 22
+        })
+    }
+
+    #[test]
+    fn renders_a_lean_rule_with_marker_and_default_interface() {
+        let nat = render(&rule(base()), &router(), 150).unwrap();
+        assert_eq!(nat.number, 150);
+        assert_eq!(nat.description.as_deref(), Some("vmnet:lab/web-ssh"));
+        assert_eq!(nat.inbound_interface.name.as_deref(), Some("eth0"));
+        assert_eq!(nat.destination.port.as_deref(), Some("2222"));
+        assert_eq!(nat.translation.port.as_deref(), Some("22"));
+        assert!(!nat.disabled && !nat.log);
+        assert!(is_owned(&nat, &router().rule_range));
+    }
+
+    #[test]
+    fn port_ranges_map_onto_a_translated_range_of_the_same_size() {
+        let mut s = base();
+        s["externalPortEnd"] = 2230.into();
+        s["internalPort"] = 8000.into();
+        let nat = render(&rule(s), &router(), 100).unwrap();
+        assert_eq!(nat.destination.port.as_deref(), Some("2222-2230"));
+        assert_eq!(nat.translation.port.as_deref(), Some("8000-8008"));
+    }
+
+    #[test]
+    fn user_description_follows_the_marker_and_owner_is_recovered() {
+        let mut s = base();
+        s["description"] = "jump host".into();
+        let nat = render(&rule(s), &router(), 100).unwrap();
+        assert_eq!(
+            nat.description.as_deref(),
+            Some("vmnet:lab/web-ssh jump host")
+        );
+        assert_eq!(
+            owner_of(nat.description.as_deref()),
+            Some(("lab", "web-ssh"))
+        );
+        assert_eq!(owner_of(Some("hand made")), None);
+        assert_eq!(owner_of(Some("vmnet:broken")), None);
+    }
+
+    #[test]
+    fn rules_outside_the_range_or_without_marker_are_foreign() {
+        let mut nat = render(&rule(base()), &router(), 100).unwrap();
+        nat.number = 200;
+        assert!(!is_owned(&nat, &router().rule_range));
+        nat.number = 100;
+        nat.description = Some("set by hand".into());
+        assert!(!is_owned(&nat, &router().rule_range));
+    }
+
+    #[test]
+    fn out_of_range_numbers_and_several_source_ranges_are_refused() {
+        let e = render(&rule(base()), &router(), 99).unwrap_err();
+        assert_eq!(e.reason, "RuleNumberOutOfRange");
+        let mut s = base();
+        s["sourceRanges"] = serde_json::json!(["198.51.100.0/24", "192.0.2.0/24"]);
+        let e = render(&rule(s), &router(), 100).unwrap_err();
+        assert!(e.message.contains("spec.sourceRanges"), "{}", e.message);
+        let mut s = base();
+        s["sourceRanges"] = serde_json::json!(["198.51.100.0/24"]);
+        let nat = render(&rule(s), &router(), 100).unwrap();
+        assert_eq!(nat.source.address.as_deref(), Some("198.51.100.0/24"));
+    }
+
+    #[test]
+    fn protocol_all_renders_no_protocol_and_no_ports() {
+        let r = rule(serde_json::json!({
+            "router": "edge", "protocol": "all", "externalAddress": "203.0.113.10",
+            "internalAddress": "10.0.0.5", "enabled": false, "log": true
+        }));
+        let nat = render(&r, &router(), 100).unwrap();
+        assert_eq!(nat.protocol, None);
+        assert_eq!(nat.destination.port, None);
+        assert!(nat.disabled && nat.log);
+    }
+
+    #[test]
+    fn the_hash_follows_the_content() {
+        let a = render(&rule(base()), &router(), 100).unwrap();
+        let mut s = base();
+        s["internalPort"] = 23.into();
+        let b = render(&rule(s), &router(), 100).unwrap();
+        assert_eq!(rule_hash(&a), rule_hash(&a.clone()));
+        assert_ne!(rule_hash(&a), rule_hash(&b));
+    }
+}

@@ -1,0 +1,395 @@
+//! `vmnet-operator run`: leader election, caches, allocator rebuild, controllers, writers
+//! and the admin server, in that order.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use tokio::task::JoinSet;
+use vmnet_api::{IpPool, PortPool, PortRule, VmNetwork, VyosRouter};
+use vmnet_core::alloc::{Claimant, PortAllocation};
+
+use crate::controller::pools::{address_spec, port_spec, protocol};
+use crate::controller::{self, Context, Error, Settings, Stores, lock, rule_claims};
+use crate::metrics::Metrics;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Reconcile settings.
+    pub settings: Settings,
+    /// Leader-election Lease name and namespace.
+    pub lease_name: String,
+    /// Namespace of the Lease.
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease.
+    pub identity: String,
+    /// Lease duration in seconds (a dead leader is replaced after at most this long).
+    pub lease_seconds: u64,
+    /// Where `/healthz`, `/readyz` and `/metrics` listen (`None`: no admin server).
+    pub admin_addr: Option<SocketAddr>,
+}
+
+/// Shared with the admin server.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Caches synced and controllers running (or standing by as a follower).
+    pub ready: AtomicBool,
+}
+
+/// Runs the operator until `shutdown` completes or leadership is lost (an error: the
+/// process should exit and be restarted, so two replicas never write at once).
+pub async fn operate(
+    client: Client,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let mut tasks = JoinSet::new();
+    if let Some(addr) = opts.admin_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the admin server to {addr}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "admin server: /healthz /readyz /metrics");
+        tasks.spawn(crate::admin::serve(
+            listener,
+            metrics.clone(),
+            health.clone(),
+        ));
+    }
+    tokio::pin!(shutdown);
+
+    // Leadership first: a follower does nothing but wait (and report ready).
+    let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &opts.lease_name)
+        .with_namespace(&opts.lease_namespace)
+        .with_identity(&opts.identity)
+        .with_duration(opts.lease_seconds.max(2))
+        .with_grace((opts.lease_seconds / 3).max(1))
+        .with_field_manager(format!("{}-lease", vmnet_api::FIELD_MANAGER))
+        .build()
+        .await
+        .context("setting up leader election")?;
+    let (mut leading, lease_task) = lease.watch().await;
+    let _lease_task = AbortOnDrop(lease_task);
+    health.ready.store(true, Ordering::Relaxed);
+    tracing::info!(identity = %opts.identity, lease = %opts.lease_name, "waiting to lead");
+    loop {
+        if *leading.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = leading.changed() => changed.context("leader election stopped")?,
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+    tracing::info!(identity = %opts.identity, "leading: starting controllers");
+    metrics.set_leader(true);
+    health.ready.store(false, Ordering::Relaxed);
+
+    let ns = opts.settings.namespace.clone();
+    let scoped = |c: &Client| -> (Api<VmNetwork>, Api<PortRule>) {
+        match &ns {
+            Some(n) => (Api::namespaced(c.clone(), n), Api::namespaced(c.clone(), n)),
+            None => (Api::all(c.clone()), Api::all(c.clone())),
+        }
+    };
+    let (vmn_api, pr_api) = scoped(&client);
+    let routers_api: Api<VyosRouter> = Api::all(client.clone());
+    let ippool_api: Api<IpPool> = Api::all(client.clone());
+    let portpool_api: Api<PortPool> = Api::all(client.clone());
+
+    let (routers, routers_w) = reflector::store();
+    let (ippools, ippools_w) = reflector::store();
+    let (portpools, portpools_w) = reflector::store();
+    let (vmnetworks, vmnetworks_w) = reflector::store();
+    let (portrules, portrules_w) = reflector::store();
+    let stores = Stores {
+        routers: routers.clone(),
+        ippools: ippools.clone(),
+        portpools: portpools.clone(),
+        vmnetworks: vmnetworks.clone(),
+        portrules: portrules.clone(),
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        opts.settings.clone(),
+        stores,
+        metrics.clone(),
+    ));
+    let _writers = StopWriters(ctx.clone());
+
+    let cfg = watcher::Config::default;
+    tasks.spawn(drain(reflector::reflector(
+        routers_w,
+        watcher(routers_api.clone(), cfg()).default_backoff(),
+    )));
+    tasks.spawn(drain(reflector::reflector(
+        ippools_w,
+        watcher(ippool_api.clone(), cfg()).default_backoff(),
+    )));
+    tasks.spawn(drain(reflector::reflector(
+        portpools_w,
+        watcher(portpool_api.clone(), cfg()).default_backoff(),
+    )));
+    {
+        // A VmNetwork's address decides which PortRules may forward to it.
+        let ctx = ctx.clone();
+        tasks.spawn(
+            reflector::reflector(
+                vmnetworks_w,
+                watcher(vmn_api.clone(), cfg()).default_backoff(),
+            )
+            .touched_objects()
+            .for_each(move |ev| {
+                if let Ok(v) = ev {
+                    ctx.nudge(&v.spec.router);
+                }
+                futures::future::ready(())
+            }),
+        );
+    }
+    {
+        // Every PortRule change wakes its router's writer.
+        let ctx = ctx.clone();
+        tasks.spawn(
+            reflector::reflector(
+                portrules_w,
+                watcher(pr_api.clone(), cfg()).default_backoff(),
+            )
+            .touched_objects()
+            .for_each(move |ev| {
+                if let Ok(r) = ev {
+                    ctx.nudge(&r.spec.router);
+                }
+                futures::future::ready(())
+            }),
+        );
+    }
+    for ready in [
+        routers.wait_until_ready().boxed(),
+        ippools.wait_until_ready().boxed(),
+        portpools.wait_until_ready().boxed(),
+        vmnetworks.wait_until_ready().boxed(),
+        portrules.wait_until_ready().boxed(),
+    ] {
+        tokio::select! {
+            r = ready => r.context("a cache stopped before it was filled")?,
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+    rebuild(&ctx);
+    health.ready.store(true, Ordering::Relaxed);
+
+    let router_ctl = Controller::new(routers_api, cfg())
+        .run(controller::router::reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let pr_ctl = Controller::new(pr_api.clone(), cfg())
+        .watches(Api::<VyosRouter>::all(client.clone()), cfg(), {
+            let store = portrules.clone();
+            move |r: VyosRouter| rules_of(&store, r.metadata.name.as_deref().unwrap_or_default())
+        })
+        .run(controller::portrule::reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let vmn_ctl = Controller::new(vmn_api, cfg())
+        .owns(pr_api, cfg())
+        .watches(ippool_api.clone(), cfg(), {
+            let store = vmnetworks.clone();
+            move |_: IpPool| all_of(&store)
+        })
+        .watches(portpool_api.clone(), cfg(), {
+            let store = vmnetworks.clone();
+            move |_: PortPool| all_of(&store)
+        })
+        .run(controller::vmnetwork::reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let ippool_ctl = Controller::new(ippool_api, cfg())
+        .run(controller::pools::reconcile_ip, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let portpool_ctl = Controller::new(portpool_api, cfg())
+        .run(controller::pools::reconcile_port, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let prune = {
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                controller::router::prune_writers(&ctx);
+            }
+        }
+    };
+    let all = futures::future::join5(router_ctl, pr_ctl, vmn_ctl, ippool_ctl, portpool_ctl);
+    tokio::select! {
+        _ = all => anyhow::bail!("the controllers stopped"),
+        () = prune => Ok(()),
+        () = &mut shutdown => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        lost = async {
+            loop {
+                if leading.changed().await.is_err() || !*leading.borrow() {
+                    break;
+                }
+            }
+        } => {
+            let () = lost;
+            metrics.set_leader(false);
+            anyhow::bail!("lost the leader Lease; exiting so that only one replica writes")
+        }
+    }
+}
+
+/// Imports every existing allocation before the first new one: pools, addresses and ports
+/// from VmNetwork statuses, rule numbers from PortRule statuses. Conflicts are logged (the
+/// reconciles then report them on the objects).
+fn rebuild(ctx: &Context) {
+    let s = &ctx.stores;
+    let mut alloc = lock(&ctx.alloc);
+    for p in s.ippools.state() {
+        if let Err(e) = alloc.addresses.upsert(
+            p.metadata.name.as_deref().unwrap_or_default(),
+            address_spec(&p),
+        ) {
+            tracing::warn!(pool = ?p.metadata.name, "IpPool not loaded: {e}");
+        }
+    }
+    for p in s.portpools.state() {
+        if let Err(e) = alloc.ports.upsert(
+            p.metadata.name.as_deref().unwrap_or_default(),
+            port_spec(&p),
+        ) {
+            tracing::warn!(pool = ?p.metadata.name, "PortPool not loaded: {e}");
+        }
+    }
+    let mut addresses = Vec::new();
+    let mut ports = Vec::new();
+    for v in s.vmnetworks.state() {
+        let Some(st) = v.status.as_ref() else {
+            continue;
+        };
+        let who = Claimant::new(
+            "VmNetwork",
+            v.metadata.namespace.as_deref().unwrap_or_default(),
+            v.metadata.name.as_deref().unwrap_or_default(),
+        );
+        if let (Some(a), Some(pool)) = (st.address.as_deref(), st.ip_pool.as_deref())
+            && let Ok(ip) = a.parse()
+        {
+            addresses.push((pool.to_owned(), who.clone(), ip));
+        }
+        for p in st.ports.iter().flatten() {
+            let (Some(pool), Some(port)) = (p.port_pool.as_deref(), p.external_port) else {
+                continue;
+            };
+            let Some(spec) = v.spec.ports.iter().flatten().find(|x| x.name == p.name) else {
+                continue;
+            };
+            ports.push((
+                pool.to_owned(),
+                who.clone().with_item(p.name.clone()),
+                PortAllocation {
+                    protocol: protocol(spec.protocol),
+                    first: port,
+                    last: port,
+                },
+            ));
+        }
+    }
+    let report = alloc.addresses.rebuild(addresses);
+    for c in &report.conflicts {
+        tracing::warn!("address rebuild: {c}");
+    }
+    let report = alloc.ports.rebuild(ports);
+    for c in &report.conflicts {
+        tracing::warn!("port rebuild: {c}");
+    }
+    let portrules = s.portrules.state();
+    for r in s.routers.state() {
+        let name = r.metadata.name.clone().unwrap_or_default();
+        match vmnet_core::alloc::RuleNumbers::new(
+            &name,
+            r.spec.rule_range.start,
+            r.spec.rule_range.end,
+        ) {
+            Ok(mut numbers) => {
+                for c in numbers.rebuild(rule_claims(&portrules, &name)).conflicts {
+                    tracing::warn!(router = %name, "rule number rebuild: {c}");
+                }
+                alloc.rules.insert(name, numbers);
+            }
+            Err(e) => tracing::warn!(router = %name, "rule numbers: {e}"),
+        }
+    }
+    tracing::info!(
+        vmnetworks = s.vmnetworks.state().len(),
+        portrules = portrules.len(),
+        "allocators rebuilt from the API server"
+    );
+}
+
+fn rules_of(store: &Store<PortRule>, router: &str) -> Vec<ObjectRef<PortRule>> {
+    store
+        .state()
+        .iter()
+        .filter(|r| r.spec.router == router)
+        .map(|r| ObjectRef::from_obj(&**r))
+        .collect()
+}
+
+fn all_of<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<ObjectRef<K>> {
+    store
+        .state()
+        .iter()
+        .map(|o| ObjectRef::from_obj(&**o))
+        .collect()
+}
+
+fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
+    match err {
+        Error::Waiting(_) => Action::requeue(Duration::from_secs(2)),
+        other => {
+            tracing::warn!(category = other.category(), "reconcile failed: {other}");
+            Action::requeue(controller::backoff(3))
+        }
+    }
+}
+
+async fn drain<S, T, E>(stream: S)
+where
+    S: futures::Stream<Item = Result<T, E>> + Send,
+    E: std::fmt::Display,
+{
+    let stream = stream.map_err(|e| {
+        tracing::debug!(error = %e, "watch error (retried)");
+    });
+    futures::pin_mut!(stream);
+    while stream.next().await.is_some() {}
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Stops every writer when `operate` ends or is dropped (writers hold the context, so
+/// they would otherwise outlive it).
+struct StopWriters(Arc<Context>);
+
+impl Drop for StopWriters {
+    fn drop(&mut self) {
+        lock(&self.0.writers).clear();
+    }
+}

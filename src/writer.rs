@@ -1,0 +1,768 @@
+//! One writer task per router: the only code that changes a router.
+//!
+//! A pass (on a nudge, debounced, or when the drift interval elapses): read the router's
+//! destination-NAT rules in one request, keep the owned ones (owned range + marker), compute
+//! the desired rules from the PortRules, diff at leaf level, and commit the ops in as few
+//! configure requests as the op budget allows. A failed commit changed nothing; the rules in
+//! it are bisected so that only the offending ones are marked failed and the rest commit.
+//! Then the PortRule and VyosRouter statuses are written, and finalizers of deleted
+//! PortRules whose rules are gone are released.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use vmnet_api::{OrphanPolicy, PortRule, VyosRouter, VyosRouterStatus};
+use vyos_client::nat::{ConfigOp, NatKind, NatRule, diff};
+use vyos_client::{ClientConfig, VyosClient, VyosError};
+
+use crate::conditions::{State, conditions, same};
+use crate::controller::Context;
+use crate::desired::{Desired, Key, desired};
+use crate::render::{is_owned, owner_of, rule_hash};
+
+/// What a pass reports to those who wait for it: the owned rules on the router afterwards
+/// (number → owner), or why the pass failed.
+pub type PassResult = Result<BTreeMap<u32, Key>, String>;
+
+enum Msg {
+    Nudge,
+    Wait(oneshot::Sender<PassResult>),
+}
+
+/// A running writer. Dropping the handle stops the task.
+#[derive(Debug)]
+pub struct WriterHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl WriterHandle {
+    /// Starts the writer of `router`.
+    pub fn spawn(ctx: Arc<Context>, router: String) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(ctx, router, rx));
+        let handle = Self { tx, task };
+        handle.nudge();
+        handle
+    }
+
+    /// Asks for a pass soon.
+    pub fn nudge(&self) {
+        let _ = self.tx.send(Msg::Nudge);
+    }
+
+    /// Asks for a pass and waits for its outcome.
+    pub async fn pass(&self) -> PassResult {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Wait(tx))
+            .map_err(|_| "the router's writer has stopped".to_owned())?;
+        rx.await
+            .map_err(|_| "the router's writer has stopped".to_owned())?
+    }
+}
+
+/// Parses a Go-style duration such as `30s`, `5m` or `1h30m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return None,
+        };
+    }
+    (num.is_empty() && total > 0).then(|| Duration::from_secs(total))
+}
+
+struct Writer {
+    ctx: Arc<Context>,
+    name: String,
+    /// The owned rules as this writer last left them; a difference on the router that no
+    /// change of ours explains is drift.
+    last: Option<BTreeMap<u32, NatRule>>,
+    client: Option<(String, VyosClient)>,
+    version: Option<String>,
+    failures: u32,
+}
+
+async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let mut w = Writer {
+        ctx,
+        name,
+        last: None,
+        client: None,
+        version: None,
+        failures: 0,
+    };
+    let mut next = Instant::now();
+    loop {
+        let mut waiters = Vec::new();
+        let timer = tokio::time::sleep_until(next.into());
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                None => return,
+                Some(Msg::Wait(tx)) => waiters.push(tx),
+                Some(Msg::Nudge) => {}
+            },
+            () = timer => {}
+        }
+        // Coalesce what arrives close together into one pass.
+        tokio::time::sleep(w.ctx.settings.debounce).await;
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Wait(tx) = msg {
+                waiters.push(tx);
+            }
+        }
+        let started = Instant::now();
+        let result = w.pass().await;
+        let interval = w.drift_interval();
+        next = match &result {
+            Ok(_) => {
+                w.failures = 0;
+                started + jitter(interval)
+            }
+            Err(_) => {
+                w.failures += 1;
+                Instant::now() + crate::controller::backoff(w.failures).min(interval)
+            }
+        };
+        for tx in waiters {
+            let _ = tx.send(result.clone());
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis() as u64;
+    Duration::from_millis(ms - ms / 10 + rand::random_range(0..=ms / 5))
+}
+
+impl Writer {
+    fn router(&self) -> Option<Arc<VyosRouter>> {
+        self.ctx
+            .stores
+            .routers
+            .state()
+            .into_iter()
+            .find(|r| r.metadata.name.as_deref() == Some(self.name.as_str()))
+    }
+
+    fn drift_interval(&self) -> Duration {
+        self.router()
+            .and_then(|r| {
+                r.spec
+                    .drift_check_interval
+                    .as_deref()
+                    .and_then(parse_duration)
+            })
+            .unwrap_or(self.ctx.settings.default_drift_interval)
+    }
+
+    /// One pass; errors are recorded on the router and its PortRules before they return.
+    async fn pass(&mut self) -> PassResult {
+        let Some(router) = self.router() else {
+            return Err(format!("VyosRouter {} does not exist", self.name));
+        };
+        let timer = Instant::now();
+        let outcome = self.converge(&router).await;
+        self.ctx
+            .metrics
+            .observe_pass(&self.name, timer.elapsed(), outcome.is_ok());
+        match outcome {
+            Ok(owned) => Ok(owned),
+            Err(e) => {
+                let (reason, message, stalled) = describe(&e);
+                tracing::warn!(router = %self.name, reason, "sync failed: {message}");
+                self.report_failure(&router, reason, &message, stalled)
+                    .await;
+                Err(format!("{reason}: {message}"))
+            }
+        }
+    }
+
+    async fn client(&mut self, router: &VyosRouter) -> Result<VyosClient, PassError> {
+        let spec = &router.spec;
+        let sref = &spec.credentials_secret_ref;
+        let key_name = sref.key.clone().unwrap_or_else(|| "api-key".to_owned());
+        let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &sref.namespace);
+        let secret = secrets.get_opt(&sref.name).await.map_err(PassError::Kube)?;
+        let key = secret
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .and_then(|d| d.get(&key_name))
+            .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                PassError::Secret(format!(
+                    "Secret {}/{} has no key {key_name:?} (spec.credentialsSecretRef)",
+                    sref.namespace, sref.name
+                ))
+            })?;
+        let tls = spec.tls.clone().unwrap_or(vmnet_api::RouterTls {
+            ca_bundle: None,
+            insecure_skip_verify: None,
+            insecure_plain_http: None,
+        });
+        // The fingerprint decides when to build a new client: a rotated key or a new CA
+        // takes effect on the next pass, without a restart.
+        let fingerprint = format!(
+            "{}|{:x}|{:?}|{:?}",
+            spec.endpoint,
+            fnv(&key),
+            tls.ca_bundle.as_deref().map(fnv),
+            tls.insecure_skip_verify
+        );
+        if let Some((fp, c)) = &self.client
+            && *fp == fingerprint
+        {
+            return Ok(c.clone());
+        }
+        let mut cfg = ClientConfig::new(spec.endpoint.clone(), key);
+        cfg.ca_bundle_pem = tls.ca_bundle.clone();
+        cfg.insecure_skip_verify = tls.insecure_skip_verify == Some(true);
+        cfg.timeout = self.ctx.settings.router_timeout;
+        cfg.read_retries = 1;
+        let client = VyosClient::new(cfg).map_err(PassError::Vyos)?;
+        self.client = Some((fingerprint, client.clone()));
+        self.version = None;
+        Ok(client)
+    }
+
+    async fn converge(&mut self, router: &VyosRouter) -> Result<BTreeMap<u32, Key>, PassError> {
+        let client = self.client(router).await?;
+        if self.version.is_none() {
+            let v = client.version().await.map_err(PassError::Vyos)?;
+            self.version = Some(v.version);
+        }
+        let range = router.spec.rule_range;
+        let on_router = client
+            .nat_rules(NatKind::Destination)
+            .await
+            .map_err(PassError::Vyos)?;
+        let mut owned = BTreeMap::new();
+        let mut foreign = BTreeMap::new();
+        for (n, r) in on_router {
+            if is_owned(&r, &range) {
+                owned.insert(n, r);
+            } else if range.contains(n) {
+                foreign.insert(n, r);
+            }
+        }
+        let portrules = self.scoped_portrules();
+        let ctx = self.ctx.clone();
+        let want = desired(
+            &self.name,
+            &router.spec,
+            &portrules,
+            &|r| ctx.tenant_check(r),
+            &foreign,
+        );
+
+        // Target: the desired rules; owned rules nothing declares go (policy sync) or stay.
+        let keep_orphans = router.spec.orphan_policy == Some(OrphanPolicy::UpsertOnly);
+        let mut target: BTreeMap<u32, NatRule> = want
+            .rules
+            .iter()
+            .map(|(n, e)| (*n, e.rule.clone()))
+            .collect();
+        if keep_orphans {
+            for (n, r) in &owned {
+                if !target.contains_key(n) && !declared_elsewhere(&portrules, r) {
+                    target.insert(*n, r.clone());
+                }
+            }
+        }
+
+        // Drift: owned rules that differ from how this writer left them.
+        let drifted = self.drift(&owned, &target);
+
+        let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
+        for op in diff(NatKind::Destination, &owned, &target) {
+            let n = op.path.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
+            by_rule.entry(n).or_default().push(op);
+        }
+        let mut failed: BTreeMap<u32, String> = BTreeMap::new();
+        let mut after = owned.clone();
+        if !by_rule.is_empty() {
+            let confirm = router.spec.commit_confirm_minutes;
+            let (ok, bad) = self.commit_isolating(&client, by_rule, confirm).await?;
+            for n in ok {
+                match target.get(&n) {
+                    Some(r) => after.insert(n, r.clone()),
+                    None => after.remove(&n),
+                };
+            }
+            failed = bad;
+            if router.spec.save_config == Some(true) {
+                client.save().await.map_err(PassError::Vyos)?;
+            }
+        }
+        for (n, drift) in &drifted {
+            if !failed.contains_key(n) {
+                self.report_drift(*n, drift, &want).await;
+            }
+        }
+        self.last = Some(after.clone());
+        self.write_statuses(&portrules, &want, &failed).await;
+        self.release_finalizers(&portrules, &after).await;
+        self.write_router_status(router, &after, &want, drifted.len())
+            .await;
+        Ok(after
+            .iter()
+            .filter_map(|(n, r)| {
+                let (ns, name) = owner_of(r.description.as_deref())?;
+                Some((
+                    *n,
+                    Key {
+                        namespace: ns.to_owned(),
+                        name: name.to_owned(),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    fn scoped_portrules(&self) -> Vec<Arc<PortRule>> {
+        let ns = self.ctx.settings.namespace.as_deref();
+        self.ctx
+            .stores
+            .portrules
+            .state()
+            .into_iter()
+            .filter(|r| ns.is_none() || r.metadata.namespace.as_deref() == ns)
+            .collect()
+    }
+
+    fn drift(
+        &self,
+        owned: &BTreeMap<u32, NatRule>,
+        target: &BTreeMap<u32, NatRule>,
+    ) -> BTreeMap<u32, &'static str> {
+        let Some(last) = &self.last else {
+            return BTreeMap::new();
+        };
+        let mut out = BTreeMap::new();
+        for (n, was) in last {
+            match owned.get(n) {
+                None if target.contains_key(n) => {
+                    out.insert(*n, "deleted on the router");
+                }
+                Some(now) if now != was && target.get(n) != Some(now) => {
+                    out.insert(*n, "changed on the router");
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Commits the ops, grouped by rule, in requests of at most `max_ops_per_commit` ops.
+    /// A request VyOS refuses is split until the offending rules are alone; those are
+    /// returned with VyOS's text, everything else is committed. Transport errors end the
+    /// pass (the next pass re-reads before it writes again).
+    async fn commit_isolating(
+        &self,
+        client: &VyosClient,
+        by_rule: BTreeMap<u32, Vec<ConfigOp>>,
+        confirm_minutes: Option<u32>,
+    ) -> Result<(BTreeSet<u32>, BTreeMap<u32, String>), PassError> {
+        let max = self.ctx.settings.max_ops_per_commit.max(1);
+        let mut batches: Vec<Vec<u32>> = Vec::new();
+        let mut cur: Vec<u32> = Vec::new();
+        let mut cur_ops = 0;
+        for (n, ops) in &by_rule {
+            if !cur.is_empty() && cur_ops + ops.len() > max {
+                batches.push(std::mem::take(&mut cur));
+                cur_ops = 0;
+            }
+            cur.push(*n);
+            cur_ops += ops.len();
+        }
+        if !cur.is_empty() {
+            batches.push(cur);
+        }
+        batches.reverse();
+        let mut ok = BTreeSet::new();
+        let mut failed = BTreeMap::new();
+        while let Some(batch) = batches.pop() {
+            let ops: Vec<ConfigOp> = batch
+                .iter()
+                .flat_map(|n| by_rule.get(n).cloned().unwrap_or_default())
+                .collect();
+            let result = match confirm_minutes {
+                Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
+                    Ok(out) => client.confirm().await.map(|_| out),
+                    Err(e) => Err(e),
+                },
+                _ => client.configure(&ops).await,
+            };
+            self.ctx
+                .metrics
+                .commit(&self.name, result.is_ok(), ops.len() as u64);
+            match result {
+                Ok(_) => ok.extend(batch),
+                Err(e @ (VyosError::CommitFailed { .. } | VyosError::Rejected { .. })) => {
+                    let text = e.vyos_message().unwrap_or("commit failed").to_owned();
+                    if batch.len() == 1 {
+                        failed.insert(batch[0], text);
+                    } else if let Some(n) = e.failed_nat_rule().filter(|n| batch.contains(n)) {
+                        failed.insert(n, text);
+                        batches.push(batch.into_iter().filter(|m| *m != n).collect());
+                    } else {
+                        let (a, b) = batch.split_at(batch.len() / 2);
+                        batches.push(b.to_vec());
+                        batches.push(a.to_vec());
+                    }
+                }
+                Err(e) => return Err(PassError::Vyos(e)),
+            }
+        }
+        Ok((ok, failed))
+    }
+
+    async fn report_drift(&self, number: u32, what: &str, want: &Desired) {
+        self.ctx.metrics.drift_repaired(&self.name);
+        let Some(entry) = want.rules.get(&number) else {
+            return;
+        };
+        tracing::warn!(router = %self.name, rule = number, "drift repaired: rule {what}");
+        let Some(pr) = self.find(&entry.key) else {
+            return;
+        };
+        self.ctx
+            .event(
+                pr.object_ref(&()),
+                true,
+                "DriftRepaired",
+                "Reconcile",
+                format!(
+                    "rule {number} on router {} was {what}; restored as declared",
+                    self.name
+                ),
+            )
+            .await;
+    }
+
+    fn find(&self, key: &Key) -> Option<Arc<PortRule>> {
+        self.ctx.stores.portrules.state().into_iter().find(|r| {
+            r.metadata.namespace.as_deref() == Some(key.namespace.as_str())
+                && r.metadata.name.as_deref() == Some(key.name.as_str())
+        })
+    }
+
+    async fn write_statuses(
+        &self,
+        portrules: &[Arc<PortRule>],
+        want: &Desired,
+        failed: &BTreeMap<u32, String>,
+    ) {
+        let mut patches = Vec::new();
+        let by_key: BTreeMap<&Key, (u32, &NatRule)> = want
+            .rules
+            .iter()
+            .map(|(n, e)| (&e.key, (*n, &e.rule)))
+            .collect();
+        for pr in portrules {
+            if pr.spec.router != self.name || pr.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let key = Key::of(pr);
+            let (state, reason, message, hash) = if let Some(r) = want.refused.get(&key) {
+                (State::Stalled, r.reason, r.message.clone(), None)
+            } else if let Some((n, rule)) = by_key.get(&key) {
+                match failed.get(n) {
+                    Some(text) => (
+                        State::Stalled,
+                        "CommitFailed",
+                        format!("router {} refused rule {n}: {text}", self.name),
+                        None,
+                    ),
+                    None => (
+                        State::Ready,
+                        "Programmed",
+                        format!("rule {n} on router {}", self.name),
+                        Some(rule_hash(rule)),
+                    ),
+                }
+            } else {
+                continue;
+            };
+            let status = pr.status.clone().unwrap_or_default();
+            let conds = status.common.conditions.as_deref();
+            let generation = pr.metadata.generation;
+            if same(conds, state, reason, &message, generation)
+                && (hash.is_none() || status.applied_hash == hash)
+            {
+                continue;
+            }
+            let mut body = json!({
+                "observedGeneration": generation,
+                "conditions": conditions(conds, state, reason, &message, generation),
+            });
+            if hash.is_some() {
+                body["appliedHash"] = json!(hash);
+            }
+            patches.push((key, body));
+        }
+        self.patch_statuses(patches).await;
+    }
+
+    async fn patch_statuses(&self, patches: Vec<(Key, serde_json::Value)>) {
+        let client = self.ctx.client.clone();
+        futures::stream::iter(patches)
+            .for_each_concurrent(8, |(key, body)| {
+                let api: Api<PortRule> = Api::namespaced(client.clone(), &key.namespace);
+                async move {
+                    let patch = Patch::Merge(json!({ "status": body }));
+                    if let Err(e) = api
+                        .patch_status(&key.name, &PatchParams::default(), &patch)
+                        .await
+                    {
+                        tracing::debug!(portrule = %key, error = %e, "status not written");
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Every PortRule of this router that is being deleted and whose rule is no longer on
+    /// the router loses the finalizer.
+    async fn release_finalizers(
+        &self,
+        portrules: &[Arc<PortRule>],
+        after: &BTreeMap<u32, NatRule>,
+    ) {
+        for pr in portrules {
+            if pr.spec.router != self.name || pr.metadata.deletion_timestamp.is_none() {
+                continue;
+            }
+            let key = Key::of(pr);
+            let still = after.values().any(|r| {
+                owner_of(r.description.as_deref())
+                    == Some((key.namespace.as_str(), key.name.as_str()))
+            });
+            if !still {
+                crate::controller::portrule::release_number(&self.ctx, pr);
+                crate::controller::portrule::drop_finalizer(&self.ctx, pr).await;
+            }
+        }
+    }
+
+    async fn write_router_status(
+        &self,
+        router: &VyosRouter,
+        after: &BTreeMap<u32, NatRule>,
+        want: &Desired,
+        drifted: usize,
+    ) {
+        let refused = want.refused.len();
+        let message = if refused == 0 {
+            format!("{} rules programmed", want.rules.len())
+        } else {
+            format!(
+                "{} rules programmed, {refused} refused (see the PortRules' conditions)",
+                want.rules.len()
+            )
+        };
+        let status = VyosRouterStatus {
+            common: vmnet_api::CommonStatus {
+                observed_generation: router.metadata.generation,
+                conditions: Some(conditions(
+                    router
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.common.conditions.as_deref()),
+                    State::Ready,
+                    "Synced",
+                    &message,
+                    router.metadata.generation,
+                )),
+            },
+            reachable: Some(true),
+            vyos_version: self.version.clone(),
+            last_sync_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            )),
+            owned_rules: Some(after.len() as i64),
+            declared_rules: Some(want.rules.len() as i64),
+            drifted_rules: Some(drifted as i64),
+            sync_progress: None,
+        };
+        self.ctx.metrics.router_rules(
+            &self.name,
+            after.len() as i64,
+            want.rules.len() as i64,
+            refused as i64,
+        );
+        self.patch_router_status(json!(status)).await;
+    }
+
+    async fn patch_router_status(&self, status: serde_json::Value) {
+        let api: Api<VyosRouter> = Api::all(self.ctx.client.clone());
+        let patch = Patch::Merge(json!({ "status": status }));
+        if let Err(e) = api
+            .patch_status(&self.name, &PatchParams::default(), &patch)
+            .await
+        {
+            tracing::debug!(router = %self.name, error = %e, "router status not written");
+        }
+    }
+
+    async fn report_failure(
+        &self,
+        router: &VyosRouter,
+        reason: &str,
+        message: &str,
+        stalled: bool,
+    ) {
+        let state = if stalled {
+            State::Stalled
+        } else {
+            State::Reconciling
+        };
+        let generation = router.metadata.generation;
+        let conds = conditions(
+            router
+                .status
+                .as_ref()
+                .and_then(|s| s.common.conditions.as_deref()),
+            state,
+            reason,
+            message,
+            generation,
+        );
+        let reachable = !matches!(reason, "RouterUnreachable");
+        self.patch_router_status(json!({
+            "observedGeneration": generation,
+            "reachable": reachable,
+            "conditions": conds,
+        }))
+        .await;
+        let text = format!("router {}: {message}", self.name);
+        let mut patches = Vec::new();
+        for pr in self.scoped_portrules() {
+            if pr.spec.router != self.name {
+                continue;
+            }
+            let status = pr.status.clone().unwrap_or_default();
+            let conds = status.common.conditions.as_deref();
+            let g = pr.metadata.generation;
+            if same(conds, state, reason, &text, g) {
+                continue;
+            }
+            patches.push((
+                Key::of(&pr),
+                json!({
+                    "observedGeneration": g,
+                    "conditions": conditions(conds, state, reason, &text, g),
+                }),
+            ));
+        }
+        self.patch_statuses(patches).await;
+    }
+}
+
+/// Whether some PortRule still declares the owned rule `r` (it may be waiting for its
+/// number, or refused), so `upsert-only` keeps it without counting it as an orphan.
+fn declared_elsewhere(portrules: &[Arc<PortRule>], r: &NatRule) -> bool {
+    let Some((ns, name)) = owner_of(r.description.as_deref()) else {
+        return false;
+    };
+    portrules.iter().any(|p| {
+        p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name.as_deref() == Some(name)
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error("{0}")]
+    Vyos(VyosError),
+    #[error("reading the API key: {0}")]
+    Kube(kube::Error),
+    #[error("{0}")]
+    Secret(String),
+}
+
+/// Reason, message, and whether only a person can fix it.
+fn describe(e: &PassError) -> (&'static str, String, bool) {
+    match e {
+        PassError::Vyos(v) => {
+            let reason = v.category();
+            let stalled = matches!(reason, "AuthFailed" | "TLSError" | "InvalidConfig");
+            let hint = match reason {
+                "AuthFailed" => {
+                    "; check the key in spec.credentialsSecretRef against `service https api keys` on the router"
+                }
+                "TLSError" => {
+                    "; set spec.tls.caBundle to the router's CA (or its self-signed certificate)"
+                }
+                "RouterUnreachable" => "; retrying with backoff",
+                _ => "",
+            };
+            (reason, format!("{v}{hint}"), stalled)
+        }
+        PassError::Kube(k) => (
+            "SecretUnreadable",
+            format!("reading the API key Secret: {k}"),
+            false,
+        ),
+        PassError::Secret(m) => ("SecretMissing", m.clone(), true),
+    }
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_the_crd_allows() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("3d"), None);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(100));
+            assert!(
+                j >= Duration::from_secs(90) && j <= Duration::from_secs(110),
+                "{j:?}"
+            );
+        }
+    }
+}
