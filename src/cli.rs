@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Watch VmNetworks and PortRules of this namespace only (default: all namespaces).
     #[arg(long, env = "VMNET_WATCH_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Only VyosRouters, IpPools and PortPools matching this label selector (e.g.
+    /// `site=ams`), to shard routers across several deployments.
+    #[arg(long, env = "VMNET_SELECTOR")]
+    pub selector: Option<String>,
     /// Name of the leader-election Lease.
     #[arg(long, env = "VMNET_LEASE_NAME", default_value = "vmnet-operator")]
     pub lease_name: String,
@@ -95,6 +99,7 @@ impl RunArgs {
                 default_drift_interval: self.drift_interval,
                 router_timeout: std::time::Duration::from_secs(self.router_timeout_seconds),
                 namespace: self.namespace.clone(),
+                selector: self.selector.clone(),
             },
             lease_name: self.lease_name.clone(),
             lease_namespace: self.lease_namespace.clone(),

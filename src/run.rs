@@ -129,17 +129,22 @@ pub async fn operate(
     let _writers = StopWriters(ctx.clone());
 
     let cfg = watcher::Config::default;
+    let selector = opts.settings.selector.clone();
+    let cluster_cfg = move || match &selector {
+        Some(sel) => watcher::Config::default().labels(sel),
+        None => watcher::Config::default(),
+    };
     tasks.spawn(drain(reflector::reflector(
         routers_w,
-        watcher(routers_api.clone(), cfg()).default_backoff(),
+        watcher(routers_api.clone(), cluster_cfg()).default_backoff(),
     )));
     tasks.spawn(drain(reflector::reflector(
         ippools_w,
-        watcher(ippool_api.clone(), cfg()).default_backoff(),
+        watcher(ippool_api.clone(), cluster_cfg()).default_backoff(),
     )));
     tasks.spawn(drain(reflector::reflector(
         portpools_w,
-        watcher(portpool_api.clone(), cfg()).default_backoff(),
+        watcher(portpool_api.clone(), cluster_cfg()).default_backoff(),
     )));
     {
         // A VmNetwork's address decides which PortRules may forward to it.
@@ -190,11 +195,11 @@ pub async fn operate(
     rebuild(&ctx);
     health.ready.store(true, Ordering::Relaxed);
 
-    let router_ctl = Controller::new(routers_api, cfg())
+    let router_ctl = Controller::new(routers_api, cluster_cfg())
         .run(controller::router::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let pr_ctl = Controller::new(pr_api.clone(), cfg())
-        .watches(Api::<VyosRouter>::all(client.clone()), cfg(), {
+        .watches(Api::<VyosRouter>::all(client.clone()), cluster_cfg(), {
             let store = portrules.clone();
             move |r: VyosRouter| rules_of(&store, r.metadata.name.as_deref().unwrap_or_default())
         })
@@ -202,20 +207,20 @@ pub async fn operate(
         .for_each(|_| futures::future::ready(()));
     let vmn_ctl = Controller::new(vmn_api, cfg())
         .owns(pr_api, cfg())
-        .watches(ippool_api.clone(), cfg(), {
+        .watches(ippool_api.clone(), cluster_cfg(), {
             let store = vmnetworks.clone();
             move |_: IpPool| all_of(&store)
         })
-        .watches(portpool_api.clone(), cfg(), {
+        .watches(portpool_api.clone(), cluster_cfg(), {
             let store = vmnetworks.clone();
             move |_: PortPool| all_of(&store)
         })
         .run(controller::vmnetwork::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    let ippool_ctl = Controller::new(ippool_api, cfg())
+    let ippool_ctl = Controller::new(ippool_api, cluster_cfg())
         .run(controller::pools::reconcile_ip, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    let portpool_ctl = Controller::new(portpool_api, cfg())
+    let portpool_ctl = Controller::new(portpool_api, cluster_cfg())
         .run(controller::pools::reconcile_port, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let prune = {

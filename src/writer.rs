@@ -128,11 +128,22 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<Ms
             },
             () = timer => {}
         }
-        // Coalesce what arrives close together into one pass.
-        tokio::time::sleep(w.ctx.settings.debounce).await;
-        while let Ok(msg) = rx.try_recv() {
-            if let Msg::Wait(tx) = msg {
-                waiters.push(tx);
+        // Coalesce what arrives close together into one pass: wait until nothing new came
+        // for one debounce period, but no longer than twenty periods in all, so a burst of
+        // hundreds of changes becomes a few commits and a steady trickle still gets through.
+        let debounce = w.ctx.settings.debounce;
+        let deadline = Instant::now() + debounce * 20;
+        loop {
+            tokio::time::sleep(debounce).await;
+            let mut more = false;
+            while let Ok(msg) = rx.try_recv() {
+                more = true;
+                if let Msg::Wait(tx) = msg {
+                    waiters.push(tx);
+                }
+            }
+            if !more || Instant::now() >= deadline {
+                break;
             }
         }
         let started = Instant::now();

@@ -36,6 +36,9 @@ pub struct Settings {
     pub router_timeout: Duration,
     /// Only VmNetworks and PortRules of this namespace (all when `None`).
     pub namespace: Option<String>,
+    /// Only VyosRouters, IpPools and PortPools with these labels (a label selector), so
+    /// that several deployments can share a cluster, each with its own routers.
+    pub selector: Option<String>,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             default_drift_interval: Duration::from_secs(300),
             router_timeout: Duration::from_secs(30),
             namespace: None,
+            selector: None,
         }
     }
 }

@@ -15,6 +15,10 @@ use crate::controller::{Context, Error, lock, rule_claimant};
 
 /// Reconciles one PortRule.
 pub async fn reconcile(pr: Arc<PortRule>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if ctx.settings.selector.is_some() && router_of(&ctx, &pr).is_none() {
+        // Another deployment's router (this one watches a labelled subset): not ours.
+        return Ok(Action::await_change());
+    }
     let ns = pr.metadata.namespace.clone().unwrap_or_default();
     let api: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
     let result = finalizer(&api, FINALIZER, pr, |event| async {

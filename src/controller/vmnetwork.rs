@@ -23,6 +23,16 @@ pub const VMNETWORK_LABEL: &str = "vmnet.dev/vmnetwork";
 
 /// Reconciles one VmNetwork.
 pub async fn reconcile(vmn: Arc<VmNetwork>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let visible = ctx
+        .stores
+        .routers
+        .state()
+        .iter()
+        .any(|r| r.metadata.name.as_deref() == Some(vmn.spec.router.as_str()));
+    if ctx.settings.selector.is_some() && !visible {
+        // Another deployment's router (this one watches a labelled subset): not ours.
+        return Ok(Action::await_change());
+    }
     let ns = vmn.metadata.namespace.clone().unwrap_or_default();
     let api: Api<VmNetwork> = Api::namespaced(ctx.client.clone(), &ns);
     let result = finalizer(&api, FINALIZER, vmn, |event| async {
@@ -192,6 +202,7 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     let mut port_status = Vec::new();
     let mut not_ready = Vec::new();
     let mut stalled_child = None;
+    let mut waiting_child: Option<(String, String)> = None;
     for (mut st, err) in outcome.ports.clone() {
         if err.is_none() {
             let c = child(&st.name);
@@ -212,6 +223,14 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
                         s.reason.clone(),
                         s.message.clone(),
                     ));
+                }
+                // A reason worth passing up (RouterUnreachable, Deleting, ...).
+                if let Some(r) = conds.and_then(|cs| {
+                    cs.iter().find(|c| {
+                        c.type_ == "Reconciling" && c.status == "True" && c.reason != "Allocated"
+                    })
+                }) {
+                    waiting_child.get_or_insert((r.reason.clone(), r.message.clone()));
                 }
             }
         }
@@ -239,11 +258,15 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     } else if let Some((port, reason, msg)) = stalled_child {
         (State::Stalled, reason, format!("port {port}: {msg}"))
     } else if !not_ready.is_empty() {
+        let (reason, why) = waiting_child.map_or_else(
+            || ("Programming".to_owned(), String::new()),
+            |(r, m)| (r, format!(": {m}")),
+        );
         (
             State::Reconciling,
-            "Programming".to_owned(),
+            reason,
             format!(
-                "waiting for the router to program port(s) {}",
+                "waiting for the router to program port(s) {}{why}",
                 not_ready.join(", ")
             ),
         )
@@ -275,8 +298,15 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     }
 
     // Then the PortRules, one per port that has its external port.
+    // A stalled allocation heals when something is freed elsewhere, which raises no event
+    // here: look again soon.
+    let retry = if state == State::Stalled {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(600)
+    };
     let Some((address, _)) = outcome.address else {
-        return Ok(Action::requeue(Duration::from_secs(60)));
+        return Ok(Action::requeue(retry));
     };
     let rules: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
     let owner = v
@@ -310,8 +340,23 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
         if let Some(a) = &st.external_address {
             spec["externalAddress"] = json!(a);
         }
-        if let Some(i) = pool.as_ref().and_then(|p| p.spec.inbound_interface.clone()) {
+        let interface = pool
+            .as_ref()
+            .and_then(|p| p.spec.inbound_interface.clone())
+            .or_else(|| {
+                // A fixed port outside every pool arrives on the router's default interface.
+                ctx.stores
+                    .routers
+                    .state()
+                    .iter()
+                    .find(|r| r.metadata.name.as_deref() == Some(v.spec.router.as_str()))
+                    .and_then(|r| r.spec.default_inbound_interface.clone())
+            });
+        if let Some(i) = interface {
             spec["inboundInterface"] = json!(i);
+        } else if st.external_address.is_none() {
+            tracing::warn!(vmnetwork = %name, port = %port.name, "no external address or interface: name a portPoolRef, or set the router's defaultInboundInterface");
+            continue;
         }
         if let Some(s) = &port.source_ranges {
             spec["sourceRanges"] = json!(s);
@@ -361,8 +406,7 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
             rules.delete(&rname, &DeleteParams::background()).await?;
         }
     }
-    let _ = v.object_ref(&());
-    Ok(Action::requeue(Duration::from_secs(600)))
+    Ok(Action::requeue(retry))
 }
 
 /// The spec as the API server stores it (no nulls), to compare with what is there.
