@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod commit;
 pub mod conditions;
 pub mod controller;
 pub mod crdgen;

@@ -201,7 +201,20 @@ pub async fn operate(
     let pr_ctl = Controller::new(pr_api.clone(), cfg())
         .watches(Api::<VyosRouter>::all(client.clone()), cluster_cfg(), {
             let store = portrules.clone();
-            move |r: VyosRouter| rules_of(&store, r.metadata.name.as_deref().unwrap_or_default())
+            // Only spec changes (a new generation) concern the PortRules; every writer pass
+            // updates the router's status.
+            let seen =
+                std::sync::Mutex::new(std::collections::HashMap::<String, Option<i64>>::new());
+            move |r: VyosRouter| {
+                let name = r.metadata.name.clone().unwrap_or_default();
+                let changed = lock(&seen).insert(name.clone(), r.metadata.generation)
+                    != Some(r.metadata.generation);
+                if changed {
+                    rules_of(&store, &name)
+                } else {
+                    Vec::new()
+                }
+            }
         })
         .run(controller::portrule::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));

@@ -41,6 +41,9 @@ enum Msg {
 pub struct WriterHandle {
     tx: mpsc::UnboundedSender<Msg>,
     task: tokio::task::JoinHandle<()>,
+    /// The router generation this writer last heard of; status-only updates of the router
+    /// (which every pass makes) must not cause another pass.
+    pub generation: Option<i64>,
 }
 
 impl Drop for WriterHandle {
@@ -54,7 +57,11 @@ impl WriterHandle {
     pub fn spawn(ctx: Arc<Context>, router: String) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(ctx, router, rx));
-        let handle = Self { tx, task };
+        let handle = Self {
+            tx,
+            task,
+            generation: None,
+        };
         handle.nudge();
         handle
     }
@@ -389,68 +396,51 @@ impl Writer {
         out
     }
 
-    /// Commits the ops, grouped by rule, in requests of at most `max_ops_per_commit` ops.
-    /// A request VyOS refuses is split until the offending rules are alone; those are
-    /// returned with VyOS's text, everything else is committed. Transport errors end the
-    /// pass (the next pass re-reads before it writes again).
+    /// Commits the ops, grouped by rule, in requests of at most `max_ops_per_commit` ops
+    /// ([`crate::commit`]). A request VyOS refuses is split until the offending rules are
+    /// alone; those are returned with VyOS's text, everything else is committed. Transport
+    /// errors end the pass (the next pass re-reads before it writes again).
     async fn commit_isolating(
         &self,
         client: &VyosClient,
         by_rule: BTreeMap<u32, Vec<ConfigOp>>,
         confirm_minutes: Option<u32>,
     ) -> Result<(BTreeSet<u32>, BTreeMap<u32, String>), PassError> {
-        let max = self.ctx.settings.max_ops_per_commit.max(1);
-        let mut batches: Vec<Vec<u32>> = Vec::new();
-        let mut cur: Vec<u32> = Vec::new();
-        let mut cur_ops = 0;
-        for (n, ops) in &by_rule {
-            if !cur.is_empty() && cur_ops + ops.len() > max {
-                batches.push(std::mem::take(&mut cur));
-                cur_ops = 0;
-            }
-            cur.push(*n);
-            cur_ops += ops.len();
-        }
-        if !cur.is_empty() {
-            batches.push(cur);
-        }
-        batches.reverse();
-        let mut ok = BTreeSet::new();
-        let mut failed = BTreeMap::new();
-        while let Some(batch) = batches.pop() {
+        let sizes: BTreeMap<u32, usize> = by_rule.iter().map(|(n, o)| (*n, o.len())).collect();
+        let plan = crate::commit::batches(&sizes, self.ctx.settings.max_ops_per_commit);
+        let by_rule = Arc::new(by_rule);
+        let metrics = self.ctx.metrics.clone();
+        let name = self.name.clone();
+        let done = crate::commit::isolate(plan, |batch: Vec<u32>| {
             let ops: Vec<ConfigOp> = batch
                 .iter()
                 .flat_map(|n| by_rule.get(n).cloned().unwrap_or_default())
                 .collect();
-            let result = match confirm_minutes {
-                Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
-                    Ok(out) => client.confirm().await.map(|_| out),
-                    Err(e) => Err(e),
-                },
-                _ => client.configure(&ops).await,
-            };
-            self.ctx
-                .metrics
-                .commit(&self.name, result.is_ok(), ops.len() as u64);
-            match result {
-                Ok(_) => ok.extend(batch),
-                Err(e @ (VyosError::CommitFailed { .. } | VyosError::Rejected { .. })) => {
-                    let text = e.vyos_message().unwrap_or("commit failed").to_owned();
-                    if batch.len() == 1 {
-                        failed.insert(batch[0], text);
-                    } else if let Some(n) = e.failed_nat_rule().filter(|n| batch.contains(n)) {
-                        failed.insert(n, text);
-                        batches.push(batch.into_iter().filter(|m| *m != n).collect());
-                    } else {
-                        let (a, b) = batch.split_at(batch.len() / 2);
-                        batches.push(b.to_vec());
-                        batches.push(a.to_vec());
+            let client = client.clone();
+            let metrics = metrics.clone();
+            let name = name.clone();
+            async move {
+                let result = match confirm_minutes {
+                    Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
+                        Ok(_) => client.confirm().await.map(|_| ()),
+                        Err(e) => Err(e),
+                    },
+                    _ => client.configure(&ops).await.map(|_| ()),
+                };
+                metrics.commit(&name, result.is_ok(), ops.len() as u64);
+                result.map_err(|e| match e {
+                    VyosError::CommitFailed { .. } | VyosError::Rejected { .. } => {
+                        crate::commit::CommitError::Refused {
+                            text: e.vyos_message().unwrap_or("commit failed").to_owned(),
+                            rule: e.failed_nat_rule(),
+                        }
                     }
-                }
-                Err(e) => return Err(PassError::Vyos(e)),
+                    other => crate::commit::CommitError::Other(PassError::Vyos(other)),
+                })
             }
-        }
-        Ok((ok, failed))
+        })
+        .await?;
+        Ok((done.committed, done.failed))
     }
 
     async fn report_drift(&self, number: u32, what: &str, want: &Desired) {

@@ -108,7 +108,9 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
         )
         .await?;
     }
-    ctx.nudge(&pr.spec.router);
+    // No nudge here: every change of a PortRule (this status patch included) reaches the
+    // writer through the PortRule watch, and nudging from here would turn each router
+    // status update into another pass.
     Ok(Action::requeue(Duration::from_secs(3600)))
 }
 

@@ -31,11 +31,19 @@ pub async fn reconcile(router: Arc<VyosRouter>, ctx: Arc<Context>) -> Result<Act
     {
         tracing::warn!(router = %name, "TLS verification is OFF for this router (spec.tls.insecureSkipVerify)");
     }
+    let generation = router.metadata.generation;
     let mut writers = lock(&ctx.writers);
-    match writers.get(&name) {
-        Some(w) => w.nudge(),
+    match writers.get_mut(&name) {
+        // A spec change: a pass now. Status-only updates (each pass writes one) are not.
+        Some(w) if w.generation != generation => {
+            w.generation = generation;
+            w.nudge();
+        }
+        Some(_) => {}
         None => {
-            writers.insert(name.clone(), WriterHandle::spawn(ctx.clone(), name));
+            let mut w = WriterHandle::spawn(ctx.clone(), name);
+            w.generation = generation;
+            writers.insert(router.metadata.name.clone().unwrap_or_default(), w);
         }
     }
     drop(writers);

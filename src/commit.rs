@@ -1,0 +1,189 @@
+//! How a change is cut into commits, and how a refused commit is narrowed down to the rules
+//! at fault. Generic over the commit itself, so it is tested without a router.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Groups rules (by number, with their op counts) into batches of at most `max_ops` ops,
+/// in rule order. A rule's ops are never split; a rule with more ops than `max_ops` is a
+/// batch of its own.
+pub fn batches(ops_per_rule: &BTreeMap<u32, usize>, max_ops: usize) -> Vec<Vec<u32>> {
+    let max = max_ops.max(1);
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut cur_ops = 0;
+    for (n, ops) in ops_per_rule {
+        if !cur.is_empty() && cur_ops + ops > max {
+            out.push(std::mem::take(&mut cur));
+            cur_ops = 0;
+        }
+        cur.push(*n);
+        cur_ops += ops;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Why a commit did not happen.
+#[derive(Debug)]
+pub enum CommitError<E> {
+    /// The router refused it and changed nothing; `rule` is the rule its message names,
+    /// when it names one (VyOS 1.5 does, 1.4 does not).
+    Refused {
+        /// The router's text.
+        text: String,
+        /// The rule the text names.
+        rule: Option<u32>,
+    },
+    /// Anything else (unreachable, timeout, ...): stop and re-read before writing again.
+    Other(E),
+}
+
+/// What [`isolate`] achieved.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Isolated {
+    /// Rules committed.
+    pub committed: BTreeSet<u32>,
+    /// Rules the router refused on their own (or as named), with its text.
+    pub failed: BTreeMap<u32, String>,
+}
+
+/// Commits each batch; a refused batch is split (or the named rule taken out) until the
+/// refused rules are alone, so everything else still commits. An error other than a
+/// refusal ends the work and is returned; what was committed before stays committed.
+pub async fn isolate<E, F, Fut>(batches: Vec<Vec<u32>>, mut commit: F) -> Result<Isolated, E>
+where
+    F: FnMut(Vec<u32>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), CommitError<E>>>,
+{
+    let mut todo: Vec<Vec<u32>> = batches.into_iter().rev().collect();
+    let mut done = Isolated::default();
+    while let Some(batch) = todo.pop() {
+        if batch.is_empty() {
+            continue;
+        }
+        match commit(batch.clone()).await {
+            Ok(()) => done.committed.extend(batch),
+            Err(CommitError::Other(e)) => return Err(e),
+            Err(CommitError::Refused { text, rule }) => {
+                if batch.len() == 1 {
+                    done.failed.insert(batch[0], text);
+                } else if let Some(n) = rule.filter(|n| batch.contains(n)) {
+                    done.failed.insert(n, text);
+                    todo.push(batch.into_iter().filter(|m| *m != n).collect());
+                } else {
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    todo.push(b.to_vec());
+                    todo.push(a.to_vec());
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn run<E: std::fmt::Debug>(
+        batches: Vec<Vec<u32>>,
+        bad: &BTreeSet<u32>,
+        name_the_rule: bool,
+    ) -> (Isolated, usize) {
+        let mut calls = 0;
+        let result = futures::executor::block_on(isolate::<E, _, _>(batches, |b: Vec<u32>| {
+            calls += 1;
+            std::future::ready(match b.iter().find(|n| bad.contains(n)) {
+                None => Ok(()),
+                Some(n) => Err(CommitError::Refused {
+                    text: format!("rule {n} is bad"),
+                    rule: name_the_rule.then_some(*n),
+                }),
+            })
+        }))
+        .unwrap();
+        (result, calls)
+    }
+
+    #[test]
+    fn batches_respect_the_op_budget_and_never_split_a_rule() {
+        let ops: BTreeMap<u32, usize> = [(1, 3), (2, 3), (3, 3), (4, 10), (5, 1)].into();
+        assert_eq!(
+            batches(&ops, 6),
+            vec![vec![1, 2], vec![3], vec![4], vec![5]]
+        );
+        assert_eq!(batches(&ops, 100), vec![vec![1, 2, 3, 4, 5]]);
+        assert!(batches(&BTreeMap::new(), 10).is_empty());
+        assert_eq!(
+            batches(&ops, 0).len(),
+            5,
+            "a zero budget still makes progress"
+        );
+    }
+
+    #[test]
+    fn a_clean_change_is_one_commit_per_batch() {
+        let (r, calls) = run::<()>(vec![vec![1, 2, 3], vec![4]], &BTreeSet::new(), false);
+        assert_eq!(calls, 2);
+        assert_eq!(r.committed, [1, 2, 3, 4].into());
+        assert!(r.failed.is_empty());
+    }
+
+    #[test]
+    fn a_named_rule_is_taken_out_in_one_step() {
+        let (r, calls) = run::<()>(vec![(1..=16).collect()], &[7].into(), true);
+        assert_eq!(calls, 2);
+        assert_eq!(r.failed.keys().copied().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(r.committed.len(), 15);
+        assert_eq!(r.failed[&7], "rule 7 is bad");
+    }
+
+    #[test]
+    fn an_unnamed_failure_is_bisected_in_logarithmic_commits() {
+        let (r, calls) = run::<()>(vec![(1..=64).collect()], &[40].into(), false);
+        assert_eq!(r.failed.keys().copied().collect::<Vec<_>>(), vec![40]);
+        assert_eq!(r.committed.len(), 63);
+        assert!(calls <= 1 + 2 * 6, "{calls} commits for one bad rule in 64");
+    }
+
+    #[test]
+    fn a_transport_error_stops_and_keeps_what_was_committed() {
+        let mut calls = 0;
+        let r = futures::executor::block_on(isolate(
+            vec![vec![1], vec![2], vec![3]],
+            |b: Vec<u32>| {
+                calls += 1;
+                std::future::ready(if b == [2] {
+                    Err(CommitError::Other("unreachable"))
+                } else {
+                    Ok(())
+                })
+            },
+        ));
+        assert_eq!(r.unwrap_err(), "unreachable");
+        assert_eq!(calls, 2, "nothing is sent after the error");
+    }
+
+    proptest! {
+        /// Whatever the bad set and batching: exactly the bad rules fail, every other rule
+        /// is committed, nothing twice.
+        #[test]
+        fn exactly_the_bad_rules_fail(
+            n in 1u32..120,
+            bad in proptest::collection::btree_set(1u32..120, 0..6),
+            max in 1usize..40,
+            named in any::<bool>(),
+        ) {
+            let ops: BTreeMap<u32, usize> = (1..=n).map(|i| (i, 1 + (i as usize % 4))).collect();
+            let bad: BTreeSet<u32> = bad.into_iter().filter(|b| *b <= n).collect();
+            let (r, _) = run::<()>(batches(&ops, max), &bad, named);
+            prop_assert_eq!(r.failed.keys().copied().collect::<BTreeSet<_>>(), bad.clone());
+            let all: BTreeSet<u32> = (1..=n).collect();
+            prop_assert_eq!(r.committed, all.difference(&bad).copied().collect::<BTreeSet<_>>());
+        }
+    }
+}
