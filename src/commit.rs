@@ -153,17 +153,15 @@ mod tests {
     #[test]
     fn a_transport_error_stops_and_keeps_what_was_committed() {
         let mut calls = 0;
-        let r = futures::executor::block_on(isolate(
-            vec![vec![1], vec![2], vec![3]],
-            |b: Vec<u32>| {
+        let r =
+            futures::executor::block_on(isolate(vec![vec![1], vec![2], vec![3]], |b: Vec<u32>| {
                 calls += 1;
                 std::future::ready(if b == [2] {
                     Err(CommitError::Other("unreachable"))
                 } else {
                     Ok(())
                 })
-            },
-        ));
+            }));
         assert_eq!(r.unwrap_err(), "unreachable");
         assert_eq!(calls, 2, "nothing is sent after the error");
     }

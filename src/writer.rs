@@ -314,7 +314,7 @@ impl Writer {
         }
 
         // Drift: owned rules that differ from how this writer left them.
-        let drifted = self.drift(&owned, &target);
+        let drifted = drift(self.last.as_ref(), &owned, &target);
 
         let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
         for op in diff(NatKind::Destination, &owned, &target) {
@@ -371,29 +371,6 @@ impl Writer {
             .into_iter()
             .filter(|r| ns.is_none() || r.metadata.namespace.as_deref() == ns)
             .collect()
-    }
-
-    fn drift(
-        &self,
-        owned: &BTreeMap<u32, NatRule>,
-        target: &BTreeMap<u32, NatRule>,
-    ) -> BTreeMap<u32, &'static str> {
-        let Some(last) = &self.last else {
-            return BTreeMap::new();
-        };
-        let mut out = BTreeMap::new();
-        for (n, was) in last {
-            match owned.get(n) {
-                None if target.contains_key(n) => {
-                    out.insert(*n, "deleted on the router");
-                }
-                Some(now) if now != was && target.get(n) != Some(now) => {
-                    out.insert(*n, "changed on the router");
-                }
-                _ => {}
-            }
-        }
-        out
     }
 
     /// Commits the ops, grouped by rule, in requests of at most `max_ops_per_commit` ops
@@ -685,6 +662,32 @@ impl Writer {
     }
 }
 
+/// Owned rules that differ from how the writer last left them (`last`), where the
+/// difference is not one the writer is about to make anyway: edits made on the router.
+/// Without a `last` (the first pass after a start) nothing counts as drift.
+pub fn drift(
+    last: Option<&BTreeMap<u32, NatRule>>,
+    owned: &BTreeMap<u32, NatRule>,
+    target: &BTreeMap<u32, NatRule>,
+) -> BTreeMap<u32, &'static str> {
+    let Some(last) = last else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for (n, was) in last {
+        match owned.get(n) {
+            None if target.contains_key(n) => {
+                out.insert(*n, "deleted on the router");
+            }
+            Some(now) if now != was && target.get(n) != Some(now) => {
+                out.insert(*n, "changed on the router");
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Whether some PortRule still declares the owned rule `r` (it may be waiting for its
 /// number, or refused), so `upsert-only` keeps it without counting it as an orphan.
 fn declared_elsewhere(portrules: &[Arc<PortRule>], r: &NatRule) -> bool {
@@ -745,6 +748,32 @@ fn fnv(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rule(n: u32, port: &str) -> NatRule {
+        let mut r = NatRule::new(NatKind::Destination, n);
+        r.description = Some(format!("vmnet:ns/r{n}"));
+        r.translation.port = Some(port.into());
+        r
+    }
+
+    #[test]
+    fn hand_edits_are_drift_and_our_own_changes_are_not() {
+        let last = BTreeMap::from([(1, rule(1, "22")), (2, rule(2, "80")), (3, rule(3, "443"))]);
+        // 1 deleted by hand, 2 changed by hand, 3 about to change because its spec did.
+        let owned = BTreeMap::from([(2, rule(2, "8080")), (3, rule(3, "443"))]);
+        let target = BTreeMap::from([(1, rule(1, "22")), (2, rule(2, "80")), (3, rule(3, "8443"))]);
+        let d = drift(Some(&last), &owned, &target);
+        assert_eq!(d.get(&1), Some(&"deleted on the router"));
+        assert_eq!(d.get(&2), Some(&"changed on the router"));
+        assert_eq!(d.get(&3), None);
+        assert!(
+            drift(None, &owned, &target).is_empty(),
+            "no memory, no drift"
+        );
+        // A rule we deleted on purpose that is gone is not drift either.
+        let target = BTreeMap::from([(2, rule(2, "80")), (3, rule(3, "443"))]);
+        assert_eq!(drift(Some(&last), &owned, &target).get(&1), None);
+    }
 
     #[test]
     fn durations_parse_like_the_crd_allows() {
