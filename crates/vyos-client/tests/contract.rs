@@ -1,15 +1,11 @@
 //! Contract tests: every client operation and every error class against vyos-sim.
 //!
-//! GATED: vyos-sim does not build yet. Once `crates/vyos-sim` has the API used below,
-//! add `vyos-sim = { workspace = true }` to [dev-dependencies] and delete the
-//! `#![cfg(any())]` line. Until then this file compiles to nothing.
-#![cfg(any())]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use vyos_client::nat::{self, ConfigOp, NatKind, NatRule, Protocol};
+use vyos_client::nat::{self, NatKind, NatRule, Protocol};
 use vyos_client::{ClientConfig, VyosClient, VyosError};
 use vyos_sim::{Faults, SimOptions, Version};
 
@@ -188,15 +184,29 @@ async fn validation_and_commit_failures() {
 async fn lock_contention_is_busy_and_nothing_is_applied() {
     let sim = sim(Version::V1_5, false).await;
     let c = client(&sim);
+    // A person committing at the CLI holds VyOS's commit lock.
     sim.set_faults(Faults {
-        fail_commit_matching: Some("Configuration system temporarily locked".into()),
+        locked_by_cli: true,
         ..Faults::default()
     });
     let err = c
-        .configure(&[ConfigOp::set_node(NatKind::Destination.rule_path(1))])
+        .configure(&nat::render_rule(&dnat(1, "2001")))
         .await
         .unwrap_err();
     assert_eq!(err.category(), "RouterBusy", "{err:?}");
     assert!(err.is_transient());
+    assert!(c.nat_rules(NatKind::Destination).await.unwrap().is_empty());
+    // Overlapping writes from this API wait for each other (VyOS's global lock): both
+    // commit, one after the other.
+    sim.set_faults(Faults::default());
+    let (ops2, ops3) = (
+        nat::render_rule(&dnat(2, "2002")),
+        nat::render_rule(&dnat(3, "2003")),
+    );
+    let (a, b) = tokio::join!(c.configure(&ops2), c.configure(&ops3));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(c.nat_rules(NatKind::Destination).await.unwrap().len(), 2);
+    assert_eq!(sim.counters().commits, 2);
     sim.stop().await;
 }

@@ -1,1 +1,553 @@
-//! vyos-sim
+//! vyos-sim: a simulator of the VyOS HTTP API, the test and demo peer of vmnet-operator.
+//!
+//! It speaks the API a client of VyOS 1.4 or 1.5 sees (endpoints, both request encodings,
+//! the `{success, data, error}` envelope, status codes and error texts) over a config tree
+//! with VyOS's semantics for the NAT subtree: set-time validation, commit-time checks with
+//! the NAT script's messages, one all-or-nothing commit per configure request, a global
+//! write lock, commit-confirm with revert to the saved config, and `showConfig` rendering.
+//! Commits cost time like a real router's (a fixed part plus a part per rule); faults can
+//! be injected; counters tell a test how many commits a change took. It is not a router:
+//! nothing forwards packets. See docs/vyos-sim.md.
+
+mod http;
+pub mod schema;
+pub mod tree;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use tree::Node;
+
+/// Which VyOS the simulator plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Version {
+    /// 1.4 (sagitta): a failed NAT commit says only "Commit failed"; no `/info`; no
+    /// commit-confirm (`confirm_time` is ignored).
+    #[serde(rename = "1.4")]
+    V1_4,
+    /// 1.5 (circinus, 2025 and later): the NAT script's message, `/info`, commit-confirm.
+    #[serde(rename = "1.5")]
+    V1_5,
+}
+
+impl Version {
+    /// The version string `/info` and `show version` report.
+    pub fn full(self) -> &'static str {
+        match self {
+            Version::V1_4 => "1.4.3",
+            Version::V1_5 => "1.5-rolling-202511240000",
+        }
+    }
+}
+
+impl FromStr for Version {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "1.4" => Ok(Version::V1_4),
+            "1.5" => Ok(Version::V1_5),
+            other => Err(format!("unknown VyOS version {other:?}: use 1.4 or 1.5")),
+        }
+    }
+}
+
+/// What requests cost, in milliseconds, all multiplied by `time_scale`.
+///
+/// A write costs `request_fixed_ms + request_per_rule_ms·S + per_op_ms·ops`, plus, when it
+/// changed something, `commit_fixed_ms + commit_per_rule_ms·S`, where S is the number of
+/// NAT rules in the config: commits slow down as the rule set grows, whatever changed.
+/// A read costs `request_fixed_ms + request_per_rule_ms·S`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CostModel {
+    /// Fixed part of every request (building the config views).
+    pub request_fixed_ms: f64,
+    /// Per NAT rule, every request.
+    pub request_per_rule_ms: f64,
+    /// Per set/delete op.
+    pub per_op_ms: f64,
+    /// Fixed part of a commit.
+    pub commit_fixed_ms: f64,
+    /// Per NAT rule in the config, every commit.
+    pub commit_per_rule_ms: f64,
+    /// Multiplies everything (0.01 runs a "realistic" router a hundred times faster).
+    pub time_scale: f64,
+}
+
+impl CostModel {
+    /// No cost at all.
+    pub fn instant() -> Self {
+        Self {
+            request_fixed_ms: 0.0,
+            request_per_rule_ms: 0.0,
+            per_op_ms: 0.0,
+            commit_fixed_ms: 0.0,
+            commit_per_rule_ms: 0.0,
+            time_scale: 1.0,
+        }
+    }
+
+    /// Starting points from the reference's cost analysis: 30 ms per op (a mix of plain
+    /// and validated sets), 1 s per commit plus 0.25 ms per rule, 150 ms per request plus
+    /// 0.05 ms per rule.
+    pub fn realistic() -> Self {
+        Self {
+            request_fixed_ms: 150.0,
+            request_per_rule_ms: 0.05,
+            per_op_ms: 30.0,
+            commit_fixed_ms: 1000.0,
+            commit_per_rule_ms: 0.25,
+            time_scale: 1.0,
+        }
+    }
+
+    fn sleep_for(&self, ms: f64) -> Duration {
+        Duration::from_secs_f64((ms * self.time_scale).max(0.0) / 1000.0)
+    }
+}
+
+/// Injected faults, changeable at run time through the admin endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "snake_case")]
+pub struct Faults {
+    /// Share of requests answered with HTTP 500 (0.0–1.0).
+    pub error_rate: f64,
+    /// Share of requests held for 60 s before any answer (past a client's timeout).
+    pub timeout_rate: f64,
+    /// Share of connections closed (reset) before an answer.
+    pub reset_rate: f64,
+    /// Extra time per commit.
+    pub commit_delay_ms: u64,
+    /// Every commit fails with VyOS's generic commit failure.
+    pub fail_commits: bool,
+    /// A commit fails when a NAT rule's config contains this text (1.5 names the rule).
+    pub fail_commit_matching: Option<String>,
+    /// Another session (a person at the CLI) holds the commit lock: commits fail with
+    /// VyOS's "temporarily locked" text, a transient error.
+    pub locked_by_cli: bool,
+}
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// The VyOS API address (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// The admin endpoint's address (`None`: `127.0.0.1:0`).
+    pub admin_listen: Option<SocketAddr>,
+    /// HTTPS with a self-signed certificate made at start (else plain HTTP).
+    pub tls: bool,
+    /// Where to write that certificate (PEM).
+    pub tls_cert_out: Option<PathBuf>,
+    /// Accepted API keys.
+    pub api_keys: Vec<String>,
+    /// Which VyOS to play.
+    pub version: Version,
+    /// Keeps the running and saved config across restarts.
+    pub state_file: Option<PathBuf>,
+    /// What requests cost.
+    pub cost: CostModel,
+    /// Faults at start.
+    pub faults: Faults,
+}
+
+impl SimOptions {
+    /// Plain HTTP on a free port, no cost, key `test-key`, VyOS 1.5, no faults.
+    pub fn for_tests() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: None,
+            tls: false,
+            tls_cert_out: None,
+            api_keys: vec!["test-key".to_owned()],
+            version: Version::V1_5,
+            state_file: None,
+            cost: CostModel::instant(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A third-party edit, as an admin would type it (the value, if any, is the path's last
+/// element).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", content = "path", rename_all = "lowercase")]
+pub enum SimOp {
+    /// `set <path>`.
+    Set(Vec<String>),
+    /// `delete <path>`.
+    Delete(Vec<String>),
+}
+
+/// What the simulator has seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Requests by endpoint path (`/configure`, `/retrieve`, ...).
+    pub requests: BTreeMap<String, u64>,
+    /// `/configure` requests that carried ops (not `confirm`).
+    pub configure_requests: u64,
+    /// Commits that changed the config.
+    pub commits: u64,
+    /// Commits that failed (nothing changed).
+    pub failed_commits: u64,
+    /// Set/delete ops of committed requests.
+    pub ops_applied: u64,
+    /// `/retrieve` requests.
+    pub retrieve_requests: u64,
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Binding or I/O.
+    #[error("vyos-sim: {0}")]
+    Io(#[from] std::io::Error),
+    /// Making the certificate or the TLS config.
+    #[error("vyos-sim TLS: {0}")]
+    Tls(String),
+    /// Reading the state file.
+    #[error("vyos-sim state file {path}: {message}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    running: Node,
+    saved: Node,
+}
+
+#[derive(Debug)]
+struct State {
+    running: Node,
+    saved: Node,
+    faults: Faults,
+    keys: Vec<String>,
+    counters: Counters,
+    /// A pending commit-confirm: its id (so an old timer does nothing).
+    confirm: Option<u64>,
+    confirm_seq: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    version: Version,
+    cost: CostModel,
+    state_file: Option<PathBuf>,
+    state: Mutex<State>,
+    /// VyOS's global API lock: one write at a time, the others wait.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn persist(&self) {
+        let Some(path) = &self.state_file else { return };
+        let body = {
+            let s = self.state();
+            serde_json::to_vec_pretty(&Persisted {
+                running: s.running.clone(),
+                saved: s.saved.clone(),
+            })
+        };
+        let Ok(body) = body else { return };
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, body)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .is_err()
+        {
+            tracing::warn!(path = %path.display(), "vyos-sim: could not write the state file");
+        }
+    }
+
+    /// Applies ops as an admin would and commits them (checked like any commit).
+    fn edit(&self, ops: &[SimOp]) -> Result<(), String> {
+        let mut s = self.state();
+        let mut candidate = s.running.clone();
+        for op in ops {
+            let (name, path) = match op {
+                SimOp::Set(p) => ("set", p),
+                SimOp::Delete(p) => ("delete", p),
+            };
+            apply_op(&mut candidate, name, path, None, self.version)?;
+        }
+        candidate.prune();
+        if let Some((_, msg)) = verify::verify(&candidate) {
+            return Err(msg);
+        }
+        s.running = candidate;
+        drop(s);
+        self.persist();
+        Ok(())
+    }
+
+    /// Starts the commit-confirm timer; on expiry the running config goes back to the
+    /// saved one, as VyOS's reboot would.
+    fn arm_confirm(self: &Arc<Self>, minutes: u64) -> u64 {
+        let id = {
+            let mut s = self.state();
+            s.confirm_seq += 1;
+            let id = s.confirm_seq;
+            s.confirm = Some(id);
+            id
+        };
+        let me = self.clone();
+        let wait = self.cost.sleep_for((minutes * 60_000) as f64);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            me.revert(Some(id));
+        });
+        id
+    }
+
+    /// Reverts a pending commit-confirm now (`id` None: whichever is pending).
+    fn revert(&self, id: Option<u64>) -> bool {
+        let mut s = self.state();
+        match (s.confirm, id) {
+            (Some(p), Some(i)) if p != i => return false,
+            (None, _) => return false,
+            _ => {}
+        }
+        s.confirm = None;
+        s.running = s.saved.clone();
+        drop(s);
+        tracing::info!("vyos-sim: commit-confirm expired; reverted to the saved config");
+        self.persist();
+        true
+    }
+}
+
+/// Applies one set/delete to `root`. Errors are VyOS's set-time texts.
+pub(crate) fn apply_op(
+    root: &mut Node,
+    op: &str,
+    path: &[String],
+    value: Option<&str>,
+    version: Version,
+) -> Result<(), String> {
+    use schema::Target;
+    let target = schema::parse(path, value, version, op)?;
+    let invalid = |p: &[String]| {
+        format!(
+            "Configuration path: [{}] is not valid\n\nSet failed",
+            p.join(" ")
+        )
+    };
+    match (op, target) {
+        ("set", Target::Node(p)) => {
+            root.inner_mut(&p).ok_or_else(|| invalid(&p))?;
+        }
+        ("set", Target::Flag(p)) => {
+            let (last, parent) = p.split_last().ok_or_else(|| invalid(&p))?;
+            root.inner_mut(parent)
+                .ok_or_else(|| invalid(&p))?
+                .insert(last.clone(), Node::Leaf(Vec::new()));
+        }
+        ("set", Target::Value { leaf, value, multi }) => {
+            let (last, parent) = leaf.split_last().ok_or_else(|| invalid(&leaf))?;
+            let m = root.inner_mut(parent).ok_or_else(|| invalid(&leaf))?;
+            match m.get_mut(last) {
+                Some(Node::Leaf(vals)) if multi => {
+                    if !vals.contains(&value) {
+                        vals.push(value);
+                    }
+                }
+                Some(Node::Inner(c)) if !c.is_empty() => return Err(invalid(&leaf)),
+                _ => {
+                    m.insert(last.clone(), Node::Leaf(vec![value]));
+                }
+            }
+        }
+        ("set", Target::BareLeaf(p)) => {
+            return Err(format!(
+                "Configuration path: [{}] requires a value\n\nSet failed",
+                p.join(" ")
+            ));
+        }
+        ("delete", Target::Node(p) | Target::Flag(p) | Target::BareLeaf(p)) => {
+            root.remove(&p);
+        }
+        ("delete", Target::Value { leaf, value, multi }) => {
+            let mut full = leaf.clone();
+            full.push(value.clone());
+            if root.get(&full).is_some() {
+                root.remove(&full);
+            } else if let Some((last, parent)) = leaf.split_last()
+                && let Some(m) = root.inner_mut(parent)
+                && let Some(Node::Leaf(vals)) = m.get_mut(last)
+                && vals.contains(&value)
+            {
+                vals.retain(|v| *v != value);
+                if vals.is_empty() || !multi {
+                    m.remove(last);
+                }
+            }
+        }
+        ("comment", _) => {}
+        (other, _) => return Err(format!("'{other}' is not a valid operation")),
+    }
+    Ok(())
+}
+
+/// A running simulator. Dropping it stops it (without writing the state file).
+#[derive(Debug)]
+pub struct Sim {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    tls: bool,
+    ca_pem: Option<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Sim {
+    /// The VyOS API base URL.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The admin endpoint's base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    /// The VyOS API address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The self-signed certificate (PEM), when serving HTTPS: the CA a client must trust.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Counters {
+        self.shared.state().counters.clone()
+    }
+
+    /// Sets the counters to zero.
+    pub fn reset_counters(&self) {
+        self.shared.state().counters = Counters::default();
+    }
+
+    /// Replaces the faults.
+    pub fn set_faults(&self, f: Faults) {
+        self.shared.state().faults = f;
+    }
+
+    /// Replaces the accepted API keys.
+    pub fn set_api_keys(&self, keys: Vec<String>) {
+        self.shared.state().keys = keys;
+    }
+
+    /// Edits the running config as an admin would (validated and committed, not saved).
+    pub fn third_party_edit(&self, ops: Vec<SimOp>) -> Result<(), String> {
+        self.shared.edit(&ops)
+    }
+
+    /// The running config, rendered like `showConfig []`.
+    pub fn running_config(&self) -> Value {
+        self.shared.state().running.render()
+    }
+
+    /// The saved (boot) config, rendered like `showConfig []`.
+    pub fn saved_config(&self) -> Value {
+        self.shared.state().saved.render()
+    }
+
+    /// Fires a pending commit-confirm's revert now; false when none is pending.
+    pub fn expire_confirm(&self) -> bool {
+        self.shared.revert(None)
+    }
+
+    /// Stops listening (in-flight requests are cut) and writes the state file.
+    pub async fn stop(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        self.shared.persist();
+    }
+}
+
+/// Starts a simulator.
+pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
+    let persisted = match &opts.state_file {
+        Some(p) if p.exists() => {
+            let text = std::fs::read_to_string(p)?;
+            serde_json::from_str::<Persisted>(&text).map_err(|e| SimError::State {
+                path: p.clone(),
+                message: e.to_string(),
+            })?
+        }
+        _ => Persisted::default(),
+    };
+    let shared = Arc::new(Shared {
+        version: opts.version,
+        cost: opts.cost,
+        state_file: opts.state_file.clone(),
+        state: Mutex::new(State {
+            running: persisted.running,
+            saved: persisted.saved,
+            faults: opts.faults.clone(),
+            keys: opts.api_keys.clone(),
+            counters: Counters::default(),
+            confirm: None,
+            confirm_seq: 0,
+        }),
+        write_lock: tokio::sync::Mutex::new(()),
+    });
+    let listener = http::bind(opts.listen)?;
+    let addr = listener.local_addr()?;
+    let admin_listener = http::bind(
+        opts.admin_listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+    )?;
+    let admin_addr = admin_listener.local_addr()?;
+    let (acceptor, ca_pem) = if opts.tls {
+        let (acceptor, pem) = http::tls_acceptor()?;
+        if let Some(out) = &opts.tls_cert_out {
+            std::fs::write(out, &pem)?;
+        }
+        (Some(acceptor), Some(pem))
+    } else {
+        (None, None)
+    };
+    let tasks = vec![
+        tokio::spawn(http::serve_api(listener, acceptor, shared.clone())),
+        tokio::spawn(http::serve_admin(admin_listener, shared.clone())),
+    ];
+    Ok(Sim {
+        shared,
+        addr,
+        admin_addr,
+        tls: opts.tls,
+        ca_pem,
+        tasks,
+    })
+}

@@ -1,0 +1,675 @@
+//! What `set` and `delete` accept: the NAT part of VyOS's schema with its value validators
+//! and error texts (reference §2.4, §5.1, §5.2). Paths outside `nat` are taken as generic
+//! nodes with a value as the last element, enough for the config to hold them.
+
+use std::net::Ipv4Addr;
+
+use crate::Version;
+
+/// What a path names once parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A node (ordinary or tag value): `set` creates it, `delete` removes it.
+    Node(Vec<String>),
+    /// A leaf with a value: `set` writes it (replacing, or adding for a multi leaf).
+    Value {
+        /// The leaf's path.
+        leaf: Vec<String>,
+        /// The value.
+        value: String,
+        /// A multi-value leaf.
+        multi: bool,
+    },
+    /// A valueless leaf.
+    Flag(Vec<String>),
+    /// A value leaf named without its value: `set` fails, `delete` removes the leaf.
+    BareLeaf(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Flag,
+    Value(Check),
+    Multi(Check),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Description,
+    PacketType,
+    Protocol,
+    Interface,
+    Group,
+    Address,
+    PortMulti,
+    PortRange,
+    TranslationAddress { snat: bool },
+    AddressMapping,
+    PortMapping,
+    Hash,
+    Weight,
+    Fqdn,
+}
+
+/// The leaves of a NAT rule, relative to `nat <kind> rule <n>`. `*` is the backend tag.
+fn rule_leaves(kind: &str, version: Version) -> Vec<(Vec<&'static str>, Kind)> {
+    let mut v: Vec<(Vec<&'static str>, Kind)> = vec![
+        (vec!["description"], Kind::Value(Check::Description)),
+        (vec!["disable"], Kind::Flag),
+        (vec!["exclude"], Kind::Flag),
+        (vec!["log"], Kind::Flag),
+        (vec!["packet-type"], Kind::Value(Check::PacketType)),
+        (vec!["protocol"], Kind::Value(Check::Protocol)),
+        (
+            vec!["translation", "address"],
+            Kind::Value(Check::TranslationAddress {
+                snat: kind == "source",
+            }),
+        ),
+        (vec!["translation", "port"], Kind::Value(Check::PortRange)),
+        (
+            vec!["translation", "options", "address-mapping"],
+            Kind::Value(Check::AddressMapping),
+        ),
+        (
+            vec!["translation", "options", "port-mapping"],
+            Kind::Value(Check::PortMapping),
+        ),
+        (vec!["load-balance", "hash"], Kind::Multi(Check::Hash)),
+        (
+            vec!["load-balance", "backend", "*", "weight"],
+            Kind::Value(Check::Weight),
+        ),
+    ];
+    let iface = if kind == "destination" {
+        "inbound-interface"
+    } else {
+        "outbound-interface"
+    };
+    v.push((vec![iface, "name"], Kind::Value(Check::Interface)));
+    v.push((vec![iface, "group"], Kind::Value(Check::Group)));
+    if kind == "destination" {
+        v.push((
+            vec!["translation", "redirect", "port"],
+            Kind::Value(Check::PortRange),
+        ));
+    }
+    for side in ["source", "destination"] {
+        v.push((vec![side, "address"], Kind::Value(Check::Address)));
+        v.push((vec![side, "port"], Kind::Value(Check::PortMulti)));
+        if version == Version::V1_5 {
+            v.push((vec![side, "fqdn"], Kind::Value(Check::Fqdn)));
+        }
+        for g in [
+            "address-group",
+            "domain-group",
+            "mac-group",
+            "network-group",
+            "port-group",
+        ] {
+            v.push((vec![side, "group", g], Kind::Value(Check::Group)));
+        }
+    }
+    v
+}
+
+fn invalid_path(path: &[String], what: &str) -> String {
+    format!(
+        "Configuration path: [{}] is not valid\n\n{what} failed",
+        path.join(" ")
+    )
+}
+
+/// Parses a `set`/`delete` path (the value, if any, as its last element or in `value`).
+/// Errors are VyOS's set-time texts.
+pub fn parse(
+    path: &[String],
+    value: Option<&str>,
+    version: Version,
+    op: &str,
+) -> Result<Target, String> {
+    let what = if op == "delete" { "Delete" } else { "Set" };
+    let mut full: Vec<String> = path.to_vec();
+    if let Some(v) = value.filter(|v| !v.is_empty()) {
+        full.push(v.to_owned());
+    }
+    if full.is_empty() {
+        return Err(invalid_path(&full, what));
+    }
+    for p in &full {
+        for (c, name) in [
+            ('\'', "single quote (')"),
+            ('"', "double quote (\")"),
+            ('\n', "newline"),
+        ] {
+            if p.contains(c) {
+                return Err(format!(
+                    "Cannot use the {name} character in a value string\n\n{what} failed"
+                ));
+            }
+        }
+    }
+    if full[0] != "nat" {
+        // Generic: nodes, with the last element as the value of a leaf.
+        return Ok(if full.len() >= 2 {
+            Target::Value {
+                leaf: full[..full.len() - 1].to_vec(),
+                value: full[full.len() - 1].clone(),
+                multi: false,
+            }
+        } else {
+            Target::Node(full)
+        });
+    }
+    if full.len() == 1 {
+        return Ok(Target::Node(full));
+    }
+    let kind = full[1].as_str();
+    if kind != "destination" && kind != "source" {
+        return Err(invalid_path(&full, what));
+    }
+    if full.len() == 2 {
+        return Ok(Target::Node(full));
+    }
+    if full[2] != "rule" {
+        return Err(invalid_path(&full, what));
+    }
+    if full.len() == 3 {
+        return Ok(Target::Node(full));
+    }
+    let n = &full[3];
+    if n.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "Tag node value name must not contain whitespace\n\n{what} failed"
+        ));
+    }
+    match n.parse::<u64>() {
+        Ok(x) if (1..=999_999).contains(&x) && !n.starts_with('0') => {}
+        _ => {
+            return Err(format!(
+                "Error: {n} is not a valid integer\nNAT rule number must be between 1 and 999999\nValue validation failed\n{what} failed"
+            ));
+        }
+    }
+    let rest = &full[4..];
+    if rest.is_empty() {
+        return Ok(Target::Node(full));
+    }
+    let base = &full[..4];
+    let leaves = rule_leaves(kind, version);
+    for (lp, k) in &leaves {
+        // A node on the way to a leaf (e.g. `translation`, `load-balance backend 10.0.0.1`).
+        let matches_prefix = |n: usize| {
+            rest.len() >= n && lp[..n].iter().zip(rest).all(|(a, b)| *a == "*" || a == b)
+        };
+        if rest.len() < lp.len() && matches_prefix(rest.len()) {
+            if let Some(i) = lp.iter().position(|s| *s == "*")
+                && i < rest.len()
+            {
+                check_backend(&rest[i], what)?;
+            }
+            return Ok(Target::Node(full));
+        }
+        if !matches_prefix(lp.len()) {
+            continue;
+        }
+        if let Some(i) = lp.iter().position(|s| *s == "*") {
+            check_backend(&rest[i], what)?;
+        }
+        let mut leaf = base.to_vec();
+        leaf.extend(rest[..lp.len()].iter().cloned());
+        return match (k, rest.len() - lp.len()) {
+            (Kind::Flag, 0) => Ok(Target::Flag(leaf)),
+            (Kind::Flag, _) => Err(invalid_path(&full, what)),
+            (Kind::Value(_) | Kind::Multi(_), 0) => {
+                if op == "delete" {
+                    Ok(Target::BareLeaf(leaf))
+                } else {
+                    Err(format!(
+                        "Configuration path: [{}] requires a value\n\nSet failed",
+                        leaf.join(" ")
+                    ))
+                }
+            }
+            (Kind::Value(c) | Kind::Multi(c), 1) => {
+                let value = rest[lp.len()].clone();
+                if op != "delete" {
+                    validate(*c, &value)?;
+                }
+                Ok(Target::Value {
+                    leaf,
+                    value,
+                    multi: matches!(k, Kind::Multi(_)),
+                })
+            }
+            _ => Err(invalid_path(&full, what)),
+        };
+    }
+    Err(invalid_path(&full, what))
+}
+
+fn check_backend(v: &str, what: &str) -> Result<(), String> {
+    if v.parse::<Ipv4Addr>().is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "Error: {v} is not a valid IPv4 address\nInvalid value\nValue validation failed\n{what} failed"
+        ))
+    }
+}
+
+fn fail(lines: &[String], constraint: Option<&str>) -> String {
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out.push_str(constraint.unwrap_or("Invalid value"));
+    out.push_str("\nValue validation failed\nSet failed");
+    out
+}
+
+const PROTOCOLS: &[&str] = &[
+    "tcp",
+    "udp",
+    "icmp",
+    "igmp",
+    "gre",
+    "esp",
+    "ah",
+    "ospf",
+    "pim",
+    "vrrp",
+    "sctp",
+    "ipv6-icmp",
+    "l2tp",
+    "ipip",
+];
+const SERVICES: &[(&str, u16)] = &[
+    ("ssh", 22),
+    ("telnet", 23),
+    ("smtp", 25),
+    ("domain", 53),
+    ("http", 80),
+    ("pop3", 110),
+    ("ntp", 123),
+    ("imap", 143),
+    ("snmp", 161),
+    ("ldap", 389),
+    ("https", 443),
+    ("submission", 587),
+    ("imaps", 993),
+    ("pop3s", 995),
+    ("openvpn", 1194),
+    ("mysql", 3306),
+    ("rdp", 3389),
+    ("postgresql", 5432),
+    ("http-alt", 8080),
+];
+
+fn is_port(p: &str) -> bool {
+    !p.starts_with('0') && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+}
+
+fn is_port_or_range(p: &str) -> bool {
+    match p.split_once('-') {
+        Some((a, b)) => is_port(a) && is_port(b) && a.parse::<u32>().ok() <= b.parse::<u32>().ok(),
+        None => is_port(p),
+    }
+}
+
+fn is_service(p: &str) -> bool {
+    SERVICES.iter().any(|(n, _)| *n == p)
+}
+
+/// An IPv4 address, a prefix written with its network address, or a low-high range.
+fn is_v4_target(v: &str) -> bool {
+    if let Some((a, b)) = v.split_once('-') {
+        return match (strict_v4(a), strict_v4(b)) {
+            (Some(a), Some(b)) => u32::from(a) <= u32::from(b),
+            _ => false,
+        };
+    }
+    if let Some((a, len)) = v.split_once('/') {
+        let (Some(a), Ok(len)) = (strict_v4(a), len.parse::<u32>()) else {
+            return false;
+        };
+        if len > 32 || len.to_string().len() != v.split_once('/').map_or(0, |(_, l)| l.len()) {
+            return false;
+        }
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        return u32::from(a) & !mask == 0;
+    }
+    strict_v4(v).is_some()
+}
+
+fn strict_v4(v: &str) -> Option<Ipv4Addr> {
+    let ip: Ipv4Addr = v.parse().ok()?;
+    // No leading zeros in octets (ipaddrcheck).
+    (ip.to_string() == v).then_some(ip)
+}
+
+fn is_interface(v: &str) -> bool {
+    let v = v.strip_prefix('!').unwrap_or(v);
+    if v == "lo" {
+        return true;
+    }
+    const PREFIXES: &[&str] = &[
+        "bond", "br", "dum", "en", "ersp", "eth", "gnv", "ifb", "ipoe", "lan", "l2tp", "l2tpeth",
+        "macsec", "peth", "ppp", "pppoe", "pptp", "sstp", "tun", "veth", "vti", "vtun", "vxlan",
+        "wg", "wlan", "wwan",
+    ];
+    PREFIXES.iter().any(|p| v.starts_with(p))
+}
+
+fn validate(check: Check, v: &str) -> Result<(), String> {
+    let bad = |line: String| Err(fail(&[line], None));
+    match check {
+        Check::Group | Check::Fqdn => {
+            if v.is_empty() {
+                return bad(format!("Error: {v} is not a valid value"));
+            }
+            Ok(())
+        }
+        Check::Description => {
+            if v.chars().count() > 255 {
+                Err(
+                    fail(&[], Some("Description too long (limit 255 characters)"))
+                        .trim_start()
+                        .to_owned(),
+                )
+            } else {
+                Ok(())
+            }
+        }
+        Check::PacketType => match v {
+            "broadcast" | "host" | "multicast" | "other" => Ok(()),
+            _ => bad(format!("Error: {v} is not a valid packet type")),
+        },
+        Check::Protocol => {
+            let p = v.strip_prefix('!').unwrap_or(v);
+            let ok = p == "all"
+                || p == "tcp_udp"
+                || PROTOCOLS.contains(&p)
+                || (!p.starts_with('0') || p == "0") && p.parse::<u32>().is_ok_and(|n| n <= 255);
+            if ok {
+                Ok(())
+            } else {
+                bad(format!("Error: {v} is not a valid IP protocol"))
+            }
+        }
+        Check::Interface => {
+            if is_interface(v) {
+                Ok(())
+            } else {
+                bad(format!("Error: {v} is not a valid interface name"))
+            }
+        }
+        Check::Address => {
+            let a = v.strip_prefix('!').unwrap_or(v);
+            if is_v4_target(a) {
+                Ok(())
+            } else {
+                Err(fail(
+                    &[
+                        format!("Error: {v} is not a valid IPv4 address"),
+                        format!("Error: {v} is not a valid IPv4 prefix"),
+                        format!("Error: {v} is not a valid IPv4 address range"),
+                    ],
+                    None,
+                ))
+            }
+        }
+        Check::PortMulti => {
+            for item in v.split(',') {
+                let p = item.strip_prefix('!').unwrap_or(item);
+                if p.contains('-') {
+                    if !is_port_or_range(p) {
+                        return bad(format!("Error: {p} is not a valid port range"));
+                    }
+                } else if p.chars().all(|c| c.is_ascii_digit()) {
+                    if !is_port(p) {
+                        return bad(format!("Error: {p} is not a valid port"));
+                    }
+                } else if !is_service(p) {
+                    return bad(format!("Error: {p} is not a valid service name"));
+                }
+            }
+            Ok(())
+        }
+        Check::PortRange => {
+            if is_port_or_range(v) || is_service(v) {
+                Ok(())
+            } else {
+                bad(format!("Error: {v} is not a valid port or port range"))
+            }
+        }
+        Check::TranslationAddress { snat } => {
+            if is_v4_target(v) || (snat && v == "masquerade") {
+                Ok(())
+            } else {
+                Err(fail(
+                    &[
+                        format!("Error: {v} is not a valid IPv4 address"),
+                        format!("Error: {v} is not a valid IPv4 prefix"),
+                        format!("Error: {v} is not a valid IPv4 address range"),
+                    ],
+                    None,
+                ))
+            }
+        }
+        Check::AddressMapping => match v {
+            "persistent" | "random" => Ok(()),
+            _ => bad(format!("Error: {v} is not a valid address mapping")),
+        },
+        Check::PortMapping => match v {
+            "random" | "none" => Ok(()),
+            _ => bad(format!("Error: {v} is not a valid port mapping")),
+        },
+        Check::Hash => match v {
+            "source-address"
+            | "destination-address"
+            | "source-port"
+            | "destination-port"
+            | "random" => Ok(()),
+            _ => bad(format!("Error: {v} is not a valid hash")),
+        },
+        Check::Weight => {
+            if !v.starts_with('0') && v.parse::<u32>().is_ok_and(|n| (1..=100).contains(&n)) {
+                Ok(())
+            } else {
+                Err(fail(
+                    &[format!("Error: {v} is not a valid integer")],
+                    Some("Weight must be between 1 and 100"),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn p(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    fn set(s: &str) -> Result<Target, String> {
+        parse(&p(s), None, Version::V1_5, "set")
+    }
+
+    #[test]
+    fn leaves_values_and_nodes() {
+        assert_eq!(
+            set("nat destination rule 100 protocol tcp").unwrap(),
+            Target::Value {
+                leaf: p("nat destination rule 100 protocol"),
+                value: "tcp".into(),
+                multi: false
+            }
+        );
+        assert_eq!(
+            set("nat destination rule 100 log").unwrap(),
+            Target::Flag(p("nat destination rule 100 log"))
+        );
+        assert_eq!(
+            set("nat destination rule 100").unwrap(),
+            Target::Node(p("nat destination rule 100"))
+        );
+        assert_eq!(
+            set("nat destination rule 100 translation").unwrap(),
+            Target::Node(p("nat destination rule 100 translation"))
+        );
+        assert!(matches!(
+            set("nat destination rule 100 load-balance hash random").unwrap(),
+            Target::Value { multi: true, .. }
+        ));
+        assert!(matches!(
+            set("nat destination rule 100 load-balance backend 10.0.0.1 weight 50").unwrap(),
+            Target::Value { .. }
+        ));
+        assert_eq!(
+            parse(
+                &p("nat destination rule 100 protocol"),
+                Some("udp"),
+                Version::V1_5,
+                "set"
+            )
+            .unwrap(),
+            Target::Value {
+                leaf: p("nat destination rule 100 protocol"),
+                value: "udp".into(),
+                multi: false
+            }
+        );
+        assert_eq!(
+            parse(
+                &p("nat destination rule 100 protocol"),
+                None,
+                Version::V1_5,
+                "delete"
+            )
+            .unwrap(),
+            Target::BareLeaf(p("nat destination rule 100 protocol"))
+        );
+    }
+
+    #[test]
+    fn set_time_errors_are_vyos_texts() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "nat destination rule 100 foo bar",
+                "Configuration path: [nat destination rule 100 foo bar] is not valid",
+            ),
+            (
+                "nat destination rule 0 protocol tcp",
+                "NAT rule number must be between 1 and 999999",
+            ),
+            (
+                "nat destination rule 1000000 protocol tcp",
+                "NAT rule number must be between 1 and 999999",
+            ),
+            ("nat destination rule 100 protocol", "requires a value"),
+            (
+                "nat destination rule 100 protocol tcpx",
+                "Error: tcpx is not a valid IP protocol",
+            ),
+            (
+                "nat destination rule 100 destination port 99999",
+                "Error: 99999 is not a valid port",
+            ),
+            (
+                "nat destination rule 100 destination port 90-80",
+                "is not a valid port range",
+            ),
+            (
+                "nat destination rule 100 destination port nosuch",
+                "is not a valid service name",
+            ),
+            (
+                "nat destination rule 100 translation port 1,2",
+                "is not a valid port or port range",
+            ),
+            (
+                "nat destination rule 100 destination address 10.0.0.300",
+                "Error: 10.0.0.300 is not a valid IPv4 address",
+            ),
+            (
+                "nat destination rule 100 destination address 10.0.0.5/24",
+                "is not a valid IPv4",
+            ),
+            (
+                "nat destination rule 100 destination address 10.0.0.9-10.0.0.1",
+                "is not a valid IPv4",
+            ),
+            (
+                "nat destination rule 100 translation address !10.0.0.1",
+                "is not a valid IPv4",
+            ),
+            (
+                "nat destination rule 100 inbound-interface name foo0",
+                "is not a valid interface name",
+            ),
+            (
+                "nat destination rule 100 outbound-interface name eth0",
+                "is not valid",
+            ),
+            (
+                "nat source rule 100 translation redirect port 22",
+                "is not valid",
+            ),
+            (
+                "nat destination rule 100 load-balance backend 10.0.0.1 weight 101",
+                "Weight must be between 1 and 100",
+            ),
+            ("nat destination rule 100 log yes", "is not valid"),
+        ];
+        for (path, want) in cases {
+            let e = set(path).unwrap_err();
+            assert!(e.contains(want), "{path}: {e:?} lacks {want:?}");
+            assert!(e.ends_with("Set failed"), "{path}: {e:?}");
+        }
+        let long = format!("nat destination rule 100 description {}", "x".repeat(256));
+        assert!(
+            set(&long)
+                .unwrap_err()
+                .contains("Description too long (limit 255 characters)")
+        );
+        let e = parse(
+            &p("nat destination rule 100 description"),
+            Some("it's"),
+            Version::V1_5,
+            "set",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("Cannot use the single quote (') character in a value string"),
+            "{e}"
+        );
+        assert!(
+            parse(
+                &p("nat destination rule 100 destination fqdn"),
+                Some("a.example"),
+                Version::V1_4,
+                "set"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn valid_values_pass() {
+        for path in [
+            "nat destination rule 100 destination port 80,443,1000-2000,!22,https",
+            "nat destination rule 100 destination address !198.51.100.0/24",
+            "nat destination rule 100 source address 10.0.0.1-10.0.0.9",
+            "nat destination rule 100 protocol !tcp",
+            "nat destination rule 100 protocol 47",
+            "nat destination rule 100 inbound-interface name eth0.10",
+            "nat destination rule 100 inbound-interface name eth*",
+            "nat source rule 100 translation address masquerade",
+            "nat destination rule 100 translation redirect port 8080",
+        ] {
+            assert!(set(path).is_ok(), "{path}: {:?}", set(path));
+        }
+    }
+}
