@@ -104,7 +104,7 @@ impl Metrics {
         let leader = Gauge::default();
         registry.register(
             "leader",
-            "1 while this replica holds the leader Lease",
+            "Whether this replica holds the leader Lease (1) or stands by (0)",
             leader.clone(),
         );
         Self {

@@ -337,10 +337,16 @@ impl Writer {
                 client.save().await.map_err(PassError::Vyos)?;
             }
         }
-        for (n, drift) in &drifted {
-            if !failed.contains_key(n) {
-                self.report_drift(*n, drift, &want).await;
-            }
+        let repaired: Vec<(u32, &str)> = drifted
+            .iter()
+            .filter(|(n, _)| !failed.contains_key(n))
+            .map(|(n, d)| (*n, *d))
+            .collect();
+        for _ in &repaired {
+            self.ctx.metrics.drift_repaired(&self.name);
+        }
+        for (n, drift) in repaired {
+            self.report_drift(n, drift, &want).await;
         }
         self.last = Some(after.clone());
         self.write_statuses(&portrules, &want, &failed).await;
@@ -421,7 +427,6 @@ impl Writer {
     }
 
     async fn report_drift(&self, number: u32, what: &str, want: &Desired) {
-        self.ctx.metrics.drift_repaired(&self.name);
         let Some(entry) = want.rules.get(&number) else {
             return;
         };

@@ -234,6 +234,28 @@ impl Drop for TestNamespace {
             );
             return;
         }
+        // Operators run inside the tests and are gone by now, so nobody would remove their
+        // finalizers and the namespace would hang in Terminating: drop them first.
+        if let Ok(out) = kubectl(&[
+            "get",
+            "vmnetworks.vmnet.dev,portrules.vmnet.dev",
+            "-n",
+            &self.name,
+            "-o",
+            "name",
+        ]) {
+            for obj in out.lines().filter(|l| !l.is_empty()) {
+                let _ = kubectl(&[
+                    "patch",
+                    "-n",
+                    &self.name,
+                    obj,
+                    "--type=merge",
+                    "-p",
+                    r#"{"metadata":{"finalizers":null}}"#,
+                ]);
+            }
+        }
         // Drop cannot await, and the test's runtime may be a blocked current-thread one that
         // drives `self.client`: delete from a short-lived thread with its own runtime and client.
         let name = self.name.clone();

@@ -1,0 +1,1059 @@
+//! The reconcile loop end to end: the real kube-apiserver, vyos-sim, and the operator
+//! running in this process (`vmnet_operator::run::operate`).
+//!
+//! Each test has its own namespace, its own vyos-sim, its own router and pools (labelled
+//! for that test) and its own operator watching only them, so the tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use vmnet_api::{PortRule, VmNetwork, VyosRouter};
+use vmnet_operator::controller::Settings;
+use vmnet_operator::run::{Options, operate};
+use vmnet_testkit::{TestNamespace, install_crds, kubectl};
+use vyos_client::nat::{NatKind, NatRule, parse_rules};
+use vyos_sim::{Faults, SimOp, SimOptions};
+
+const KEY: &str = "test-key";
+const TEST_LABEL: &str = "vmnet.dev/test-run";
+
+/// One test's world.
+struct World {
+    ns: TestNamespace,
+    sim: Option<vyos_sim::Sim>,
+    sim_addr: SocketAddr,
+    state_dir: tempfile::TempDir,
+    router: String,
+    ippool: String,
+    portpool: String,
+    operators: Vec<Operator>,
+}
+
+struct Operator {
+    identity: String,
+    admin: SocketAddr,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.operators.clear();
+        // Cluster-scoped objects outlive the namespace: delete them (without waiting).
+        for what in [
+            format!("vyosrouter/{}", self.router),
+            format!("ippool/{}", self.ippool),
+            format!("portpool/{}", self.portpool),
+        ] {
+            let _ = kubectl(&["delete", &what, "--ignore-not-found", "--wait=false"]);
+        }
+    }
+}
+
+fn client(w: &World) -> Client {
+    w.ns.client()
+}
+
+async fn free_addr() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+async fn start_sim(addr: SocketAddr, state: std::path::PathBuf) -> vyos_sim::Sim {
+    let mut opts = SimOptions::for_tests();
+    opts.listen = addr;
+    opts.api_keys = vec![KEY.to_owned()];
+    opts.state_file = Some(state);
+    // Retry the bind for a moment: a stopped sim's port may still be settling.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match vyos_sim::start(opts.clone()).await {
+            Ok(sim) => return sim,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("vyos-sim did not start yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("vyos-sim did not start: {e}"),
+        }
+    }
+}
+
+/// Namespace, vyos-sim, Secret, VyosRouter, IpPool 10.77.0.0/24 (this namespace only) and
+/// PortPool 203.0.113.10:30000-30999, all labelled for this test.
+async fn world(prefix: &str) -> World {
+    install_crds().await.unwrap();
+    let ns = TestNamespace::new(prefix).await.unwrap();
+    let state_dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(
+        "127.0.0.1:0".parse().unwrap(),
+        state_dir.path().join("sim.json"),
+    )
+    .await;
+    let sim_addr = sim.addr();
+    let suffix = ns.name().rsplit('-').next().unwrap().to_owned();
+    let w = World {
+        router: format!("r-{prefix}-{suffix}"),
+        ippool: format!("ip-{prefix}-{suffix}"),
+        portpool: format!("pp-{prefix}-{suffix}"),
+        sim: Some(sim),
+        sim_addr,
+        state_dir,
+        ns,
+        operators: Vec::new(),
+    };
+    let c = client(&w);
+    let ns = w.ns.name().to_owned();
+    let secrets: Api<Secret> = Api::namespaced(c.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "router-api"},
+                "stringData": {"api-key": KEY}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    apply(
+        &c,
+        json!({
+            "apiVersion": "vmnet.dev/v1alpha1", "kind": "VyosRouter",
+            "metadata": {"name": w.router, "labels": {TEST_LABEL: ns}},
+            "spec": {
+                "endpoint": w.sim.as_ref().unwrap().url(),
+                "credentialsSecretRef": {"name": "router-api", "namespace": ns},
+                "tls": {"insecurePlainHttp": true},
+                "ruleRange": {"start": 1000, "end": 1999},
+                "defaultInboundInterface": "eth0",
+                "driftCheckInterval": "10s"
+            }
+        }),
+    )
+    .await;
+    apply(
+        &c,
+        json!({
+            "apiVersion": "vmnet.dev/v1alpha1", "kind": "IpPool",
+            "metadata": {"name": w.ippool, "labels": {TEST_LABEL: ns}},
+            "spec": {"addresses": ["10.77.0.0/24"], "allowedNamespaces": [ns], "autoAssign": true}
+        }),
+    )
+    .await;
+    apply(
+        &c,
+        json!({
+            "apiVersion": "vmnet.dev/v1alpha1", "kind": "PortPool",
+            "metadata": {"name": w.portpool, "labels": {TEST_LABEL: ns}},
+            "spec": {"router": w.router, "externalAddress": "203.0.113.10",
+                     "ports": ["30000-30999"], "autoAssign": true, "allowedNamespaces": [ns]}
+        }),
+    )
+    .await;
+    w
+}
+
+/// Server-side applies `obj` (cluster-scoped, or namespaced with metadata.namespace set).
+async fn apply(c: &Client, obj: Value) {
+    let kind = obj["kind"].as_str().unwrap().to_owned();
+    let name = obj["metadata"]["name"].as_str().unwrap().to_owned();
+    let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+    let pp = PatchParams::apply("vmnet-tests").force();
+    match kind.as_str() {
+        "VyosRouter" => drop(
+            Api::<VyosRouter>::all(c.clone())
+                .patch(&name, &pp, &Patch::Apply(&obj))
+                .await
+                .unwrap(),
+        ),
+        "IpPool" => drop(
+            Api::<vmnet_api::IpPool>::all(c.clone())
+                .patch(&name, &pp, &Patch::Apply(&obj))
+                .await
+                .unwrap(),
+        ),
+        "PortPool" => drop(
+            Api::<vmnet_api::PortPool>::all(c.clone())
+                .patch(&name, &pp, &Patch::Apply(&obj))
+                .await
+                .unwrap(),
+        ),
+        "VmNetwork" => drop(
+            Api::<VmNetwork>::namespaced(c.clone(), &ns.unwrap())
+                .patch(&name, &pp, &Patch::Apply(&obj))
+                .await
+                .unwrap(),
+        ),
+        "PortRule" => drop(
+            Api::<PortRule>::namespaced(c.clone(), &ns.unwrap())
+                .patch(&name, &pp, &Patch::Apply(&obj))
+                .await
+                .unwrap(),
+        ),
+        other => panic!("apply: unexpected kind {other}"),
+    }
+}
+
+impl World {
+    fn sim(&self) -> &vyos_sim::Sim {
+        self.sim.as_ref().expect("vyos-sim is stopped")
+    }
+
+    /// Starts an operator replica for this test's namespace and router.
+    async fn start_operator(&mut self, identity: &str, scope_namespace: bool) {
+        let admin = free_addr().await;
+        let settings = Settings {
+            debounce: Duration::from_millis(150),
+            default_drift_interval: Duration::from_secs(10),
+            router_timeout: Duration::from_secs(3),
+            namespace: scope_namespace.then(|| self.ns.name().to_owned()),
+            selector: Some(format!("{TEST_LABEL}={}", self.ns.name())),
+            ..Settings::default()
+        };
+        let opts = Options {
+            settings,
+            lease_name: "vmnet-operator".into(),
+            lease_namespace: self.ns.name().to_owned(),
+            identity: identity.to_owned(),
+            lease_seconds: 4,
+            admin_addr: Some(admin),
+        };
+        let client = vmnet_testkit::admin_client().await.unwrap();
+        let task = tokio::spawn(operate(client, opts, futures::future::pending()));
+        self.operators.push(Operator {
+            identity: identity.to_owned(),
+            admin,
+            task,
+        });
+    }
+
+    fn kill_operator(&mut self, identity: &str) {
+        self.operators.retain(|o| o.identity != identity);
+    }
+
+    fn ns(&self) -> &str {
+        self.ns.name()
+    }
+
+    async fn vmnetwork(&self, name: &str, spec: Value) {
+        apply(
+            &client(self),
+            json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "VmNetwork",
+                   "metadata": {"name": name, "namespace": self.ns()}, "spec": spec}),
+        )
+        .await;
+    }
+
+    async fn portrule(&self, name: &str, spec: Value) {
+        apply(
+            &client(self),
+            json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "PortRule",
+                   "metadata": {"name": name, "namespace": self.ns()}, "spec": spec}),
+        )
+        .await;
+    }
+
+    /// The destination-NAT rules vyos-sim holds.
+    fn router_rules(&self) -> BTreeMap<u32, NatRule> {
+        let cfg = self.sim().running_config();
+        let dest = cfg
+            .pointer("/nat/destination")
+            .cloned()
+            .unwrap_or(Value::Null);
+        parse_rules(NatKind::Destination, &dest).unwrap()
+    }
+
+    fn portrules(&self) -> Api<PortRule> {
+        Api::namespaced(client(self), self.ns())
+    }
+
+    fn vmnetworks(&self) -> Api<VmNetwork> {
+        Api::namespaced(client(self), self.ns())
+    }
+
+    async fn metrics(&self) -> String {
+        let mut out = String::new();
+        for o in &self.operators {
+            out.push_str(&http_get(o.admin, "/metrics").await);
+        }
+        out
+    }
+}
+
+/// A plain HTTP/1.0 GET (the admin server), body only; empty when nothing answers.
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf).await;
+    buf.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// The condition `type_` of an object's status, as (status, reason, message).
+fn condition(obj: &Value, type_: &str) -> Option<(String, String, String)> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+                c["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+}
+
+fn ready(obj: &Value) -> bool {
+    condition(obj, "Ready").is_some_and(|c| c.0 == "True")
+}
+
+/// Polls `f` until it returns `Some`, or fails after `secs` with `what` and the last state.
+async fn eventually<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("timed out after {secs} s waiting for {what}; last state: {last}");
+}
+
+async fn get_json<K>(api: &Api<K>, name: &str) -> Option<Value>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+async fn wait_ready_rule(w: &World, name: &str, secs: u64) -> Value {
+    let api = w.portrules();
+    eventually(secs, &format!("PortRule {name} Ready"), async || {
+        let o = get_json(&api, name).await.ok_or("absent")?;
+        if ready(&o) {
+            Ok(o)
+        } else {
+            Err(o["status"].to_string())
+        }
+    })
+    .await
+}
+
+async fn wait_ready_vm(w: &World, name: &str, secs: u64) -> Value {
+    let api = w.vmnetworks();
+    eventually(secs, &format!("VmNetwork {name} Ready"), async || {
+        let o = get_json(&api, name).await.ok_or("absent")?;
+        if ready(&o) {
+            Ok(o)
+        } else {
+            Err(o["status"].to_string())
+        }
+    })
+    .await
+}
+
+fn standalone(w: &World, port: u16, to: &str) -> Value {
+    let _ = w;
+    json!({
+        "router": w.router, "protocol": "tcp", "externalAddress": "203.0.113.20",
+        "externalPort": port, "internalAddress": to, "internalPort": 8080
+    })
+}
+
+// 1. Declared objects yield exactly the declared rules; statuses show the endpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_objects_become_exactly_the_declared_rules() {
+    let mut w = world("declared").await;
+    w.start_operator("a", true).await;
+    w.vmnetwork(
+        "web",
+        json!({"router": w.router, "address": "10.77.0.10", "ports": [
+            {"name": "https", "port": 443, "protocol": "tcp", "externalPort": 30443},
+            {"name": "ssh", "port": 22, "protocol": "tcp", "sourceRanges": ["198.51.100.0/24"]}
+        ]}),
+    )
+    .await;
+    w.vmnetwork(
+        "db",
+        json!({"router": w.router, "ipPoolRef": w.ippool, "ports": [
+            {"name": "pg", "port": 5432, "protocol": "tcp"}
+        ]}),
+    )
+    .await;
+    w.portrule(
+        "dns",
+        json!({"router": w.router, "protocol": "tcp_udp", "externalAddress": "203.0.113.10",
+        "externalPort": 53, "internalAddress": "10.77.0.10", "description": "resolver"}),
+    )
+    .await;
+    let web = wait_ready_vm(&w, "web", 60).await;
+    let db = wait_ready_vm(&w, "db", 60).await;
+    wait_ready_rule(&w, "dns", 60).await;
+    kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "-n",
+        w.ns(),
+        "vmnetwork/web",
+        "vmnetwork/db",
+        "portrule/dns",
+        "--timeout=30s",
+    ])
+    .unwrap();
+
+    // Status: the address and each port's external endpoint.
+    assert_eq!(web["status"]["address"], "10.77.0.10");
+    let endpoints = web["status"]["endpoints"].as_str().unwrap();
+    assert!(
+        endpoints.contains("203.0.113.10:30443→https"),
+        "{endpoints}"
+    );
+    let db_addr = db["status"]["address"].as_str().unwrap();
+    assert!(db_addr.starts_with("10.77.0."), "{db_addr}");
+    assert_eq!(db["status"]["ipPool"], w.ippool.as_str());
+
+    // The router holds exactly the four declared rules, each with our marker.
+    let rules = w.router_rules();
+    assert_eq!(rules.len(), 4, "{rules:#?}");
+    let by_desc: BTreeMap<String, &NatRule> = rules
+        .values()
+        .map(|r| (r.description.clone().unwrap(), r))
+        .collect();
+    let https = by_desc[&format!("vmnet:{}/web-https VmNetwork web port https", w.ns())];
+    assert_eq!(https.destination.address.as_deref(), Some("203.0.113.10"));
+    assert_eq!(https.destination.port.as_deref(), Some("30443"));
+    assert_eq!(https.translation.address.as_deref(), Some("10.77.0.10"));
+    assert_eq!(https.translation.port.as_deref(), Some("443"));
+    let ssh = by_desc[&format!("vmnet:{}/web-ssh VmNetwork web port ssh", w.ns())];
+    assert_eq!(ssh.source.address.as_deref(), Some("198.51.100.0/24"));
+    let pg = by_desc[&format!("vmnet:{}/db-pg VmNetwork db port pg", w.ns())];
+    assert_eq!(pg.translation.address.as_deref(), Some(db_addr));
+    assert!(by_desc.contains_key(&format!("vmnet:{}/dns resolver", w.ns())));
+    for r in rules.values() {
+        assert!(
+            (1000..=1999).contains(&r.number),
+            "rule {} outside the owned range",
+            r.number
+        );
+    }
+
+    // Router status counts.
+    let router = get_json(&Api::<VyosRouter>::all(client(&w)), &w.router)
+        .await
+        .unwrap();
+    assert_eq!(router["status"]["ownedRules"], 4);
+    assert_eq!(router["status"]["reachable"], true);
+}
+
+// 2. 200 PortRules created at once converge in at most 5 commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_rules_converge_in_at_most_five_commits() {
+    let mut w = world("bulk").await;
+    w.start_operator("a", true).await;
+    // Let the first (empty) pass happen, then count from zero.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.sim().reset_counters();
+    let api = w.portrules();
+    let names: Vec<String> = (0..200).map(|i| format!("bulk-{i}")).collect();
+    futures::stream::iter(names.iter().enumerate())
+        .for_each_concurrent(16, |(i, n)| {
+            let w = &w;
+            async move {
+                w.portrule(
+                    n,
+                    standalone(w, 40000 + i as u16, &format!("10.77.0.{}", 10 + i % 200)),
+                )
+                .await;
+            }
+        })
+        .await;
+    eventually(120, "200 PortRules Ready", async || {
+        let list = api.list(&Default::default()).await.unwrap();
+        let n = list
+            .items
+            .iter()
+            .filter(|r| {
+                r.status
+                    .as_ref()
+                    .and_then(|s| s.common.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count();
+        if n == 200 {
+            Ok(())
+        } else {
+            Err(format!("{n} of 200 Ready"))
+        }
+    })
+    .await;
+    assert_eq!(w.router_rules().len(), 200);
+    let counters = w.sim().counters();
+    println!(
+        "200 rules: {} commits, {} ops, {} configure requests",
+        counters.commits, counters.ops_applied, counters.configure_requests
+    );
+    assert!(
+        counters.commits <= 5,
+        "200 rules took {} commits",
+        counters.commits
+    );
+}
+
+use futures::StreamExt as _;
+
+// 3. Drift: deleted and altered owned rules come back; a foreign rule stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_repaired_within_one_interval_and_foreign_rules_are_left_alone() {
+    let mut w = world("drift").await;
+    w.start_operator("a", true).await;
+    for (i, n) in ["d-a", "d-b", "d-c"].iter().enumerate() {
+        w.portrule(n, standalone(&w, 41000 + i as u16, "10.77.0.50"))
+            .await;
+    }
+    let a = wait_ready_rule(&w, "d-a", 60).await;
+    let b = wait_ready_rule(&w, "d-b", 60).await;
+    wait_ready_rule(&w, "d-c", 60).await;
+    let before = w.router_rules();
+    let na = a["status"]["ruleNumber"].as_u64().unwrap().to_string();
+    let nb = b["status"]["ruleNumber"].as_u64().unwrap().to_string();
+    // A number in our range that none of our rules holds, for the foreign rule.
+    let foreign_n = (1000..2000u32)
+        .find(|n| !before.contains_key(n))
+        .unwrap()
+        .to_string();
+    let path = |n: &str, rest: &[&str]| {
+        let mut p: Vec<String> = ["nat", "destination", "rule", n]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        p.extend(rest.iter().map(|s| (*s).to_owned()));
+        p
+    };
+    w.sim()
+        .third_party_edit(vec![
+            SimOp::Delete(path(&na, &[])),
+            SimOp::Set(path(&nb, &["translation", "port", "9999"])),
+            SimOp::Set(path(&foreign_n, &["description", "hand made"])),
+            SimOp::Set(path(&foreign_n, &["destination", "port", "2222"])),
+            SimOp::Set(path(&foreign_n, &["protocol", "tcp"])),
+            SimOp::Set(path(&foreign_n, &["inbound-interface", "name", "eth0"])),
+            SimOp::Set(path(&foreign_n, &["translation", "address", "10.9.9.9"])),
+        ])
+        .unwrap();
+    let after_edit = w.router_rules();
+    assert!(!after_edit.contains_key(&na.parse().unwrap()));
+    eventually(25, "owned rules restored", async || {
+        let now = w.router_rules();
+        let owned_back = before.iter().all(|(n, r)| now.get(n) == Some(r));
+        if owned_back {
+            Ok(())
+        } else {
+            Err(format!("{now:?}"))
+        }
+    })
+    .await;
+    let now = w.router_rules();
+    let foreign = &now[&foreign_n.parse::<u32>().unwrap()];
+    assert_eq!(
+        foreign.description.as_deref(),
+        Some("hand made"),
+        "the foreign rule was touched"
+    );
+    assert_eq!(foreign.translation.address.as_deref(), Some("10.9.9.9"));
+    eventually(10, "vmnet_drift_repaired_total at 2 or more", async || {
+        let metrics = w.metrics().await;
+        let repaired: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("vmnet_drift_repaired_total"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if repaired >= 2.0 {
+            Ok(())
+        } else {
+            Err(format!("{repaired}"))
+        }
+    })
+    .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client(&w), w.ns());
+    eventually(10, "a DriftRepaired Event", async || {
+        let list = events.list(&Default::default()).await.unwrap();
+        let hit = list.items.iter().any(|e| {
+            e.reason.as_deref() == Some("DriftRepaired") && e.type_.as_deref() == Some("Warning")
+        });
+        if hit {
+            Ok(())
+        } else {
+            Err(format!("{} events", list.items.len()))
+        }
+    })
+    .await;
+}
+
+// 4. One rule the router refuses: the others commit, it is CommitFailed, a fix heals it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_rule_fails_alone_with_the_routers_message() {
+    let mut w = world("bisect").await;
+    w.sim().set_faults(Faults {
+        fail_commit_matching: Some("10.77.0.66".into()),
+        ..Faults::default()
+    });
+    w.start_operator("a", true).await;
+    for i in 0..9u16 {
+        w.portrule(&format!("ok-{i}"), standalone(&w, 42000 + i, "10.77.0.60"))
+            .await;
+    }
+    w.portrule("bad", standalone(&w, 42100, "10.77.0.66")).await;
+    for i in 0..9 {
+        wait_ready_rule(&w, &format!("ok-{i}"), 60).await;
+    }
+    let api = w.portrules();
+    let bad = eventually(60, "PortRule bad CommitFailed", async || {
+        let o = get_json(&api, "bad").await.ok_or("absent")?;
+        match condition(&o, "Stalled") {
+            Some((s, r, m)) if s == "True" && r == "CommitFailed" => Ok(m),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
+    assert!(!bad.is_empty() && bad.contains("refused rule"), "{bad}");
+    assert_eq!(w.router_rules().len(), 9);
+    // Fix the object: it converges.
+    w.portrule("bad", standalone(&w, 42100, "10.77.0.67")).await;
+    wait_ready_rule(&w, "bad", 60).await;
+    assert_eq!(w.router_rules().len(), 10);
+}
+
+// 5. Restart with 200 rules converged: no configure request, no allocation change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_operator_writes_nothing_and_moves_nothing() {
+    let mut w = world("restart").await;
+    w.start_operator("a", true).await;
+    futures::stream::iter(0..200u16)
+        .for_each_concurrent(16, |i| {
+            let w = &w;
+            async move {
+                w.portrule(&format!("r-{i}"), standalone(w, 43000 + i, "10.77.0.70"))
+                    .await
+            }
+        })
+        .await;
+    w.vmnetwork(
+        "vm",
+        json!({"router": w.router, "ports": [{"name": "ssh", "port": 22, "protocol": "tcp"}]}),
+    )
+    .await;
+    wait_ready_vm(&w, "vm", 120).await;
+    let api = w.portrules();
+    let numbers = || async {
+        let list = api.list(&Default::default()).await.unwrap();
+        list.items
+            .iter()
+            .map(|r| (r.name_any(), r.status.as_ref().and_then(|s| s.rule_number)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    eventually(120, "201 rules on the router", async || {
+        let n = w.router_rules().len();
+        if n == 201 {
+            Ok(())
+        } else {
+            Err(format!("{n}"))
+        }
+    })
+    .await;
+    let before = numbers().await;
+    let vm_before = get_json(&w.vmnetworks(), "vm").await.unwrap()["status"].clone();
+    w.kill_operator("a");
+    w.sim().reset_counters();
+    w.start_operator("b", true).await;
+    // Wait for two full passes of the new operator (each reads the rules once).
+    eventually(40, "two passes after the restart", async || {
+        let c = w.sim().counters();
+        let reads = c.retrieve_requests;
+        if reads >= 2 {
+            Ok(())
+        } else {
+            Err(format!("{c:?}"))
+        }
+    })
+    .await;
+    let c = w.sim().counters();
+    assert_eq!(
+        c.configure_requests, 0,
+        "the restarted operator wrote: {c:?}"
+    );
+    assert_eq!(
+        numbers().await,
+        before,
+        "rule numbers changed across the restart"
+    );
+    let vm_after = get_json(&w.vmnetworks(), "vm").await.unwrap()["status"].clone();
+    assert_eq!(vm_after["address"], vm_before["address"]);
+    assert_eq!(vm_after["ports"], vm_before["ports"]);
+}
+
+// 6. Two replicas: only the leader writes; the other takes over when it dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_replica_takes_over_within_the_lease() {
+    let mut w = world("leader").await;
+    w.start_operator("first", true).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.start_operator("second", true).await;
+    w.portrule("one", standalone(&w, 44000, "10.77.0.80")).await;
+    wait_ready_rule(&w, "one", 60).await;
+    let leases: Api<Lease> = Api::namespaced(client(&w), w.ns());
+    let holder = |l: Option<Lease>| l.and_then(|l| l.spec).and_then(|s| s.holder_identity);
+    assert_eq!(
+        holder(leases.get_opt("vmnet-operator").await.unwrap()).as_deref(),
+        Some("first")
+    );
+    let metrics = w.metrics().await;
+    let leaders = metrics.lines().filter(|l| *l == "vmnet_leader 1").count();
+    let standbys = metrics.lines().filter(|l| *l == "vmnet_leader 0").count();
+    assert_eq!(
+        (leaders, standbys),
+        (1, 1),
+        "exactly one leader and one standby:\n{metrics}"
+    );
+
+    w.kill_operator("first");
+    let killed = Instant::now();
+    w.portrule("two", standalone(&w, 44001, "10.77.0.80")).await;
+    wait_ready_rule(&w, "two", 60).await;
+    let took = killed.elapsed();
+    println!("takeover and convergence after {took:?}");
+    assert!(took < Duration::from_secs(4 + 15), "takeover took {took:?}");
+    assert_eq!(
+        holder(leases.get_opt("vmnet-operator").await.unwrap()).as_deref(),
+        Some("second")
+    );
+    assert_eq!(w.router_rules().len(), 2);
+}
+
+// 7. Deleting a VmNetwork takes its rules off the router; with the router down the
+// finalizer holds and says why, and completes when the router is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_waits_for_the_router_and_then_completes() {
+    let mut w = world("delete").await;
+    w.start_operator("a", true).await;
+    let ports = json!([{"name": "a", "port": 80, "protocol": "tcp"}, {"name": "b", "port": 81, "protocol": "tcp"}]);
+    w.vmnetwork("one", json!({"router": w.router, "ports": ports}))
+        .await;
+    w.vmnetwork("two", json!({"router": w.router, "ports": ports}))
+        .await;
+    wait_ready_vm(&w, "one", 60).await;
+    wait_ready_vm(&w, "two", 60).await;
+    assert_eq!(w.router_rules().len(), 4);
+
+    w.vmnetworks()
+        .delete("one", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(60, "VmNetwork one's rules and PortRules gone", async || {
+        let left = w.router_rules().len();
+        let pr = w.portrules().list(&Default::default()).await.unwrap();
+        let ones = pr
+            .items
+            .iter()
+            .filter(|r| r.name_any().starts_with("one-"))
+            .count();
+        if left == 2 && ones == 0 {
+            Ok(())
+        } else {
+            Err(format!("{left} rules, {ones} PortRules"))
+        }
+    })
+    .await;
+
+    // Router down: the finalizer holds and the condition says why.
+    w.sim.take().unwrap().stop().await;
+    w.vmnetworks()
+        .delete("two", &DeleteParams::default())
+        .await
+        .unwrap();
+    let api = w.portrules();
+    let why = eventually(
+        60,
+        "a PortRule of two saying the router is unreachable",
+        async || {
+            let o = get_json(&api, "two-a")
+                .await
+                .ok_or("PortRule two-a vanished while the router was down")?;
+            let conds = o["status"]["conditions"].to_string();
+            if conds.contains("RouterUnreachable") {
+                Ok(conds)
+            } else {
+                Err(conds)
+            }
+        },
+    )
+    .await;
+    assert!(why.contains(&w.router), "{why}");
+    assert!(
+        get_json(&api, "two-b").await.is_some(),
+        "two-b left although its rule is still on the router"
+    );
+
+    // Router back (same address, same state): the deletion completes.
+    w.sim = Some(start_sim(w.sim_addr, w.state_dir.path().join("sim.json")).await);
+    eventually(
+        90,
+        "two's PortRules gone and the router empty",
+        async || {
+            let left = w.router_rules().len();
+            let pr = api.list(&Default::default()).await.unwrap().items.len();
+            if left == 0 && pr == 0 {
+                Ok(())
+            } else {
+                Err(format!("{left} rules, {pr} PortRules"))
+            }
+        },
+    )
+    .await;
+}
+
+// 8. A rotated API key is picked up without restarting the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_api_key_is_used_without_a_restart() {
+    let mut w = world("rotate").await;
+    w.start_operator("a", true).await;
+    w.portrule("before", standalone(&w, 45000, "10.77.0.90"))
+        .await;
+    wait_ready_rule(&w, "before", 60).await;
+    w.sim().set_api_keys(vec!["rotated-key".into()]);
+    w.portrule("during", standalone(&w, 45001, "10.77.0.90"))
+        .await;
+    let routers: Api<VyosRouter> = Api::all(client(&w));
+    let auth = eventually(30, "the router saying AuthFailed", async || {
+        let o = get_json(&routers, &w.router).await.unwrap();
+        match condition(&o, "Stalled") {
+            Some((s, r, m)) if s == "True" && r == "AuthFailed" => Ok(m),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
+    assert!(
+        !auth.contains("rotated-key") && !auth.contains(KEY),
+        "the key leaked into status: {auth}"
+    );
+    let secrets: Api<Secret> = Api::namespaced(client(&w), w.ns());
+    secrets
+        .patch(
+            "router-api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"api-key": "rotated-key"}})),
+        )
+        .await
+        .unwrap();
+    wait_ready_rule(&w, "during", 60).await;
+    assert_eq!(w.router_rules().len(), 2);
+}
+
+// 9. A namespaced user cannot forward to another namespace's VM, nor read credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_cannot_reach_into_other_namespaces() {
+    // Made before the world, so dropped after it: its VmNetwork's finalizer can only be
+    // cleared once the operator has stopped.
+    let other = TestNamespace::new("tenant-victim").await.unwrap();
+    let mut w = world("tenant").await;
+    // An address of this run only, outside every pool.
+    let victim_ip = format!(
+        "10.88.{}.{}",
+        rand::random::<u8>(),
+        1 + rand::random::<u8>() % 254
+    );
+    w.start_operator("a", false).await;
+    // The victim's VM, fixed address outside every pool the attacker may use.
+    apply(
+        &client(&w),
+        json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "VmNetwork",
+        "metadata": {"name": "victim", "namespace": other.name()},
+        "spec": {"router": w.router, "address": victim_ip}}),
+    )
+    .await;
+    // alice may edit vmnet objects in her namespace only.
+    let rbac = |kind: &str, body: Value| {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), body.to_string()).unwrap();
+        kubectl(&["apply", "-f", file.path().to_str().unwrap()])
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    };
+    rbac(
+        "Role",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "vmnet-edit", "namespace": w.ns()},
+        "rules": [{"apiGroups": ["vmnet.dev"], "resources": ["portrules", "vmnetworks"], "verbs": ["*"]}]}),
+    );
+    rbac(
+        "RoleBinding",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "alice", "namespace": w.ns()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "vmnet-edit"},
+        "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}),
+    );
+    let alice = vmnet_testkit::impersonating_client("alice", &["system:authenticated"])
+        .await
+        .unwrap();
+    let routers: Api<VyosRouter> = Api::all(alice.clone());
+    let denied = routers.get(&w.router).await.unwrap_err();
+    assert!(
+        matches!(&denied, kube::Error::Api(s) if s.code == 403),
+        "{denied:?}"
+    );
+    let secrets: Api<Secret> = Api::namespaced(alice.clone(), w.ns());
+    let denied = secrets.get("router-api").await.unwrap_err();
+    assert!(
+        matches!(&denied, kube::Error::Api(s) if s.code == 403),
+        "{denied:?}"
+    );
+
+    let theirs: Api<PortRule> = Api::namespaced(alice, w.ns());
+    let rule: PortRule = serde_json::from_value(
+        json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "PortRule",
+        "metadata": {"name": "steal"}, "spec": standalone(&w, 46000, &victim_ip)}),
+    )
+    .unwrap();
+    theirs.create(&PostParams::default(), &rule).await.unwrap();
+    let api = w.portrules();
+    let why = eventually(60, "PortRule steal refused", async || {
+        let o = get_json(&api, "steal").await.ok_or("absent")?;
+        match condition(&o, "Stalled") {
+            Some((s, r, m)) if s == "True" && r == "NamespaceNotAllowed" => Ok(m),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
+    assert!(
+        why.contains(&victim_ip) && why.contains(other.name()),
+        "{why}"
+    );
+    assert!(
+        w.router_rules().is_empty(),
+        "a refused rule reached the router"
+    );
+}
+
+// 10. Exhaustion and a fixed-port conflict: conditions, nothing programmed, healed by a free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhaustion_and_conflicts_stall_until_the_resource_is_freed() {
+    let mut w = world("exhaust").await;
+    apply(
+        &client(&w),
+        json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "PortPool",
+        "metadata": {"name": w.portpool, "labels": {TEST_LABEL: w.ns()}},
+        "spec": {"router": w.router, "externalAddress": "203.0.113.10", "ports": ["31000-31001"],
+                 "autoAssign": true, "allowedNamespaces": [w.ns()]}}),
+    )
+    .await;
+    w.start_operator("a", true).await;
+    let two = json!([{"name": "a", "port": 80, "protocol": "tcp"}, {"name": "b", "port": 81, "protocol": "tcp"}]);
+    w.vmnetwork("first", json!({"router": w.router, "ports": two}))
+        .await;
+    let first = wait_ready_vm(&w, "first", 60).await;
+    let held = first["status"]["ports"][0]["externalPort"]
+        .as_u64()
+        .unwrap();
+
+    w.vmnetwork(
+        "hungry",
+        json!({"router": w.router, "ports": [{"name": "c", "port": 82, "protocol": "tcp"}]}),
+    )
+    .await;
+    w.vmnetwork("clash", json!({"router": w.router, "ports": [
+        {"name": "d", "port": 83, "protocol": "tcp", "externalPort": held, "portPoolRef": w.portpool}]})).await;
+    let api = w.vmnetworks();
+    let stalled = |name: &'static str, reason: &'static str| {
+        let api = api.clone();
+        async move {
+            eventually(60, &format!("{name} Stalled {reason}"), async || {
+                let o = get_json(&api, name).await.ok_or("absent")?;
+                match condition(&o, "Stalled") {
+                    Some((s, r, m)) if s == "True" && r == reason => Ok(m),
+                    _ => Err(o["status"].to_string()),
+                }
+            })
+            .await
+        }
+    };
+    let m = stalled("hungry", "PoolExhausted").await;
+    assert!(m.contains(&w.portpool), "{m}");
+    let m = stalled("clash", "Conflict").await;
+    assert!(m.contains("first"), "the conflict names the holder: {m}");
+    assert_eq!(
+        w.router_rules().len(),
+        2,
+        "only first's rules are programmed"
+    );
+    let prs = w.portrules().list(&Default::default()).await.unwrap();
+    assert!(
+        prs.items.iter().all(|r| r.name_any().starts_with("first-")),
+        "a stalled VmNetwork made PortRules"
+    );
+
+    // Free one port (first drops port b): the hungry one gets it; clash still waits for
+    // port a. Then first goes: clash gets its fixed port.
+    w.vmnetwork(
+        "first",
+        json!({"router": w.router, "ports": [{"name": "a", "port": 80, "protocol": "tcp"}]}),
+    )
+    .await;
+    wait_ready_vm(&w, "hungry", 90).await;
+    let m = stalled("clash", "Conflict").await;
+    assert!(m.contains("first"), "{m}");
+    w.vmnetworks()
+        .delete("first", &DeleteParams::default())
+        .await
+        .unwrap();
+    let clash = wait_ready_vm(&w, "clash", 90).await;
+    assert_eq!(
+        clash["status"]["ports"][0]["externalPort"].as_u64(),
+        Some(held)
+    );
+    eventually(
+        60,
+        "the router holding hungry's and clash's rules only",
+        async || {
+            let rules = w.router_rules();
+            let descs: Vec<String> = rules
+                .values()
+                .filter_map(|r| r.description.clone())
+                .collect();
+            let ok = rules.len() == 2
+                && descs.iter().any(|d| d.contains("/hungry-c "))
+                && descs.iter().any(|d| d.contains("/clash-d "));
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{descs:?}"))
+            }
+        },
+    )
+    .await;
+}
