@@ -111,7 +111,8 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
         .await?;
     }
     ctx.metrics.reconciled("IpPool", true);
-    Ok(Action::requeue(Duration::from_secs(60)))
+    // Counts follow allocations, which change without a pool event.
+    Ok(Action::requeue(Duration::from_secs(10)))
 }
 
 /// Reconciles one PortPool.
@@ -159,5 +160,5 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
     .await?;
     ctx.metrics.reconciled("PortPool", true);
     // Counts follow allocations, which change without a pool event.
-    Ok(Action::requeue(Duration::from_secs(30)))
+    Ok(Action::requeue(Duration::from_secs(10)))
 }

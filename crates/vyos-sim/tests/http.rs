@@ -1,0 +1,824 @@
+//! vyos-sim at the HTTP level: what a client of VyOS sees on the wire.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vyos_sim::{CostModel, Faults, SimOp, SimOptions, Version};
+
+const KEY: &str = "test-key";
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    raw: String,
+    body: Value,
+}
+
+/// One HTTP/1.0 request; the server closes the connection after the answer.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    ctype: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(c) = ctype {
+        req.push_str(&format!("Content-Type: {c}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, raw) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Answer {
+        status,
+        content_type,
+        raw: raw.to_owned(),
+        body: serde_json::from_str(raw).unwrap_or(Value::Null),
+    }
+}
+
+async fn json_post(addr: SocketAddr, path: &str, body: Value) -> Answer {
+    http(
+        addr,
+        "POST",
+        path,
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+fn form(fields: &[(&str, &str)]) -> Vec<u8> {
+    serde_urlencoded_pairs(fields).into_bytes()
+}
+
+fn serde_urlencoded_pairs(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn sim(version: Version) -> vyos_sim::Sim {
+    let mut o = SimOptions::for_tests();
+    o.version = version;
+    vyos_sim::start(o).await.unwrap()
+}
+
+fn set(path: &str) -> Value {
+    json!({"op": "set", "path": path.split(' ').collect::<Vec<_>>()})
+}
+
+async fn configure(addr: SocketAddr, cmds: Vec<Value>) -> Answer {
+    json_post(addr, "/configure", json!({"key": KEY, "commands": cmds})).await
+}
+
+fn good_rule(n: u32) -> Vec<Value> {
+    vec![
+        set(&format!("nat destination rule {n} protocol tcp")),
+        set(&format!("nat destination rule {n} destination port 2222")),
+        set(&format!(
+            "nat destination rule {n} inbound-interface name eth0"
+        )),
+        set(&format!(
+            "nat destination rule {n} translation address 10.0.0.5"
+        )),
+        set(&format!("nat destination rule {n} translation port 22")),
+    ]
+}
+
+#[tokio::test]
+async fn envelope_content_type_and_statuses() {
+    let sim = sim(Version::V1_5).await;
+    let a = sim.addr();
+    let ok = json_post(
+        a,
+        "/retrieve",
+        json!({"key": KEY, "op": "showConfig", "path": []}),
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.content_type, "text/html; charset=utf-8");
+    assert!(
+        ok.raw.starts_with(r#"{"success": true, "data": "#),
+        "{}",
+        ok.raw
+    );
+    assert!(ok.raw.ends_with(r#", "error": null}"#), "{}", ok.raw);
+
+    let wrong = json_post(
+        a,
+        "/retrieve",
+        json!({"key": "nope", "op": "showConfig", "path": []}),
+    )
+    .await;
+    assert_eq!(
+        (wrong.status, wrong.body["error"].as_str()),
+        (401, Some("Valid API key is required"))
+    );
+    assert_eq!(
+        wrong.raw,
+        r#"{"success": false, "error": "Valid API key is required", "data": null}"#
+    );
+    let missing = http(
+        a,
+        "POST",
+        "/retrieve",
+        Some("application/x-www-form-urlencoded"),
+        &form(&[("data", "{}")]),
+    )
+    .await;
+    assert_eq!(missing.status, 401);
+    let no_data = http(
+        a,
+        "POST",
+        "/retrieve",
+        Some("application/x-www-form-urlencoded"),
+        &form(&[("key", KEY)]),
+    )
+    .await;
+    assert_eq!(
+        (no_data.status, no_data.body["error"].as_str()),
+        (422, Some("Non-empty data field is required"))
+    );
+    let bad_json = http(
+        a,
+        "POST",
+        "/retrieve",
+        Some("application/x-www-form-urlencoded"),
+        &form(&[("key", KEY), ("data", "{not json")]),
+    )
+    .await;
+    assert_eq!(bad_json.status, 400);
+    assert!(
+        bad_json.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to parse JSON")
+    );
+    let unknown_op = json_post(
+        a,
+        "/configure",
+        json!({"key": KEY, "op": "save", "path": ["x"]}),
+    )
+    .await;
+    assert_eq!(
+        (unknown_op.status, unknown_op.body["error"].as_str()),
+        (400, Some("'save' is not a valid operation"))
+    );
+    let no_path = json_post(a, "/configure", json!({"key": KEY, "op": "set"})).await;
+    assert!(
+        no_path.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing 'path' field")
+    );
+    let not_found = json_post(a, "/commit", json!({"key": KEY})).await;
+    assert_eq!(
+        (not_found.status, not_found.raw.as_str()),
+        (404, r#"{"detail":"Not Found"}"#)
+    );
+    let internal = {
+        sim.set_faults(Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        });
+        json_post(
+            a,
+            "/retrieve",
+            json!({"key": KEY, "op": "exists", "path": ["nat"]}),
+        )
+        .await
+    };
+    assert_eq!(internal.status, 500);
+    assert_eq!(
+        internal.body["error"],
+        "An internal error occured. Check the logs for details."
+    );
+    sim.set_faults(Faults::default());
+    let c = sim.counters();
+    assert_eq!(c.requests["/retrieve"], 6);
+    assert_eq!(c.retrieve_requests, 6);
+}
+
+#[tokio::test]
+async fn both_encodings_reach_the_same_config() {
+    let sim = sim(Version::V1_4).await;
+    let a = sim.addr();
+    // Form, urlencoded, a list in data.
+    let cmds = Value::Array(good_rule(100)).to_string();
+    let r = http(
+        a,
+        "POST",
+        "/configure",
+        Some("application/x-www-form-urlencoded"),
+        &form(&[("key", KEY), ("data", &cmds)]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["data"], Value::Null, "1.4 answers data null");
+    // Form, multipart, one command.
+    let boundary = "XyZ";
+    let one = json!({"op": "set", "path": ["nat", "destination", "rule", "100", "description"], "value": "vmnet:a/b"}).to_string();
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{KEY}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n{one}\r\n--{boundary}--\r\n"
+    );
+    let r = http(
+        a,
+        "POST",
+        "/configure",
+        Some(&format!("multipart/form-data; boundary={boundary}")),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // JSON body reads it back.
+    let r = json_post(
+        a,
+        "/retrieve",
+        json!({"key": KEY, "op": "showConfig", "path": ["nat", "destination", "rule", "100"]}),
+    )
+    .await;
+    assert_eq!(
+        r.body["data"],
+        json!({"description": "vmnet:a/b", "destination": {"port": "2222"}, "inbound-interface": {"name": "eth0"},
+               "protocol": "tcp", "translation": {"address": "10.0.0.5", "port": "22"}})
+    );
+    let c = sim.counters();
+    assert_eq!((c.configure_requests, c.commits, c.ops_applied), (2, 2, 6));
+}
+
+#[tokio::test]
+async fn show_config_renders_like_vyos() {
+    let sim = sim(Version::V1_5).await;
+    let a = sim.addr();
+    let empty = json_post(
+        a,
+        "/retrieve",
+        json!({"key": KEY, "op": "showConfig", "path": ["nat", "destination"]}),
+    )
+    .await;
+    assert_eq!(
+        (empty.status, empty.body["error"].as_str()),
+        (400, Some("Configuration under specified path is empty\n"))
+    );
+    let invalid = json_post(
+        a,
+        "/retrieve",
+        json!({"key": KEY, "op": "showConfig", "path": ["nat", "bogus"]}),
+    )
+    .await;
+    assert_eq!(
+        invalid.body["error"],
+        "Specified configuration path is not valid\n"
+    );
+    let mut cmds = good_rule(110);
+    cmds.push(set("nat destination rule 110 log"));
+    cmds.push(set("nat destination rule 110 disable"));
+    cmds.push(set(
+        "nat destination rule 110 load-balance hash source-address",
+    ));
+    cmds.push(set(
+        "nat destination rule 110 load-balance backend 10.0.0.6 weight 50",
+    ));
+    cmds.extend(good_rule(9));
+    assert_eq!(configure(a, cmds).await.status, 200);
+    let r = json_post(
+        a,
+        "/retrieve",
+        json!({"key": KEY, "op": "showConfig", "path": ["nat", "destination"]}),
+    )
+    .await;
+    let rule = &r.body["data"]["rule"]["110"];
+    assert_eq!(rule["log"], json!({}));
+    assert_eq!(rule["disable"], json!({}));
+    assert_eq!(
+        rule["load-balance"]["hash"], "source-address",
+        "a one-value multi leaf is a string"
+    );
+    assert_eq!(rule["load-balance"]["backend"]["10.0.0.6"]["weight"], "50");
+    assert!(rule.get("packet-type").is_none(), "no defaults");
+    assert!(
+        r.body["data"]["rule"]["9"].is_object(),
+        "tag values are string keys"
+    );
+    assert_eq!(
+        configure(
+            a,
+            vec![set(
+                "nat destination rule 110 load-balance hash destination-address"
+            )]
+        )
+        .await
+        .status,
+        200
+    );
+    let r = json_post(a, "/retrieve", json!({"key": KEY, "op": "returnValues", "path": ["nat", "destination", "rule", "110", "load-balance", "hash"]})).await;
+    assert_eq!(
+        r.body["data"],
+        json!(["source-address", "destination-address"])
+    );
+    let r = json_post(a, "/retrieve", json!({"key": KEY, "op": "exists", "path": ["nat", "destination", "rule", "110", "protocol", "tcp"]})).await;
+    assert_eq!(r.body["data"], json!(true));
+    let r = json_post(a, "/retrieve", json!({"key": KEY, "op": "returnValue", "path": ["nat", "destination", "rule", "7", "protocol"]})).await;
+    assert_eq!(r.body["data"], Value::Null);
+}
+
+/// The reference's validation cases, valid and invalid, with VyOS's texts, on both versions.
+#[tokio::test]
+async fn nat_validation_table() {
+    struct Case {
+        what: &'static str,
+        cmds: Vec<Value>,
+        /// None: accepted. Some((status, text in the error)).
+        want: Option<&'static str>,
+        commit_time: bool,
+    }
+    let rule = |extra: &[&str], drop: &[&str]| -> Vec<Value> {
+        let mut v: Vec<Value> = good_rule(100)
+            .into_iter()
+            .filter(|c| {
+                !drop
+                    .iter()
+                    .any(|d| c["path"].as_array().unwrap().iter().any(|p| p == d))
+            })
+            .collect();
+        v.extend(
+            extra
+                .iter()
+                .map(|p| set(&format!("nat destination rule 100 {p}"))),
+        );
+        v
+    };
+    let cases = vec![
+        Case {
+            what: "a complete DNAT rule",
+            cmds: rule(&[], &[]),
+            want: None,
+            commit_time: false,
+        },
+        Case {
+            what: "exclude needs no translation",
+            cmds: vec![set("nat destination rule 100 exclude")],
+            want: None,
+            commit_time: false,
+        },
+        Case {
+            what: "source NAT masquerade",
+            cmds: vec![
+                set("nat source rule 100 outbound-interface name eth0"),
+                set("nat source rule 100 translation address masquerade"),
+            ],
+            want: None,
+            commit_time: false,
+        },
+        Case {
+            what: "port list with a service and negation",
+            cmds: rule(&["source port 80,443,!22,https"], &[]),
+            want: None,
+            commit_time: false,
+        },
+        Case {
+            what: "bad port",
+            cmds: rule(&["destination port 99999"], &[]),
+            want: Some("Error: 99999 is not a valid port"),
+            commit_time: false,
+        },
+        Case {
+            what: "bad translation port list",
+            cmds: rule(&["translation port 80,443"], &[]),
+            want: Some("is not a valid port or port range"),
+            commit_time: false,
+        },
+        Case {
+            what: "host bits in a prefix",
+            cmds: rule(&["source address 10.0.0.5/24"], &[]),
+            want: Some("Error: 10.0.0.5/24 is not a valid IPv4"),
+            commit_time: false,
+        },
+        Case {
+            what: "bad protocol",
+            cmds: rule(&["protocol tcpp"], &["tcp"]),
+            want: Some("Error: tcpp is not a valid IP protocol"),
+            commit_time: false,
+        },
+        Case {
+            what: "rule number 0",
+            cmds: vec![set("nat destination rule 0 exclude")],
+            want: Some("NAT rule number must be between 1 and 999999"),
+            commit_time: false,
+        },
+        Case {
+            what: "unknown leaf",
+            cmds: rule(&["colour red"], &[]),
+            want: Some("Configuration path: [nat destination rule 100 colour red] is not valid"),
+            commit_time: false,
+        },
+        Case {
+            what: "value leaf without value",
+            cmds: vec![set("nat destination rule 100 protocol")],
+            want: Some("Configuration path: [nat destination rule 100 protocol] requires a value"),
+            commit_time: false,
+        },
+        Case {
+            what: "quote in a description",
+            cmds: vec![
+                json!({"op": "set", "path": ["nat", "destination", "rule", "100", "description"], "value": "it's"}),
+            ],
+            want: Some("Cannot use the single quote (') character in a value string"),
+            commit_time: false,
+        },
+        Case {
+            what: "ports without a protocol",
+            cmds: rule(&[], &["tcp"]),
+            want: Some(
+                "Destination NAT configuration error in rule 100: ports can only be specified when protocol is either tcp, udp or tcp_udp!",
+            ),
+            commit_time: true,
+        },
+        Case {
+            what: "no translation",
+            cmds: vec![set("nat destination rule 100 protocol tcp")],
+            want: Some(
+                "Destination NAT configuration error in rule 100: translation requires address and/or port",
+            ),
+            commit_time: true,
+        },
+        Case {
+            what: "interface name and group",
+            cmds: rule(&["inbound-interface group lan"], &[]),
+            want: Some(
+                "cannot specify both interface group and interface name for destination nat rule \"100\"",
+            ),
+            commit_time: true,
+        },
+        Case {
+            what: "missing port-group",
+            cmds: rule(&["destination group port-group web"], &[]),
+            want: Some("Invalid port-group \"web\" on nat rule"),
+            commit_time: true,
+        },
+    ];
+    assert!(cases.len() >= 15);
+    for version in [Version::V1_4, Version::V1_5] {
+        for c in &cases {
+            let sim = sim(version).await;
+            let a = sim.addr();
+            let r = configure(a, c.cmds.clone()).await;
+            let err = r.body["error"].as_str().unwrap_or_default().to_owned();
+            match (c.want, c.commit_time, version) {
+                (None, _, _) => assert_eq!(r.status, 200, "{version:?} {}: {err}", c.what),
+                (Some(text), false, _) => {
+                    assert_eq!(r.status, 400, "{version:?} {}", c.what);
+                    let flat = err.split_whitespace().collect::<Vec<_>>().join(" ");
+                    assert!(flat.contains(text), "{version:?} {}: {err:?}", c.what);
+                    assert!(
+                        err.ends_with("Set failed"),
+                        "{version:?} {}: {err:?}",
+                        c.what
+                    );
+                }
+                (Some(text), true, Version::V1_5) => {
+                    assert_eq!(r.status, 400, "{}", c.what);
+                    assert!(
+                        err.starts_with("[ nat ]\n")
+                            && err.ends_with("[[nat]] failed\nCommit failed\n"),
+                        "{err:?}"
+                    );
+                    let flat = err.split_whitespace().collect::<Vec<_>>().join(" ");
+                    assert!(flat.contains(text), "{}: {err:?}", c.what);
+                    assert!(err.lines().all(|l| l.len() <= 72), "wrapped at 72: {err:?}");
+                }
+                (Some(_), true, Version::V1_4) => {
+                    assert_eq!(
+                        (r.status, err.as_str()),
+                        (400, "[[nat]] failed\nCommit failed\n"),
+                        "{}",
+                        c.what
+                    );
+                }
+            }
+            if c.want.is_some() {
+                // Nothing of a failed request stays.
+                assert_eq!(sim.running_config(), json!({}), "{version:?} {}", c.what);
+                assert_eq!(sim.counters().commits, 0);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failing_request_changes_nothing() {
+    let sim = sim(Version::V1_5).await;
+    let a = sim.addr();
+    assert_eq!(configure(a, good_rule(1)).await.status, 200);
+    let before = sim.running_config();
+    // A good op, then a bad one: the good one is undone too.
+    let r = configure(
+        a,
+        vec![
+            set("nat destination rule 1 translation port 2022"),
+            set("nat destination rule 1 destination port 0"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(sim.running_config(), before);
+    // A delete of what does not exist succeeds and commits nothing.
+    let r = configure(
+        a,
+        vec![json!({"op": "delete", "path": ["nat", "destination", "rule", "77"]})],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(sim.counters().commits, 1);
+    // Deleting the only rule leaves no empty parents.
+    let r = configure(
+        a,
+        vec![json!({"op": "delete", "path": ["nat", "destination", "rule", "1"]})],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(sim.running_config(), json!({}));
+}
+
+#[tokio::test]
+async fn commit_confirm_reverts_to_the_saved_config_unless_confirmed() {
+    let sim = sim(Version::V1_5).await;
+    let a = sim.addr();
+    assert_eq!(configure(a, good_rule(1)).await.status, 200);
+    let r = json_post(a, "/config-file", json!({"key": KEY, "op": "save"})).await;
+    assert_eq!(
+        r.body["data"],
+        "Saving configuration to '/config/config.boot'...\nDone\n"
+    );
+    let saved = sim.saved_config();
+    let r = json_post(
+        a,
+        "/configure",
+        json!({"key": KEY, "commands": good_rule(2), "confirm_time": 5}),
+    )
+    .await;
+    assert_eq!(
+        r.body["data"],
+        "Initialized commit-confirm; 5 minutes to confirm before reboot"
+    );
+    assert!(sim.running_config()["nat"]["destination"]["rule"]["2"].is_object());
+    let again = json_post(
+        a,
+        "/configure",
+        json!({"key": KEY, "commands": good_rule(3), "confirm_time": 5}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (400, Some("Another confirm is pending"))
+    );
+    assert!(
+        sim.running_config()["nat"]["destination"]["rule"]["3"].is_object(),
+        "the commit happened"
+    );
+    // Not confirmed: the revert (fired now instead of in 5 minutes) restores the saved config.
+    let admin = sim
+        .admin_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let r = http(admin, "POST", "/confirm-timeout", None, b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(sim.running_config(), saved);
+    // Confirmed in time: stays.
+    let r = json_post(
+        a,
+        "/configure",
+        json!({"key": KEY, "commands": good_rule(4), "confirm_time": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = json_post(a, "/configure", json!({"key": KEY, "op": "confirm"})).await;
+    assert_eq!(r.body["data"], "Reboot timer stopped\n");
+    assert!(!sim.expire_confirm());
+    assert!(sim.running_config()["nat"]["destination"]["rule"]["4"].is_object());
+    let r = json_post(a, "/configure", json!({"key": KEY, "op": "confirm"})).await;
+    assert_eq!(r.body["data"], "No confirm pending");
+}
+
+#[tokio::test]
+async fn version_14_has_no_info_and_no_commit_confirm() {
+    let sim = sim(Version::V1_4).await;
+    let a = sim.addr();
+    let r = http(a, "GET", "/info?version=true&hostname=true", None, b"").await;
+    assert_eq!(r.status, 404);
+    let r = json_post(
+        a,
+        "/configure",
+        json!({"key": KEY, "commands": good_rule(2), "confirm_time": 5}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["data"].clone()),
+        (200, Value::Null),
+        "confirm_time is ignored"
+    );
+    let r = json_post(a, "/configure", json!({"key": KEY, "op": "confirm"})).await;
+    assert_eq!(r.body["error"], "'confirm' is not a valid operation");
+    let r = json_post(
+        a,
+        "/show",
+        json!({"key": KEY, "op": "show", "path": ["version"]}),
+    )
+    .await;
+    assert!(
+        r.body["data"]
+            .as_str()
+            .unwrap()
+            .contains("Version:          VyOS 1.4")
+    );
+    let sim15 = sim_15().await;
+    let r = http(
+        sim15.addr(),
+        "GET",
+        "/info?version=true&hostname=true",
+        None,
+        b"",
+    )
+    .await;
+    assert!(
+        r.body["data"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.5")
+    );
+}
+
+async fn sim_15() -> vyos_sim::Sim {
+    sim(Version::V1_5).await
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_on_the_same_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = SimOptions::for_tests();
+    o.state_file = Some(dir.path().join("state.json"));
+    let first = vyos_sim::start(o.clone()).await.unwrap();
+    assert_eq!(configure(first.addr(), good_rule(5)).await.status, 200);
+    let addr = first.addr();
+    let before = first.running_config();
+    first.stop().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "stopped means not listening"
+    );
+    o.listen = addr;
+    let second = vyos_sim::start(o).await.unwrap();
+    assert_eq!(second.addr(), addr);
+    assert_eq!(second.running_config(), before);
+}
+
+#[tokio::test]
+async fn admin_endpoint_faults_edits_and_counters() {
+    let sim = sim(Version::V1_5).await;
+    let admin: SocketAddr = sim
+        .admin_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let put = |path: &'static str, body: &'static str| async move {
+        http(
+            admin,
+            "PUT",
+            path,
+            Some("application/json"),
+            body.as_bytes(),
+        )
+        .await
+    };
+    assert_eq!(
+        put("/faults", r#"{"fail_commits": true}"#).await.status,
+        204
+    );
+    let r = configure(sim.addr(), good_rule(1)).await;
+    assert_eq!(r.body["error"], "[[nat]] failed\nCommit failed\n");
+    assert_eq!(put("/faults", "{}").await.status, 204);
+    assert_eq!(
+        put("/faults", r#"{"error_rate": "lots"}"#).await.status,
+        400
+    );
+    assert_eq!(put("/api-keys", r#"["k2"]"#).await.status, 204);
+    assert_eq!(configure(sim.addr(), good_rule(1)).await.status, 401);
+    assert_eq!(put("/api-keys", r#"["test-key"]"#).await.status, 204);
+
+    let edit = json!([
+        {"op": "set", "path": ["nat", "destination", "rule", "900", "translation", "address", "10.9.9.9"]},
+        {"op": "set", "path": ["nat", "destination", "rule", "900", "description", "by hand"]}
+    ]);
+    let r = http(
+        admin,
+        "POST",
+        "/edit",
+        Some("application/json"),
+        edit.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let bad =
+        json!([{"op": "set", "path": ["nat", "destination", "rule", "901", "protocol", "tcp"]}]);
+    let r = http(
+        admin,
+        "POST",
+        "/edit",
+        Some("application/json"),
+        bad.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.raw.contains("translation requires address and/or port"),
+        "{}",
+        r.raw
+    );
+    let r = http(admin, "GET", "/config", None, b"").await;
+    assert_eq!(
+        r.body["nat"]["destination"]["rule"]["900"]["description"],
+        "by hand"
+    );
+    sim.third_party_edit(vec![SimOp::Delete(vec![
+        "nat".into(),
+        "destination".into(),
+        "rule".into(),
+        "900".into(),
+    ])])
+    .unwrap();
+    assert_eq!(sim.running_config(), json!({}));
+
+    let r = http(admin, "GET", "/counters", None, b"").await;
+    assert_eq!(r.body["failed_commits"], 1);
+    assert_eq!(r.body["requests"]["/configure"], 2);
+    assert_eq!(
+        http(admin, "POST", "/counters/reset", None, b"")
+            .await
+            .status,
+        204
+    );
+    assert_eq!(sim.counters(), vyos_sim::Counters::default());
+}
+
+#[tokio::test]
+async fn commits_cost_more_as_the_rule_set_grows() {
+    let mut o = SimOptions::for_tests();
+    o.cost = CostModel {
+        time_scale: 0.02,
+        ..CostModel::realistic()
+    };
+    o.cost.commit_per_rule_ms = 50.0;
+    let sim = vyos_sim::start(o).await.unwrap();
+    let timed = |cmds: Vec<Value>| {
+        let a = sim.addr();
+        async move {
+            let t = std::time::Instant::now();
+            assert_eq!(configure(a, cmds).await.status, 200);
+            t.elapsed()
+        }
+    };
+    let small = timed(good_rule(1)).await;
+    let many: Vec<Value> = (10..60).flat_map(good_rule).collect();
+    timed(many).await;
+    let big = timed(good_rule(2)).await;
+    println!("one-rule commit: {small:?} with 1 rule, {big:?} with 52 rules");
+    assert!(
+        big > small + Duration::from_millis(20),
+        "{small:?} vs {big:?}"
+    );
+}
