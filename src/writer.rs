@@ -231,13 +231,19 @@ impl Writer {
             .and_then(|s| s.data.as_ref())
             .and_then(|d| d.get(&key_name))
             .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                PassError::Secret(format!(
-                    "Secret {}/{} has no key {key_name:?} (spec.credentialsSecretRef)",
-                    sref.namespace, sref.name
-                ))
-            })?;
+            .filter(|k| !k.is_empty());
+        let Some(key) = key else {
+            // A Secret deleted together with everything else (`kubectl delete -f`) must
+            // not strand the rules on the router: keep the last key that worked.
+            if let Some((_, c)) = &self.client {
+                tracing::warn!(router = %self.name, secret = %format!("{}/{}", sref.namespace, sref.name), "the API key Secret is gone; using the last key read");
+                return Ok(c.clone());
+            }
+            return Err(PassError::Secret(format!(
+                "Secret {}/{} has no key {key_name:?} (spec.credentialsSecretRef)",
+                sref.namespace, sref.name
+            )));
+        };
         let tls = spec.tls.clone().unwrap_or(vmnet_api::RouterTls {
             ca_bundle: None,
             insecure_skip_verify: None,

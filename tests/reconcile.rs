@@ -51,7 +51,15 @@ impl Drop for Operator {
 impl Drop for World {
     fn drop(&mut self) {
         self.operators.clear();
-        // Cluster-scoped objects outlive the namespace: delete them (without waiting).
+        // Cluster-scoped objects outlive the namespace: delete them (without waiting). The
+        // operator is gone, so the router's finalizer is cleared first.
+        let _ = kubectl(&[
+            "patch",
+            &format!("vyosrouter/{}", self.router),
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ]);
         for what in [
             format!("vyosrouter/{}", self.router),
             format!("ippool/{}", self.ippool),

@@ -4,22 +4,89 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use vmnet_api::VyosRouter;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use serde_json::json;
+use vmnet_api::{FINALIZER, VyosRouter};
+
+use crate::conditions::{State, conditions, same};
 
 use crate::controller::{Context, Error, lock};
 use crate::writer::WriterHandle;
 
-/// Reconciles one VyosRouter.
+/// Reconciles one VyosRouter. Deleting a router waits (finalizer) until no PortRule uses it,
+/// so the rules leave the router before the operator forgets how to reach it.
 pub async fn reconcile(router: Arc<VyosRouter>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<VyosRouter> = Api::all(ctx.client.clone());
+    let result = finalizer(&api, FINALIZER, router, |event| async {
+        match event {
+            Finalizer::Apply(r) => apply(&r, &ctx),
+            Finalizer::Cleanup(r) => cleanup(&r, &ctx).await,
+        }
+    })
+    .await;
+    ctx.metrics.reconciled("VyosRouter", result.is_ok());
+    result.map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+async fn cleanup(router: &VyosRouter, ctx: &Context) -> Result<Action, Error> {
     let name = router.metadata.name.clone().unwrap_or_default();
-    if router.metadata.deletion_timestamp.is_some() {
+    let users: Vec<String> = ctx
+        .stores
+        .portrules
+        .state()
+        .iter()
+        .filter(|r| r.spec.router == name)
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r.metadata.namespace.as_deref().unwrap_or_default(),
+                r.metadata.name.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    if users.is_empty() {
         lock(&ctx.writers).remove(&name);
+        lock(&ctx.alloc).rules.remove(&name);
         return Ok(Action::await_change());
     }
+    ctx.nudge(&name);
+    let shown: Vec<&str> = users.iter().take(5).map(String::as_str).collect();
+    let more = if users.len() > 5 {
+        format!(" and {} more", users.len() - 5)
+    } else {
+        String::new()
+    };
+    let msg = format!(
+        "deleting: waiting for {} PortRule(s) that use this router to be deleted first ({}{more}); their rules leave the router as they go",
+        users.len(),
+        shown.join(", ")
+    );
+    let g = router.metadata.generation;
+    let conds = router
+        .status
+        .as_ref()
+        .and_then(|s| s.common.conditions.as_deref());
+    if !same(conds, State::Reconciling, "Deleting", &msg, g) {
+        let api: Api<VyosRouter> = Api::all(ctx.client.clone());
+        let body = json!({ "status": { "conditions": conditions(conds, State::Reconciling, "Deleting", &msg, g) } });
+        let _ = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(body))
+            .await;
+    }
+    Err(Error::Waiting(msg))
+}
+
+fn apply(router: &Arc<VyosRouter>, ctx: &Arc<Context>) -> Result<Action, Error> {
+    let name = router.metadata.name.clone().unwrap_or_default();
     // Creates the rule-number allocator (from existing PortRule statuses) and follows a
     // grown ruleRange.
-    if let Err(e) = ctx.with_rule_numbers(&router, |_| ()) {
+    if let Err(e) = ctx.with_rule_numbers(router, |_| ()) {
         tracing::warn!(router = %name, "rule numbers: {e}");
     }
     if router
@@ -41,13 +108,12 @@ pub async fn reconcile(router: Arc<VyosRouter>, ctx: Arc<Context>) -> Result<Act
         }
         Some(_) => {}
         None => {
-            let mut w = WriterHandle::spawn(ctx.clone(), name);
+            let mut w = WriterHandle::spawn(ctx.clone(), name.clone());
             w.generation = generation;
-            writers.insert(router.metadata.name.clone().unwrap_or_default(), w);
+            writers.insert(name, w);
         }
     }
     drop(writers);
-    ctx.metrics.reconciled("VyosRouter", true);
     Ok(Action::requeue(Duration::from_secs(3600)))
 }
 

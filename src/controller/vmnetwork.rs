@@ -188,15 +188,16 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
         .ports
         .iter()
         .find_map(|(p, e)| e.as_ref().map(|e| (p.name.clone(), e.clone())));
-    let children = ctx.stores.portrules.state();
+    // Read from the API server, not a cache: the watch that woke this reconcile may be
+    // ahead of the cache, and a stale child would leave the VmNetwork waiting.
+    let rules: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
+    let lp = ListParams::default().labels(&format!("{VMNETWORK_LABEL}={name}"));
+    let children = rules.list(&lp).await?.items;
     let child = |port: &str| {
         let cname = child_name(&name, port);
         children
             .iter()
-            .find(|r| {
-                r.metadata.namespace.as_deref() == Some(ns.as_str())
-                    && r.metadata.name.as_deref() == Some(cname.as_str())
-            })
+            .find(|r| r.metadata.name.as_deref() == Some(cname.as_str()))
             .cloned()
     };
     let mut port_status = Vec::new();
@@ -300,15 +301,14 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     // Then the PortRules, one per port that has its external port.
     // A stalled allocation heals when something is freed elsewhere, which raises no event
     // here: look again soon.
-    let retry = if state == State::Stalled {
-        Duration::from_secs(10)
-    } else {
-        Duration::from_secs(600)
+    let retry = match state {
+        State::Stalled => Duration::from_secs(10),
+        State::Reconciling => Duration::from_secs(5),
+        State::Ready => Duration::from_secs(600),
     };
     let Some((address, _)) = outcome.address else {
         return Ok(Action::requeue(retry));
     };
-    let rules: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
     let owner = v
         .controller_owner_ref(&())
         .ok_or_else(|| Error::Waiting("VmNetwork has no uid yet".into()))?;
@@ -393,8 +393,7 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     }
     // Ports removed from the spec: their PortRules go (their finalizers take the rules off
     // the router first).
-    let lp = ListParams::default().labels(&format!("{VMNETWORK_LABEL}={name}"));
-    for r in rules.list_metadata(&lp).await? {
+    for r in &children {
         let rname = r.metadata.name.clone().unwrap_or_default();
         let ours = r
             .metadata
