@@ -33,6 +33,8 @@ struct World {
     router: String,
     ippool: String,
     portpool: String,
+    /// More routers a test made (cleaned up like the first).
+    extra_routers: Vec<String>,
     operators: Vec<Operator>,
 }
 
@@ -53,18 +55,23 @@ impl Drop for World {
         self.operators.clear();
         // Cluster-scoped objects outlive the namespace: delete them (without waiting). The
         // operator is gone, so the router's finalizer is cleared first.
-        let _ = kubectl(&[
-            "patch",
-            &format!("vyosrouter/{}", self.router),
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ]);
-        for what in [
-            format!("vyosrouter/{}", self.router),
+        let routers: Vec<String> = std::iter::once(&self.router)
+            .chain(&self.extra_routers)
+            .map(|r| format!("vyosrouter/{r}"))
+            .collect();
+        for r in &routers {
+            let _ = kubectl(&[
+                "patch",
+                r,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ]);
+        }
+        for what in routers.into_iter().chain([
             format!("ippool/{}", self.ippool),
             format!("portpool/{}", self.portpool),
-        ] {
+        ]) {
             let _ = kubectl(&["delete", &what, "--ignore-not-found", "--wait=false"]);
         }
     }
@@ -119,6 +126,7 @@ async fn world(prefix: &str) -> World {
         sim_addr,
         state_dir,
         ns,
+        extra_routers: Vec::new(),
         operators: Vec::new(),
     };
     let c = client(&w);
@@ -361,10 +369,13 @@ where
         .map(|o| serde_json::to_value(o).unwrap())
 }
 
-async fn wait_ready_rule(w: &World, name: &str, secs: u64) -> Value {
-    let api = w.portrules();
-    eventually(secs, &format!("PortRule {name} Ready"), async || {
-        let o = get_json(&api, name).await.ok_or("absent")?;
+/// Waits until the object `name` behind `api` is Ready, and returns it.
+async fn wait_ready<K>(api: &Api<K>, name: &str, secs: u64) -> Value
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    eventually(secs, &format!("{name} Ready"), async || {
+        let o = get_json(api, name).await.ok_or("absent")?;
         if ready(&o) {
             Ok(o)
         } else {
@@ -374,17 +385,12 @@ async fn wait_ready_rule(w: &World, name: &str, secs: u64) -> Value {
     .await
 }
 
+async fn wait_ready_rule(w: &World, name: &str, secs: u64) -> Value {
+    wait_ready(&w.portrules(), name, secs).await
+}
+
 async fn wait_ready_vm(w: &World, name: &str, secs: u64) -> Value {
-    let api = w.vmnetworks();
-    eventually(secs, &format!("VmNetwork {name} Ready"), async || {
-        let o = get_json(&api, name).await.ok_or("absent")?;
-        if ready(&o) {
-            Ok(o)
-        } else {
-            Err(o["status"].to_string())
-        }
-    })
-    .await
+    wait_ready(&w.vmnetworks(), name, secs).await
 }
 
 fn standalone(w: &World, port: u16, to: &str) -> Value {
@@ -1033,6 +1039,15 @@ async fn exhaustion_and_conflicts_stall_until_the_resource_is_freed() {
     )
     .await;
     wait_ready_vm(&w, "hungry", 90).await;
+    // The dropped port's PortRule is gone (its rule with it).
+    let prs = w.portrules();
+    eventually(30, "PortRule first-b removed", async || {
+        match get_json(&prs, "first-b").await {
+            None => Ok(()),
+            Some(o) => Err(o["metadata"].to_string()),
+        }
+    })
+    .await;
     let m = stalled("clash", "Conflict").await;
     assert!(m.contains("first"), "{m}");
     w.vmnetworks()
@@ -1064,4 +1079,165 @@ async fn exhaustion_and_conflicts_stall_until_the_resource_is_freed() {
         },
     )
     .await;
+}
+
+/// The router spec of this world, with `extra` fields merged in.
+fn router_obj(w: &World, name: &str, endpoint: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "endpoint": endpoint,
+        "credentialsSecretRef": {"name": "router-api", "namespace": w.ns()},
+        "tls": {"insecurePlainHttp": true},
+        "ruleRange": {"start": 1000, "end": 1999},
+        "defaultInboundInterface": "eth0",
+        "driftCheckInterval": "10s"
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "VyosRouter",
+           "metadata": {"name": name, "labels": {TEST_LABEL: w.ns()}}, "spec": spec})
+}
+
+// Orphan policies, validation before any request, commit-confirm and save-to-boot, and a
+// hanging router that does not hold up another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_validation_confirm_and_independent_routers() {
+    let mut w = world("policy").await;
+    let url = w.sim().url();
+    apply(
+        &client(&w),
+        router_obj(
+            &w,
+            &w.router,
+            &url,
+            json!({"commitConfirmMinutes": 1, "saveConfig": true}),
+        ),
+    )
+    .await;
+    // A second router whose API never answers in time.
+    let hung = start_sim(free_addr().await, w.state_dir.path().join("hung.json")).await;
+    hung.set_faults(Faults {
+        timeout_rate: 1.0,
+        ..Faults::default()
+    });
+    let hung_name = format!("{}-hung", w.router);
+    w.extra_routers.push(hung_name.clone());
+    apply(
+        &client(&w),
+        router_obj(&w, &hung_name, &hung.url(), json!({})),
+    )
+    .await;
+    w.start_operator("a", true).await;
+
+    let mut on_hung = standalone(&w, 47001, "10.77.0.95");
+    on_hung["router"] = json!(hung_name);
+    w.portrule("on-hung", on_hung).await;
+    w.portrule("fast", standalone(&w, 47000, "10.77.0.95"))
+        .await;
+    let started = Instant::now();
+    wait_ready_rule(&w, "fast", 30).await;
+    println!(
+        "the healthy router converged in {:?} beside a hung one",
+        started.elapsed()
+    );
+    let hung_rule = get_json(&w.portrules(), "on-hung").await.unwrap();
+    assert!(
+        !ready(&hung_rule),
+        "a rule on the hung router cannot be Ready"
+    );
+
+    // Commit-confirm was confirmed, and the change saved to boot.
+    assert!(
+        !w.sim().expire_confirm(),
+        "a commit-confirm was left pending"
+    );
+    let saved = w.sim().saved_config();
+    assert_eq!(
+        parse_rules(NatKind::Destination, &saved["nat"]["destination"])
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A PortRule VyOS would refuse is refused before any request, naming the field.
+    let before = w.sim().counters().configure_requests;
+    let mut bad = standalone(&w, 47002, "10.77.0.95");
+    bad["inboundInterface"] = json!("lab.uplink");
+    w.portrule("bad-iface", bad).await;
+    let api = w.portrules();
+    let why = eventually(30, "bad-iface InvalidRule", async || {
+        let o = get_json(&api, "bad-iface").await.ok_or("absent")?;
+        match condition(&o, "Stalled") {
+            Some((s, r, m)) if s == "True" && r == "InvalidRule" => Ok(m),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
+    assert!(why.contains("inbound-interface"), "{why}");
+    assert_eq!(
+        w.sim().counters().configure_requests,
+        before,
+        "a request was sent for a rule VyOS would refuse"
+    );
+
+    // Orphan policy sync: an owned-looking rule nothing declares goes.
+    let free = |taken: &BTreeMap<u32, NatRule>| {
+        (1000..2000u32)
+            .find(|n| !taken.contains_key(n))
+            .unwrap()
+            .to_string()
+    };
+    let ghost = |n: &str, who: &str| {
+        let p = |rest: &[&str]| {
+            let mut v: Vec<String> = ["nat", "destination", "rule", n]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            v.extend(rest.iter().map(|s| (*s).to_owned()));
+            SimOp::Set(v)
+        };
+        vec![
+            p(&["description", &format!("vmnet:{}/{who}", w.ns())]),
+            p(&["translation", "address", "10.1.1.1"]),
+        ]
+    };
+    let n1 = free(&w.router_rules());
+    w.sim().third_party_edit(ghost(&n1, "ghost")).unwrap();
+    eventually(25, "the orphan removed", async || {
+        if w.router_rules().contains_key(&n1.parse().unwrap()) {
+            Err("still there".into())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    // upsert-only: the next orphan stays.
+    apply(
+        &client(&w),
+        router_obj(
+            &w,
+            &w.router,
+            &url,
+            json!({"commitConfirmMinutes": 1, "saveConfig": true, "orphanPolicy": "upsert-only"}),
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n2 = free(&w.router_rules());
+    w.sim().third_party_edit(ghost(&n2, "ghost2")).unwrap();
+    let passes = w.sim().counters().retrieve_requests;
+    eventually(25, "two more passes", async || {
+        let now = w.sim().counters().retrieve_requests;
+        if now >= passes + 2 {
+            Ok(())
+        } else {
+            Err(format!("{now}"))
+        }
+    })
+    .await;
+    assert!(
+        w.router_rules().contains_key(&n2.parse().unwrap()),
+        "upsert-only deleted an orphan"
+    );
+    hung.stop().await;
 }

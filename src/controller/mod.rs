@@ -280,6 +280,15 @@ impl Error {
     }
 }
 
+/// A reconcile's error from the finalizer helper's.
+pub fn from_finalizer(e: kube::runtime::finalizer::Error<Error>) -> Error {
+    match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    }
+}
+
 /// Backoff for a failed reconcile: short first, growing to a minute, with jitter.
 pub fn backoff(attempt: u32) -> Duration {
     let base = 500u64.saturating_mul(1u64 << attempt.min(7)).min(60_000);

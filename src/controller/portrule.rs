@@ -29,11 +29,7 @@ pub async fn reconcile(pr: Arc<PortRule>, ctx: Arc<Context>) -> Result<Action, E
     })
     .await;
     ctx.metrics.reconciled("PortRule", result.is_ok());
-    result.map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
+    result.map_err(crate::controller::from_finalizer)
 }
 
 fn router_of(ctx: &Context, pr: &PortRule) -> Option<Arc<VyosRouter>> {

@@ -27,11 +27,7 @@ pub async fn reconcile(router: Arc<VyosRouter>, ctx: Arc<Context>) -> Result<Act
     })
     .await;
     ctx.metrics.reconciled("VyosRouter", result.is_ok());
-    result.map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
+    result.map_err(crate::controller::from_finalizer)
 }
 
 async fn cleanup(router: &VyosRouter, ctx: &Context) -> Result<Action, Error> {

@@ -46,11 +46,7 @@ pub async fn reconcile(vmn: Arc<VmNetwork>, ctx: Arc<Context>) -> Result<Action,
     })
     .await;
     ctx.metrics.reconciled("VmNetwork", result.is_ok());
-    result.map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
+    result.map_err(crate::controller::from_finalizer)
 }
 
 fn claimant(v: &VmNetwork) -> Claimant {

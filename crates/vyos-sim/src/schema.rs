@@ -356,7 +356,25 @@ fn is_interface(v: &str) -> bool {
         "macsec", "peth", "ppp", "pppoe", "pptp", "sstp", "tun", "veth", "vti", "vtun", "vxlan",
         "wg", "wlan", "wwan",
     ];
-    PREFIXES.iter().any(|p| v.starts_with(p))
+    // Or a VRF name: 1-15 of letters, digits, '_' and '-', not all digits.
+    let vrf = !v.is_empty()
+        && v.len() <= 15
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !v.bytes().all(|b| b.is_ascii_digit());
+    vrf || PREFIXES.iter().any(|p| v.starts_with(p))
+}
+
+/// The three OR-ed validators of an address leaf, one line each, as VyOS prints them.
+fn not_v4_target(v: &str) -> String {
+    fail(
+        &[
+            format!("Error: {v} is not a valid IPv4 address"),
+            format!("Error: {v} is not a valid IPv4 prefix"),
+            format!("Error: {v} is not a valid IPv4 address range"),
+        ],
+        None,
+    )
 }
 
 fn validate(check: Check, v: &str) -> Result<(), String> {
@@ -407,14 +425,7 @@ fn validate(check: Check, v: &str) -> Result<(), String> {
             if is_v4_target(a) {
                 Ok(())
             } else {
-                Err(fail(
-                    &[
-                        format!("Error: {v} is not a valid IPv4 address"),
-                        format!("Error: {v} is not a valid IPv4 prefix"),
-                        format!("Error: {v} is not a valid IPv4 address range"),
-                    ],
-                    None,
-                ))
+                Err(not_v4_target(v))
             }
         }
         Check::PortMulti => {
@@ -445,14 +456,7 @@ fn validate(check: Check, v: &str) -> Result<(), String> {
             if is_v4_target(v) || (snat && v == "masquerade") {
                 Ok(())
             } else {
-                Err(fail(
-                    &[
-                        format!("Error: {v} is not a valid IPv4 address"),
-                        format!("Error: {v} is not a valid IPv4 prefix"),
-                        format!("Error: {v} is not a valid IPv4 address range"),
-                    ],
-                    None,
-                ))
+                Err(not_v4_target(v))
             }
         }
         Check::AddressMapping => match v {
@@ -606,7 +610,7 @@ mod tests {
                 "is not a valid IPv4",
             ),
             (
-                "nat destination rule 100 inbound-interface name foo0",
+                "nat destination rule 100 inbound-interface name lab.uplink",
                 "is not a valid interface name",
             ),
             (
