@@ -15,5 +15,6 @@ pub mod desired;
 pub mod metrics;
 pub mod render;
 pub mod run;
+pub mod sync;
 pub mod tenant;
 pub mod writer;

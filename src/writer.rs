@@ -8,7 +8,7 @@
 //! Then the PortRule and VyosRouter statuses are written, and finalizers of deleted
 //! PortRules whose rules are gone are released.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,13 +19,13 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use vmnet_api::{OrphanPolicy, PortRule, VyosRouter, VyosRouterStatus};
-use vyos_client::nat::{ConfigOp, NatKind, NatRule, diff};
+use vyos_client::nat::NatRule;
 use vyos_client::{ClientConfig, VyosClient, VyosError};
 
 use crate::conditions::{State, conditions, same};
 use crate::controller::Context;
 use crate::desired::{Desired, Key, desired};
-use crate::render::{is_owned, owner_of, rule_hash};
+use crate::render::{owner_of, rule_hash};
 
 /// What a pass reports to those who wait for it: the owned rules on the router afterwards
 /// (number → owner), or why the pass failed.
@@ -281,19 +281,9 @@ impl Writer {
             self.version = Some(v.version);
         }
         let range = router.spec.rule_range;
-        let on_router = client
-            .nat_rules(NatKind::Destination)
+        let crate::sync::Read { owned, foreign } = crate::sync::read(&client, &range)
             .await
             .map_err(PassError::Vyos)?;
-        let mut owned = BTreeMap::new();
-        let mut foreign = BTreeMap::new();
-        for (n, r) in on_router {
-            if is_owned(&r, &range) {
-                owned.insert(n, r);
-            } else if range.contains(n) {
-                foreign.insert(n, r);
-            }
-        }
         let portrules = self.scoped_portrules();
         let ctx = self.ctx.clone();
         let want = desired(
@@ -322,27 +312,18 @@ impl Writer {
         // Drift: owned rules that differ from how this writer left them.
         let drifted = drift(self.last.as_ref(), &owned, &target);
 
-        let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
-        for op in diff(NatKind::Destination, &owned, &target) {
-            let n = op.path.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            by_rule.entry(n).or_default().push(op);
-        }
-        let mut failed: BTreeMap<u32, String> = BTreeMap::new();
-        let mut after = owned.clone();
-        if !by_rule.is_empty() {
-            let confirm = router.spec.commit_confirm_minutes;
-            let (ok, bad) = self.commit_isolating(&client, by_rule, confirm).await?;
-            for n in ok {
-                match target.get(&n) {
-                    Some(r) => after.insert(n, r.clone()),
-                    None => after.remove(&n),
-                };
-            }
-            failed = bad;
-            if router.spec.save_config == Some(true) {
-                client.save().await.map_err(PassError::Vyos)?;
-            }
-        }
+        let opts = crate::sync::ApplyOptions {
+            max_ops_per_commit: self.ctx.settings.max_ops_per_commit,
+            confirm_minutes: router.spec.commit_confirm_minutes,
+            save: router.spec.save_config == Some(true),
+        };
+        let metrics = self.ctx.metrics.clone();
+        let name = self.name.clone();
+        let on_request = move |ok: bool, ops: usize| metrics.commit(&name, ok, ops as u64);
+        let applied = crate::sync::apply(&client, &owned, &target, opts, &on_request)
+            .await
+            .map_err(PassError::Vyos)?;
+        let (after, failed) = (applied.after, applied.failed);
         let repaired: Vec<(u32, &str)> = drifted
             .iter()
             .filter(|(n, _)| !failed.contains_key(n))
@@ -383,53 +364,6 @@ impl Writer {
             .into_iter()
             .filter(|r| ns.is_none() || r.metadata.namespace.as_deref() == ns)
             .collect()
-    }
-
-    /// Commits the ops, grouped by rule, in requests of at most `max_ops_per_commit` ops
-    /// ([`crate::commit`]). A request VyOS refuses is split until the offending rules are
-    /// alone; those are returned with VyOS's text, everything else is committed. Transport
-    /// errors end the pass (the next pass re-reads before it writes again).
-    async fn commit_isolating(
-        &self,
-        client: &VyosClient,
-        by_rule: BTreeMap<u32, Vec<ConfigOp>>,
-        confirm_minutes: Option<u32>,
-    ) -> Result<(BTreeSet<u32>, BTreeMap<u32, String>), PassError> {
-        let sizes: BTreeMap<u32, usize> = by_rule.iter().map(|(n, o)| (*n, o.len())).collect();
-        let plan = crate::commit::batches(&sizes, self.ctx.settings.max_ops_per_commit);
-        let by_rule = Arc::new(by_rule);
-        let metrics = self.ctx.metrics.clone();
-        let name = self.name.clone();
-        let done = crate::commit::isolate(plan, |batch: Vec<u32>| {
-            let ops: Vec<ConfigOp> = batch
-                .iter()
-                .flat_map(|n| by_rule.get(n).cloned().unwrap_or_default())
-                .collect();
-            let client = client.clone();
-            let metrics = metrics.clone();
-            let name = name.clone();
-            async move {
-                let result = match confirm_minutes {
-                    Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
-                        Ok(_) => client.confirm().await.map(|_| ()),
-                        Err(e) => Err(e),
-                    },
-                    _ => client.configure(&ops).await.map(|_| ()),
-                };
-                metrics.commit(&name, result.is_ok(), ops.len() as u64);
-                result.map_err(|e| match e {
-                    VyosError::CommitFailed { .. } | VyosError::Rejected { .. } => {
-                        crate::commit::CommitError::Refused {
-                            text: e.vyos_message().unwrap_or("commit failed").to_owned(),
-                            rule: e.failed_nat_rule(),
-                        }
-                    }
-                    other => crate::commit::CommitError::Other(PassError::Vyos(other)),
-                })
-            }
-        })
-        .await?;
-        Ok((done.committed, done.failed))
     }
 
     async fn report_drift(&self, number: u32, what: &str, want: &Desired) {
@@ -759,6 +693,7 @@ fn fnv(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vyos_client::nat::NatKind;
 
     fn rule(n: u32, port: &str) -> NatRule {
         let mut r = NatRule::new(NatKind::Destination, n);

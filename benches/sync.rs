@@ -1,0 +1,191 @@
+//! The writer's costs at scale, against vyos-sim's realistic cost model (scaled down so the
+//! run takes seconds; the ratios are what carry over to a real router).
+//!
+//! `cargo bench --bench sync` prints, for a router with N rules: the first sync, a pass
+//! with nothing to do, one changed rule (leaf-level diff against the naive
+//! delete-and-recreate of everything), a refused rule isolated among many, and the
+//! desired-state computation for 10,000 PortRules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vmnet_api::{PortRule, PortRuleStatus, RuleRange, VyosRouterSpec};
+use vmnet_operator::desired::desired;
+use vmnet_operator::render::Refusal;
+use vmnet_operator::sync::{ApplyOptions, apply, read};
+use vyos_client::nat::{ConfigOp, NatKind, NatRule};
+use vyos_client::{ClientConfig, VyosClient};
+use vyos_sim::{CostModel, Faults, SimOptions};
+
+const N: u32 = 2000;
+const SCALE: f64 = 0.02;
+
+fn rule(n: u32) -> NatRule {
+    let mut r = NatRule::new(NatKind::Destination, n);
+    r.description = Some(format!("vmnet:bench/r{n}"));
+    r.protocol = Some(vyos_client::nat::Protocol::Tcp);
+    r.inbound_interface.name = Some("eth0".into());
+    r.destination.address = Some("203.0.113.10".into());
+    r.destination.port = Some((20000 + n).to_string());
+    r.translation.address = Some(format!("10.20.{}.{}", n / 250, 1 + n % 250));
+    r.translation.port = Some("22".into());
+    r
+}
+
+fn range() -> RuleRange {
+    RuleRange {
+        start: 1,
+        end: 999_999,
+    }
+}
+
+fn opts() -> ApplyOptions {
+    ApplyOptions {
+        max_ops_per_commit: 2000,
+        confirm_minutes: None,
+        save: false,
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let mut o = SimOptions::for_tests();
+    o.cost = CostModel {
+        time_scale: SCALE,
+        ..CostModel::realistic()
+    };
+    let sim = vyos_sim::start(o).await.unwrap();
+    let mut cfg = ClientConfig::new(sim.url(), "test-key");
+    cfg.timeout = Duration::from_secs(600);
+    let client = VyosClient::new(cfg).unwrap();
+    let none = |_: bool, _: usize| {};
+    println!(
+        "vyos-sim realistic cost model at time scale {SCALE} (real router ≈ {:.0}× slower)",
+        1.0 / SCALE
+    );
+
+    // 1. First sync of N rules.
+    let target: BTreeMap<u32, NatRule> = (1..=N).map(|n| (n, rule(n))).collect();
+    let t = Instant::now();
+    let before = read(&client, &range()).await.unwrap();
+    let first = apply(&client, &before.owned, &target, opts(), &none)
+        .await
+        .unwrap();
+    let first_t = t.elapsed();
+    println!(
+        "first sync of {N} rules: {} ({} ops in {} configure requests)",
+        secs(first_t),
+        first.ops,
+        first.requests
+    );
+
+    // 2. A pass with nothing to do: one read, no write.
+    sim.reset_counters();
+    let t = Instant::now();
+    let now = read(&client, &range()).await.unwrap();
+    let noop = apply(&client, &now.owned, &target, opts(), &none)
+        .await
+        .unwrap();
+    let noop_t = t.elapsed();
+    let c = sim.counters();
+    println!(
+        "pass with nothing to do on {N} rules: {} ({} reads, {} configure requests)",
+        secs(noop_t),
+        c.retrieve_requests,
+        noop.requests
+    );
+
+    // 3. One changed translation port: the diff against delete-and-recreate of all.
+    let mut changed = target.clone();
+    changed.get_mut(&(N / 2)).unwrap().translation.port = Some("2222".into());
+    let t = Instant::now();
+    let now = read(&client, &range()).await.unwrap();
+    let one = apply(&client, &now.owned, &changed, opts(), &none)
+        .await
+        .unwrap();
+    let one_t = t.elapsed();
+    let mut flood: Vec<ConfigOp> = vec![ConfigOp::delete(NatKind::Destination.config_path())];
+    flood.extend(vyos_client::nat::render_rules(&target));
+    let t = Instant::now();
+    client.configure(&flood).await.unwrap();
+    let flood_t = t.elapsed();
+    println!(
+        "one changed rule among {N}: {} ops in {} ({}); delete-and-recreate: {} ops in {} — {:.0}× fewer ops, {:.1}× faster",
+        one.ops,
+        one.requests,
+        secs(one_t),
+        flood.len(),
+        secs(flood_t),
+        flood.len() as f64 / one.ops.max(1) as f64,
+        flood_t.as_secs_f64() / one_t.as_secs_f64()
+    );
+
+    // 4. One refused rule among 500 new ones: the rest commit, few extra requests.
+    sim.set_faults(Faults {
+        fail_commit_matching: Some("10.99.99.99".into()),
+        ..Faults::default()
+    });
+    let mut more = target.clone();
+    for n in N + 1..=N + 500 {
+        more.insert(n, rule(n));
+    }
+    more.get_mut(&(N + 250)).unwrap().translation.address = Some("10.99.99.99".into());
+    let t = Instant::now();
+    let now = read(&client, &range()).await.unwrap();
+    let bad = apply(&client, &now.owned, &more, opts(), &none)
+        .await
+        .unwrap();
+    println!(
+        "500 new rules, 1 refused by the router: {} committed, {} failed, {} configure requests, {}",
+        bad.after.len() - now.owned.len(),
+        bad.failed.len(),
+        bad.requests,
+        secs(t.elapsed())
+    );
+    sim.set_faults(Faults::default());
+
+    // 5. The desired state of 10,000 PortRules (pure CPU).
+    let router: VyosRouterSpec = serde_json::from_value(serde_json::json!({
+        "endpoint": "https://192.0.2.1", "credentialsSecretRef": {"name": "k", "namespace": "n"},
+        "ruleRange": {"start": 1, "end": 999999}, "defaultInboundInterface": "eth0"
+    }))
+    .unwrap();
+    let prs: Vec<Arc<PortRule>> = (1..=10_000u32)
+        .map(|i| {
+            let spec = serde_json::from_value(serde_json::json!({
+                "router": "edge", "protocol": "tcp", "externalAddress": "203.0.113.10",
+                "externalPort": 10000 + i % 50000, "internalAddress": format!("10.20.{}.{}", i / 250, 1 + i % 250)
+            }))
+            .unwrap();
+            let mut r = PortRule::new(&format!("r{i}"), spec);
+            r.metadata.namespace = Some("bench".into());
+            r.status = Some(PortRuleStatus { rule_number: Some(i), ..PortRuleStatus::default() });
+            Arc::new(r)
+        })
+        .collect();
+    let ok = |_: &PortRule| -> Result<(), Refusal> { Ok(()) };
+    let t = Instant::now();
+    let d = desired("edge", &router, &prs, &ok, &BTreeMap::new());
+    let d_t = t.elapsed();
+    println!(
+        "desired state of 10,000 PortRules (render, validate, conflicts): {:.1} ms ({} rules, {} refused)",
+        d_t.as_secs_f64() * 1000.0,
+        d.rules.len(),
+        d.refused.len()
+    );
+    sim.stop().await;
+}

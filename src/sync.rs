@@ -1,0 +1,133 @@
+//! The router side of a writer pass, apart from Kubernetes: read the owned rules in one
+//! request, and bring them to a target with the fewest ops in as few commits as the op
+//! budget allows (a refused commit narrowed down to the rules at fault). The writer and
+//! the sync benchmark both run this code.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use vmnet_api::RuleRange;
+use vyos_client::nat::{ConfigOp, NatKind, NatRule, diff};
+use vyos_client::{VyosClient, VyosError};
+
+use crate::commit::{CommitError, batches, isolate};
+use crate::render::is_owned;
+
+/// The destination-NAT rules of a router, split by ownership.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    /// In the owned range and carrying the marker.
+    pub owned: BTreeMap<u32, NatRule>,
+    /// In the owned range without the marker: never touched.
+    pub foreign: BTreeMap<u32, NatRule>,
+}
+
+/// Reads the router's destination-NAT rules (one request).
+pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosError> {
+    let mut out = Read::default();
+    for (n, r) in client.nat_rules(NatKind::Destination).await? {
+        if is_owned(&r, range) {
+            out.owned.insert(n, r);
+        } else if range.contains(n) {
+            out.foreign.insert(n, r);
+        }
+    }
+    Ok(out)
+}
+
+/// How to apply a change.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// At most this many ops per configure request.
+    pub max_ops_per_commit: usize,
+    /// Commit-confirm each request (confirmed once it came back), in minutes.
+    pub confirm_minutes: Option<u32>,
+    /// Save the config to boot after a change.
+    pub save: bool,
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The owned rules now on the router.
+    pub after: BTreeMap<u32, NatRule>,
+    /// Rules the router refused, with its text.
+    pub failed: BTreeMap<u32, String>,
+    /// Set/delete ops sent (in commits that succeeded or failed).
+    pub ops: usize,
+    /// Configure requests sent.
+    pub requests: usize,
+}
+
+/// Brings the owned rules `owned` to `target`: leaf-level diff, op-budgeted batches, one
+/// commit each; a refused batch is narrowed down so only the rules at fault fail.
+/// `on_request(ok, ops)` is told about every configure request.
+pub async fn apply(
+    client: &VyosClient,
+    owned: &BTreeMap<u32, NatRule>,
+    target: &BTreeMap<u32, NatRule>,
+    opts: ApplyOptions,
+    on_request: &(dyn Fn(bool, usize) + Send + Sync),
+) -> Result<Applied, VyosError> {
+    let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
+    for op in diff(NatKind::Destination, owned, target) {
+        let n = op.path.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
+        by_rule.entry(n).or_default().push(op);
+    }
+    let mut out = Applied {
+        after: owned.clone(),
+        ..Applied::default()
+    };
+    if by_rule.is_empty() {
+        return Ok(out);
+    }
+    let sizes: BTreeMap<u32, usize> = by_rule.iter().map(|(n, o)| (*n, o.len())).collect();
+    let plan = batches(&sizes, opts.max_ops_per_commit);
+    let by_rule = Arc::new(by_rule);
+    let counted = std::sync::Mutex::new((0usize, 0usize));
+    let done = isolate(plan, |batch: Vec<u32>| {
+        let ops: Vec<ConfigOp> = batch
+            .iter()
+            .flat_map(|n| by_rule.get(n).cloned().unwrap_or_default())
+            .collect();
+        let counted = &counted;
+        async move {
+            let result = match opts.confirm_minutes {
+                Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
+                    Ok(_) => client.confirm().await.map(|_| ()),
+                    Err(e) => Err(e),
+                },
+                _ => client.configure(&ops).await.map(|_| ()),
+            };
+            on_request(result.is_ok(), ops.len());
+            if let Ok(mut c) = counted.lock() {
+                c.0 += ops.len();
+                c.1 += 1;
+            }
+            result.map_err(|e| match e {
+                VyosError::CommitFailed { .. } | VyosError::Rejected { .. } => {
+                    CommitError::Refused {
+                        text: e.vyos_message().unwrap_or("commit failed").to_owned(),
+                        rule: e.failed_nat_rule(),
+                    }
+                }
+                other => CommitError::Other(other),
+            })
+        }
+    })
+    .await?;
+    for n in done.committed {
+        match target.get(&n) {
+            Some(r) => out.after.insert(n, r.clone()),
+            None => out.after.remove(&n),
+        };
+    }
+    out.failed = done.failed;
+    if let Ok(c) = counted.lock() {
+        (out.ops, out.requests) = *c;
+    }
+    if opts.save {
+        client.save().await?;
+    }
+    Ok(out)
+}
