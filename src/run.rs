@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::{FutureExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -178,6 +179,32 @@ pub async fn operate(
                 }
                 futures::future::ready(())
             }),
+        );
+    }
+    {
+        // A change of an API key Secret wakes the writers of the routers that use it, so a
+        // rotated key is used at once (each pass re-reads it anyway). Metadata only: the
+        // operator never caches Secret contents.
+        let ctx = ctx.clone();
+        let secrets: Api<kube::core::PartialObjectMeta<Secret>> = Api::all(client.clone());
+        tasks.spawn(
+            watcher(secrets, cfg())
+                .default_backoff()
+                .touched_objects()
+                .for_each(move |ev| {
+                    if let Ok(s) = ev {
+                        let (ns, name) = (s.metadata.namespace.clone(), s.metadata.name.clone());
+                        for r in ctx.stores.routers.state() {
+                            let sref = &r.spec.credentials_secret_ref;
+                            if Some(&sref.namespace) == ns.as_ref()
+                                && Some(&sref.name) == name.as_ref()
+                            {
+                                ctx.nudge(r.metadata.name.as_deref().unwrap_or_default());
+                            }
+                        }
+                    }
+                    futures::future::ready(())
+                }),
         );
     }
     for ready in [

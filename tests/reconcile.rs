@@ -54,25 +54,26 @@ impl Drop for World {
     fn drop(&mut self) {
         self.operators.clear();
         // Cluster-scoped objects outlive the namespace: delete them (without waiting). The
-        // operator is gone, so the router's finalizer is cleared first.
-        let routers: Vec<String> = std::iter::once(&self.router)
+        // operator is gone, so their finalizers are cleared first.
+        let objects: Vec<String> = std::iter::once(&self.router)
             .chain(&self.extra_routers)
             .map(|r| format!("vyosrouter/{r}"))
+            .chain([
+                format!("ippool/{}", self.ippool),
+                format!("portpool/{}", self.portpool),
+            ])
             .collect();
-        for r in &routers {
+        for o in &objects {
             let _ = kubectl(&[
                 "patch",
-                r,
+                o,
                 "--type=merge",
                 "-p",
                 r#"{"metadata":{"finalizers":null}}"#,
             ]);
         }
-        for what in routers.into_iter().chain([
-            format!("ippool/{}", self.ippool),
-            format!("portpool/{}", self.portpool),
-        ]) {
-            let _ = kubectl(&["delete", &what, "--ignore-not-found", "--wait=false"]);
+        for o in &objects {
+            let _ = kubectl(&["delete", o, "--ignore-not-found", "--wait=false"]);
         }
     }
 }
@@ -1076,6 +1077,42 @@ async fn exhaustion_and_conflicts_stall_until_the_resource_is_freed() {
             } else {
                 Err(format!("{descs:?}"))
             }
+        },
+    )
+    .await;
+
+    // A pool in use cannot disappear: its deletion waits, naming who holds it.
+    let pools: Api<vmnet_api::PortPool> = Api::all(client(&w));
+    pools
+        .delete(&w.portpool, &DeleteParams::default())
+        .await
+        .unwrap();
+    let held_by = eventually(30, "the PortPool saying who holds it", async || {
+        let o = get_json(&pools, &w.portpool)
+            .await
+            .ok_or("the pool vanished while in use")?;
+        match condition(&o, "Reconciling") {
+            Some((s, r, m)) if s == "True" && r == "Deleting" => Ok(m),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
+    assert!(
+        held_by.contains("clash") && held_by.contains("hungry"),
+        "{held_by}"
+    );
+    for vm in ["clash", "hungry"] {
+        w.vmnetworks()
+            .delete(vm, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    eventually(
+        60,
+        "the PortPool gone once released",
+        async || match get_json(&pools, &w.portpool).await {
+            None => Ok(()),
+            Some(o) => Err(o["status"].to_string()),
         },
     )
     .await;

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use serde_json::json;
-use vmnet_api::{IpPool, PortPool};
+use vmnet_api::{FINALIZER, IpPool, PortPool};
 use vmnet_core::alloc::{AddressPoolSpec, PoolPolicy, PortPoolSpec, PortProtocol};
 
-use crate::conditions::{State, conditions};
+use crate::conditions::{State, conditions, same};
 use crate::controller::{Context, Error, lock};
 
 /// The allocator's view of an IpPool.
@@ -60,7 +61,7 @@ pub fn port_spec(p: &PortPool) -> PortPoolSpec {
 }
 
 /// Reconciles one IpPool.
-pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn apply_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = pool.metadata.name.clone().unwrap_or_default();
     let (state, reason, message, counts, out) = {
         let mut alloc = lock(&ctx.alloc);
@@ -116,7 +117,7 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
 }
 
 /// Reconciles one PortPool.
-pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = pool.metadata.name.clone().unwrap_or_default();
     let (state, reason, message, counts, out) = {
         let mut alloc = lock(&ctx.alloc);
@@ -161,4 +162,111 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
     ctx.metrics.reconciled("PortPool", true);
     // Counts follow allocations, which change without a pool event.
     Ok(Action::requeue(Duration::from_secs(10)))
+}
+
+/// Reconciles one IpPool. Deleting a pool waits (finalizer) while allocations still use it,
+/// so nothing in use disappears from under a VM.
+pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<IpPool> = Api::all(ctx.client.clone());
+    finalizer(&api, FINALIZER, pool, |event| async {
+        match event {
+            Finalizer::Apply(p) => apply_ip(p, ctx.clone()).await,
+            Finalizer::Cleanup(p) => {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let holders: Vec<String> = {
+                    let alloc = lock(&ctx.alloc);
+                    alloc
+                        .addresses
+                        .get(&name)
+                        .map(|pool| {
+                            pool.allocations()
+                                .map(|(c, ip)| format!("{c} ({ip})"))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                if holders.is_empty() {
+                    lock(&ctx.alloc).addresses.remove(&name);
+                    return Ok(Action::await_change());
+                }
+                let conds = p.status.as_ref().and_then(|s| s.common.conditions.clone());
+                hold(&api, &name, conds, p.metadata.generation, &holders).await
+            }
+        }
+    })
+    .await
+    .map_err(crate::controller::from_finalizer)
+}
+
+/// Reconciles one PortPool; deletion waits like an IpPool's.
+pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<PortPool> = Api::all(ctx.client.clone());
+    finalizer(&api, FINALIZER, pool, |event| async {
+        match event {
+            Finalizer::Apply(p) => apply_port(p, ctx.clone()).await,
+            Finalizer::Cleanup(p) => {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let holders: Vec<String> = {
+                    let alloc = lock(&ctx.alloc);
+                    alloc
+                        .ports
+                        .get(&name)
+                        .map(|pool| {
+                            pool.allocations()
+                                .into_iter()
+                                .map(|(c, a)| format!("{c} ({a})"))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                if holders.is_empty() {
+                    lock(&ctx.alloc).ports.remove(&name);
+                    return Ok(Action::await_change());
+                }
+                let conds = p.status.as_ref().and_then(|s| s.common.conditions.clone());
+                hold(&api, &name, conds, p.metadata.generation, &holders).await
+            }
+        }
+    })
+    .await
+    .map_err(crate::controller::from_finalizer)
+}
+
+/// Keeps a pool that is being deleted while `holders` use it, and says so in its status.
+async fn hold<K>(
+    api: &Api<K>,
+    name: &str,
+    conds: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
+    generation: Option<i64>,
+    holders: &[String],
+) -> Result<Action, Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let shown: Vec<&str> = holders.iter().take(5).map(String::as_str).collect();
+    let more = if holders.len() > 5 {
+        format!(" and {} more", holders.len() - 5)
+    } else {
+        String::new()
+    };
+    let msg = format!(
+        "deleting: {} allocation(s) still use this pool ({}{more}); the pool goes once they are released",
+        holders.len(),
+        shown.join(", ")
+    );
+    if !same(
+        conds.as_deref(),
+        State::Reconciling,
+        "Deleting",
+        &msg,
+        generation,
+    ) {
+        let body = json!({ "status": {
+            "conditions": conditions(conds.as_deref(), State::Reconciling, "Deleting", &msg, generation)
+        }});
+        let _ = api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(body))
+            .await;
+    }
+    Err(Error::Waiting(msg))
 }
