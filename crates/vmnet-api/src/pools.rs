@@ -217,7 +217,7 @@ pub struct PortPoolStatus {
     /// Ports in use (tcp_udp counts once).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub used: Option<i64>,
-    /// Ports still free in the fuller space.
+    /// Ports free in both the TCP and the UDP space (what a tcp_udp request can still get).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub free: Option<i64>,
     /// Allocations that an edit left outside the pool: still in use, never moved.
