@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let sim = vyos_sim::start(opts).await?;
-    tracing::info!(api = %sim.url(), admin = %sim.admin_url(), "vyos-sim ({:?}) ready", a.vyos_version);
+    tracing::info!(api = %sim.url(), admin = %sim.admin_url(), "vyos-sim (VyOS {}) ready", a.vyos_version.full());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
