@@ -44,6 +44,7 @@ fn range() -> RuleRange {
 fn opts() -> ApplyOptions {
     ApplyOptions {
         max_ops_per_commit: 2000,
+        request_budget: Duration::from_secs(60),
         confirm_minutes: None,
         save: false,
     }
@@ -73,6 +74,7 @@ async fn run() {
     cfg.timeout = Duration::from_secs(600);
     let client = VyosClient::new(cfg).unwrap();
     let none = |_: bool, _: usize| {};
+    let quiet = |_: usize, _: usize| {};
     println!(
         "vyos-sim realistic cost model at time scale {SCALE} (real router ≈ {:.0}× slower)",
         1.0 / SCALE
@@ -82,7 +84,7 @@ async fn run() {
     let target: BTreeMap<u32, NatRule> = (1..=N).map(|n| (n, rule(n))).collect();
     let t = Instant::now();
     let before = read(&client, &range()).await.unwrap();
-    let first = apply(&client, &before.owned, &target, opts(), &none)
+    let first = apply(&client, &before.owned, &target, opts(), &none, &quiet)
         .await
         .unwrap();
     let first_t = t.elapsed();
@@ -97,7 +99,7 @@ async fn run() {
     sim.reset_counters();
     let t = Instant::now();
     let now = read(&client, &range()).await.unwrap();
-    let noop = apply(&client, &now.owned, &target, opts(), &none)
+    let noop = apply(&client, &now.owned, &target, opts(), &none, &quiet)
         .await
         .unwrap();
     let noop_t = t.elapsed();
@@ -114,7 +116,7 @@ async fn run() {
     changed.get_mut(&(N / 2)).unwrap().translation.port = Some("2222".into());
     let t = Instant::now();
     let now = read(&client, &range()).await.unwrap();
-    let one = apply(&client, &now.owned, &changed, opts(), &none)
+    let one = apply(&client, &now.owned, &changed, opts(), &none, &quiet)
         .await
         .unwrap();
     let one_t = t.elapsed();
@@ -146,7 +148,7 @@ async fn run() {
     more.get_mut(&(N + 250)).unwrap().translation.address = Some("10.99.99.99".into());
     let t = Instant::now();
     let now = read(&client, &range()).await.unwrap();
-    let bad = apply(&client, &now.owned, &more, opts(), &none)
+    let bad = apply(&client, &now.owned, &more, opts(), &none, &quiet)
         .await
         .unwrap();
     println!(

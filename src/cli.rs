@@ -60,6 +60,11 @@ pub struct RunArgs {
     /// At most this many set/delete operations per configure request (one commit each).
     #[arg(long, env = "VMNET_MAX_OPS_PER_COMMIT", default_value_t = 2000)]
     pub max_ops_per_commit: usize,
+    /// Aim for configure requests of about this many seconds: after a first request of at
+    /// most 500 ops, requests are sized from the router's measured pace (VyOS's proxy gives
+    /// up after 600 s).
+    #[arg(long, env = "VMNET_REQUEST_BUDGET_SECONDS", default_value_t = 60)]
+    pub request_budget_seconds: u64,
     /// Drift-check interval of routers whose spec sets none (e.g. 30s, 5m, 1h).
     #[arg(long, env = "VMNET_DRIFT_INTERVAL", default_value = "5m", value_parser = parse_interval)]
     pub drift_interval: std::time::Duration,
@@ -96,6 +101,7 @@ impl RunArgs {
             settings: crate::controller::Settings {
                 debounce: std::time::Duration::from_millis(self.debounce_ms),
                 max_ops_per_commit: self.max_ops_per_commit,
+                request_budget: std::time::Duration::from_secs(self.request_budget_seconds.max(1)),
                 default_drift_interval: self.drift_interval,
                 router_timeout: std::time::Duration::from_secs(self.router_timeout_seconds),
                 namespace: self.namespace.clone(),

@@ -25,6 +25,32 @@ pub fn batches(ops_per_rule: &BTreeMap<u32, usize>, max_ops: usize) -> Vec<Vec<u
     out
 }
 
+/// The op count of the next request: what fits in `budget` at the pace the last request
+/// showed (`ops` in `took`), at most twice the `current` size (one quick request does not
+/// jump to the cap), within 1 and `cap`. A real router spends tens of milliseconds per op,
+/// and its proxy gives up after 600 s, so a large first sync must be cut to the router's
+/// speed rather than to a fixed size.
+pub fn next_size(
+    current: usize,
+    ops: usize,
+    took: std::time::Duration,
+    budget: std::time::Duration,
+    cap: usize,
+) -> usize {
+    let cap = cap.max(1);
+    if ops == 0 || took.is_zero() {
+        return current.saturating_mul(2).clamp(1, cap);
+    }
+    let per_op = took.as_secs_f64() / ops as f64;
+    let fits = (budget.as_secs_f64() / per_op).floor();
+    let fits = if fits.is_finite() && fits > 0.0 {
+        fits as usize
+    } else {
+        1
+    };
+    fits.min(current.saturating_mul(2)).clamp(1, cap)
+}
+
 /// Why a commit did not happen.
 #[derive(Debug)]
 pub enum CommitError<E> {
@@ -107,6 +133,24 @@ mod tests {
         }))
         .unwrap();
         (result, calls)
+    }
+
+    #[test]
+    fn request_size_follows_the_routers_pace() {
+        use std::time::Duration as D;
+        let budget = D::from_secs(60);
+        // 30 ms per op: 2000 fit in a minute, but growth is at most twofold per request.
+        assert_eq!(next_size(500, 500, D::from_secs(15), budget, 2000), 1000);
+        assert_eq!(next_size(1000, 1000, D::from_secs(30), budget, 2000), 2000);
+        // A slow router (200 ms per op) shrinks the next request to what fits.
+        assert_eq!(next_size(500, 500, D::from_secs(100), budget, 2000), 300);
+        // Never above the cap, never below one, and no measurement means gentle growth.
+        assert_eq!(
+            next_size(2000, 2000, D::from_millis(10), budget, 2000),
+            2000
+        );
+        assert_eq!(next_size(10, 10, D::from_secs(1000), budget, 2000), 1);
+        assert_eq!(next_size(300, 0, D::ZERO, budget, 2000), 600);
     }
 
     #[test]

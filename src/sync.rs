@@ -10,7 +10,7 @@ use vmnet_api::RuleRange;
 use vyos_client::nat::{ConfigOp, NatKind, NatRule, diff};
 use vyos_client::{VyosClient, VyosError};
 
-use crate::commit::{CommitError, batches, isolate};
+use crate::commit::{CommitError, isolate, next_size};
 use crate::render::is_owned;
 
 /// The destination-NAT rules of a router, split by ownership.
@@ -40,6 +40,8 @@ pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosEr
 pub struct ApplyOptions {
     /// At most this many ops per configure request.
     pub max_ops_per_commit: usize,
+    /// Aim for requests that take about this long (sized from the measured pace).
+    pub request_budget: std::time::Duration,
     /// Commit-confirm each request (confirmed once it came back), in minutes.
     pub confirm_minutes: Option<u32>,
     /// Save the config to boot after a change.
@@ -61,13 +63,19 @@ pub struct Applied {
 
 /// Brings the owned rules `owned` to `target`: leaf-level diff, op-budgeted batches, one
 /// commit each; a refused batch is narrowed down so only the rules at fault fail.
-/// `on_request(ok, ops)` is told about every configure request.
+/// The first request of a large change carries at most this many ops; later ones are sized
+/// by [`next_size`] from the pace the router showed.
+pub const FIRST_REQUEST_OPS: usize = 500;
+
+/// `on_request(ok, ops)` is told about every configure request; `on_progress(sent, total)`
+/// after each step of a change that takes more than one request.
 pub async fn apply(
     client: &VyosClient,
     owned: &BTreeMap<u32, NatRule>,
     target: &BTreeMap<u32, NatRule>,
     opts: ApplyOptions,
     on_request: &(dyn Fn(bool, usize) + Send + Sync),
+    on_progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<Applied, VyosError> {
     let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
     for op in diff(NatKind::Destination, owned, target) {
@@ -81,11 +89,12 @@ pub async fn apply(
     if by_rule.is_empty() {
         return Ok(out);
     }
-    let sizes: BTreeMap<u32, usize> = by_rule.iter().map(|(n, o)| (*n, o.len())).collect();
-    let plan = batches(&sizes, opts.max_ops_per_commit);
+    let sizes: Vec<(u32, usize)> = by_rule.iter().map(|(n, o)| (*n, o.len())).collect();
+    let total: usize = sizes.iter().map(|(_, s)| s).sum();
+    let cap = opts.max_ops_per_commit.max(1);
     let by_rule = Arc::new(by_rule);
     let counted = std::sync::Mutex::new((0usize, 0usize));
-    let done = isolate(plan, |batch: Vec<u32>| {
+    let commit = |batch: Vec<u32>| {
         let ops: Vec<ConfigOp> = batch
             .iter()
             .flat_map(|n| by_rule.get(n).cloned().unwrap_or_default())
@@ -114,8 +123,33 @@ pub async fn apply(
                 other => CommitError::Other(other),
             })
         }
-    })
-    .await?;
+    };
+    // Step by step: each step one request (more if a refused one is narrowed down), sized
+    // to the router's measured pace.
+    let mut size = FIRST_REQUEST_OPS.min(cap);
+    let multi = total > size;
+    let mut sent = 0;
+    let mut rest = sizes.as_slice();
+    let mut done = crate::commit::Isolated::default();
+    while !rest.is_empty() {
+        let mut take = 0;
+        let mut ops = 0;
+        while take < rest.len() && (take == 0 || ops + rest[take].1 <= size) {
+            ops += rest[take].1;
+            take += 1;
+        }
+        let batch: Vec<u32> = rest[..take].iter().map(|(n, _)| *n).collect();
+        rest = &rest[take..];
+        let started = std::time::Instant::now();
+        let step = isolate(vec![batch], &commit).await?;
+        done.committed.extend(step.committed);
+        done.failed.extend(step.failed);
+        sent += ops;
+        if multi {
+            on_progress(sent, total);
+        }
+        size = next_size(size, ops, started.elapsed(), opts.request_budget, cap);
+    }
     for n in done.committed {
         match target.get(&n) {
             Some(r) => out.after.insert(n, r.clone()),

@@ -314,15 +314,39 @@ impl Writer {
 
         let opts = crate::sync::ApplyOptions {
             max_ops_per_commit: self.ctx.settings.max_ops_per_commit,
+            request_budget: self.ctx.settings.request_budget,
             confirm_minutes: router.spec.commit_confirm_minutes,
             save: router.spec.save_config == Some(true),
         };
         let metrics = self.ctx.metrics.clone();
         let name = self.name.clone();
         let on_request = move |ok: bool, ops: usize| metrics.commit(&name, ok, ops as u64);
-        let applied = crate::sync::apply(&client, &owned, &target, opts, &on_request)
-            .await
-            .map_err(PassError::Vyos)?;
+        // A change that takes several requests shows its progress on the router's status.
+        // One task writes it, in order, and is awaited before the final status is written.
+        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<String>();
+        let progress = {
+            let api: Api<VyosRouter> = Api::all(self.ctx.client.clone());
+            let name = self.name.clone();
+            tokio::spawn(async move {
+                while let Some(mut text) = progress_rx.recv().await {
+                    while let Ok(newer) = progress_rx.try_recv() {
+                        text = newer;
+                    }
+                    let body = json!({ "status": { "syncProgress": text } });
+                    let _ = api
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(body))
+                        .await;
+                }
+            })
+        };
+        let on_progress = move |sent: usize, total: usize| {
+            let _ = progress_tx.send(format!("{sent}/{total} changes sent"));
+        };
+        let applied =
+            crate::sync::apply(&client, &owned, &target, opts, &on_request, &on_progress).await;
+        drop(on_progress);
+        let _ = progress.await;
+        let applied = applied.map_err(PassError::Vyos)?;
         let (after, failed) = (applied.after, applied.failed);
         let repaired: Vec<(u32, &str)> = drifted
             .iter()
@@ -539,7 +563,10 @@ impl Writer {
             want.rules.len() as i64,
             refused as i64,
         );
-        self.patch_router_status(json!(status)).await;
+        let mut body = json!(status);
+        // A finished pass clears the progress of a long one.
+        body["syncProgress"] = serde_json::Value::Null;
+        self.patch_router_status(body).await;
     }
 
     async fn patch_router_status(&self, status: serde_json::Value) {

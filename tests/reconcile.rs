@@ -703,6 +703,16 @@ async fn a_restarted_operator_writes_nothing_and_moves_nothing() {
         }
     })
     .await;
+    // A long first sync wrote its progress on the router; a finished pass clears it.
+    let routers: Api<VyosRouter> = Api::all(client(&w));
+    eventually(30, "syncProgress cleared", async || {
+        let r = get_json(&routers, &w.router).await.unwrap();
+        match r.pointer("/status/syncProgress") {
+            None | Some(Value::Null) => Ok(()),
+            Some(p) => Err(p.to_string()),
+        }
+    })
+    .await;
     let before = numbers().await;
     let vm_before = get_json(&w.vmnetworks(), "vm").await.unwrap()["status"].clone();
     w.kill_operator("a");

@@ -1,0 +1,113 @@
+//! The router side of a pass (`vmnet_operator::sync`) against vyos-sim, without Kubernetes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use vmnet_api::RuleRange;
+use vmnet_operator::sync::{ApplyOptions, FIRST_REQUEST_OPS, apply, read};
+use vyos_client::nat::{NatKind, NatRule, Protocol};
+use vyos_client::{ClientConfig, VyosClient};
+use vyos_sim::{SimOp, SimOptions};
+
+fn rule(n: u32) -> NatRule {
+    let mut r = NatRule::new(NatKind::Destination, n);
+    r.description = Some(format!("vmnet:t/r{n}"));
+    r.protocol = Some(Protocol::Tcp);
+    r.inbound_interface.name = Some("eth0".into());
+    r.destination.port = Some((20000 + n).to_string());
+    r.translation.address = Some("10.0.0.5".into());
+    r.translation.port = Some("22".into());
+    r
+}
+
+fn opts(cap: usize) -> ApplyOptions {
+    ApplyOptions {
+        max_ops_per_commit: cap,
+        request_budget: Duration::from_secs(60),
+        confirm_minutes: None,
+        save: false,
+    }
+}
+
+#[tokio::test]
+async fn a_large_change_goes_in_paced_requests_with_progress_and_only_owned_rules_are_read() {
+    let sim = vyos_sim::start(SimOptions::for_tests()).await.unwrap();
+    let client = VyosClient::new(ClientConfig::new(sim.url(), "test-key")).unwrap();
+    let range = RuleRange {
+        start: 100,
+        end: 999,
+    };
+    // A foreign rule inside the range and one of ours outside it.
+    let set = |n: &str, rest: &[&str]| {
+        let mut p: Vec<String> = ["nat", "destination", "rule", n]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        p.extend(rest.iter().map(|s| (*s).to_owned()));
+        SimOp::Set(p)
+    };
+    sim.third_party_edit(vec![
+        set("150", &["description", "by hand"]),
+        set("150", &["translation", "address", "10.9.9.9"]),
+        set("5", &["description", "vmnet:t/outside"]),
+        set("5", &["translation", "address", "10.9.9.9"]),
+    ])
+    .unwrap();
+
+    let target: BTreeMap<u32, NatRule> = (200..400).map(|n| (n, rule(n))).collect();
+    let before = read(&client, &range).await.unwrap();
+    assert!(before.owned.is_empty());
+    assert_eq!(
+        before.foreign.keys().copied().collect::<Vec<_>>(),
+        vec![150]
+    );
+
+    let progress = Mutex::new(Vec::new());
+    let on_progress = |sent: usize, total: usize| progress.lock().unwrap().push((sent, total));
+    let requests = Mutex::new(Vec::new());
+    let on_request = |ok: bool, ops: usize| requests.lock().unwrap().push((ok, ops));
+    let done = apply(
+        &client,
+        &before.owned,
+        &target,
+        opts(2000),
+        &on_request,
+        &on_progress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.after, target);
+    assert!(done.failed.is_empty());
+    let requests = requests.into_inner().unwrap();
+    let progress = progress.into_inner().unwrap();
+    println!("requests {requests:?}, progress {progress:?}");
+    let total = vyos_client::nat::render_rules(&target).len();
+    assert_eq!(done.ops, total);
+    assert!(
+        requests[0].1 <= FIRST_REQUEST_OPS,
+        "the first request is a probe: {requests:?}"
+    );
+    assert!(requests.len() >= 2 && requests.iter().all(|(ok, _)| *ok));
+    assert_eq!(requests.len(), done.requests);
+    assert_eq!(sim.counters().commits as usize, requests.len());
+    assert_eq!(progress.last(), Some(&(total, total)));
+    assert!(
+        progress.windows(2).all(|w| w[0].0 < w[1].0),
+        "progress only grows: {progress:?}"
+    );
+
+    // Nothing to do: no request, no progress.
+    let now = read(&client, &range).await.unwrap();
+    assert_eq!(now.owned, target);
+    let quiet = |_: usize, _: usize| panic!("progress for nothing");
+    let again = apply(&client, &now.owned, &target, opts(2000), &|_, _| {}, &quiet)
+        .await
+        .unwrap();
+    assert_eq!(again.requests, 0);
+    // The foreign rule and our rule outside the range were never touched.
+    let all = client.nat_rules(NatKind::Destination).await.unwrap();
+    assert_eq!(all[&150].description.as_deref(), Some("by hand"));
+    assert_eq!(all[&5].description.as_deref(), Some("vmnet:t/outside"));
+}
