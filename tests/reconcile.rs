@@ -1111,12 +1111,40 @@ async fn exhaustion_and_conflicts_stall_until_the_resource_is_freed() {
         held_by.contains("clash") && held_by.contains("hungry"),
         "{held_by}"
     );
-    for vm in ["clash", "hungry"] {
-        w.vmnetworks()
-            .delete(vm, &DeleteParams::default())
-            .await
-            .unwrap();
-    }
+    // Meanwhile it hands out nothing new, not even a port just freed, and the remaining
+    // holder keeps what it has.
+    w.vmnetworks()
+        .delete("hungry", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "hungry's port released", async || {
+        let o = get_json(&pools, &w.portpool).await.ok_or("pool gone")?;
+        match condition(&o, "Reconciling") {
+            Some((_, _, m)) if m.contains("1 allocation(s)") && !m.contains("hungry") => Ok(()),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
+    w.vmnetwork(
+        "late",
+        json!({"router": w.router, "ports": [{"name": "e", "port": 84, "protocol": "tcp"}]}),
+    )
+    .await;
+    let m = stalled("late", "PoolDeleting").await;
+    assert!(m.contains(&w.portpool), "{m}");
+    let o = get_json(&w.vmnetworks(), "clash").await.unwrap();
+    assert!(ready(&o), "clash lost its port: {}", o["status"]);
+    eventually(30, "only clash's rule on the router", async || {
+        match w.router_rules().len() {
+            1 => Ok(()),
+            n => Err(format!("{n} rules")),
+        }
+    })
+    .await;
+    w.vmnetworks()
+        .delete("clash", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually(
         60,
         "the PortPool gone once released",

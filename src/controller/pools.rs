@@ -24,6 +24,7 @@ pub fn address_spec(p: &IpPool) -> AddressPoolSpec {
             auto_assign: p.spec.auto_assign == Some(true),
             priority: p.spec.priority.unwrap_or(0),
             allowed_namespaces: p.spec.allowed_namespaces.clone().unwrap_or_default(),
+            closing: p.metadata.deletion_timestamp.is_some(),
         },
     }
 }
@@ -56,6 +57,7 @@ pub fn port_spec(p: &PortPool) -> PortPoolSpec {
             auto_assign: p.spec.auto_assign == Some(true),
             priority: p.spec.priority.unwrap_or(0),
             allowed_namespaces: p.spec.allowed_namespaces.clone().unwrap_or_default(),
+            closing: p.metadata.deletion_timestamp.is_some(),
         },
     }
 }
@@ -165,7 +167,7 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
 }
 
 /// Reconciles one IpPool. Deleting a pool waits (finalizer) while allocations still use it,
-/// so nothing in use disappears from under a VM.
+/// so nothing in use disappears from under a VM; meanwhile it hands out nothing new.
 pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<IpPool> = Api::all(ctx.client.clone());
     finalizer(&api, FINALIZER, pool, |event| async {
@@ -174,7 +176,9 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
             Finalizer::Cleanup(p) => {
                 let name = p.metadata.name.clone().unwrap_or_default();
                 let holders: Vec<String> = {
-                    let alloc = lock(&ctx.alloc);
+                    let mut alloc = lock(&ctx.alloc);
+                    // Closed first: what it holds stays, nothing new comes out of it.
+                    let _ = alloc.addresses.upsert(&name, address_spec(&p));
                     alloc
                         .addresses
                         .get(&name)
@@ -207,7 +211,8 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
             Finalizer::Cleanup(p) => {
                 let name = p.metadata.name.clone().unwrap_or_default();
                 let holders: Vec<String> = {
-                    let alloc = lock(&ctx.alloc);
+                    let mut alloc = lock(&ctx.alloc);
+                    let _ = alloc.ports.upsert(&name, port_spec(&p));
                     alloc
                         .ports
                         .get(&name)

@@ -53,6 +53,16 @@ pub enum AllocError {
         reason: OutsideReason,
     },
 
+    /// Every pool that could serve the request is being deleted: each keeps the allocations
+    /// it has until they are released, and hands out nothing new.
+    #[error(
+        "{pools} being deleted: existing allocations stay until released, but no new ones are handed out; name another pool"
+    )]
+    PoolDeleting {
+        /// The pool or pools, e.g. `IpPool "lab" is`, `PortPools "a", "b" are`.
+        pools: String,
+    },
+
     /// The request or the pool definition is malformed; the message names the field/value.
     #[error("invalid request: {message}")]
     InvalidRequest {
@@ -63,14 +73,15 @@ pub enum AllocError {
 
 impl AllocError {
     /// A fixed, CamelCase word for the condition reason, the Event reason and the metric
-    /// label: `PoolExhausted`, `NamespaceNotAllowed`, `Conflict`, `OutsidePool` or
-    /// `InvalidRequest`.
+    /// label: `PoolExhausted`, `NamespaceNotAllowed`, `Conflict`, `OutsidePool`,
+    /// `PoolDeleting` or `InvalidRequest`.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Exhausted { .. } => "PoolExhausted",
             Self::NotAllowedForNamespace { .. } => "NamespaceNotAllowed",
             Self::Conflict { .. } => "Conflict",
             Self::OutsidePool { .. } => "OutsidePool",
+            Self::PoolDeleting { .. } => "PoolDeleting",
             Self::InvalidRequest { .. } => "InvalidRequest",
         }
     }
@@ -92,6 +103,15 @@ impl AllocError {
             holder: Box::new(holder.clone()),
             claimant: Box::new(claimant),
         }
+    }
+
+    pub(crate) fn closing(kind: &str, names: &[String]) -> Self {
+        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        let pools = match quoted.as_slice() {
+            [one] => format!("{kind} {one} is"),
+            many => format!("{kind}s {} are", many.join(", ")),
+        };
+        Self::PoolDeleting { pools }
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
@@ -161,6 +181,10 @@ mod tests {
                     reason: OutsideReason::Excluded,
                 },
                 "OutsidePool",
+            ),
+            (
+                AllocError::closing("IpPool", &["p".to_owned()]),
+                "PoolDeleting",
             ),
             (AllocError::invalid("bad"), "InvalidRequest"),
         ];

@@ -17,6 +17,9 @@ pub struct PoolPolicy {
     pub priority: i32,
     /// Namespaces that may allocate; empty means every namespace.
     pub allowed_namespaces: Vec<String>,
+    /// The pool is being deleted: claimants keep what they hold in it, and nobody gets
+    /// anything new from it.
+    pub closing: bool,
 }
 
 impl PoolPolicy {
@@ -180,10 +183,15 @@ impl AddressPools {
         }
         let searched = order.join(", ");
         let mut last_exhausted = None;
+        let mut closing = Vec::new();
         for name in order {
             let Some(pool) = self.pools.get_mut(&name) else {
                 continue;
             };
+            if pool.spec().policy.closing && held.as_deref() != Some(name.as_str()) {
+                closing.push(name);
+                continue;
+            }
             match pool.allocate(claimant, request) {
                 Ok(ip) => {
                     if let Some(old) = held.as_ref().filter(|p| **p != name)
@@ -202,6 +210,9 @@ impl AddressPools {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if last_exhausted.is_none() && !closing.is_empty() {
+            return Err(AllocError::closing("IpPool", &closing));
         }
         Err(AllocError::Exhausted {
             pool: format!(
@@ -390,10 +401,15 @@ impl PortPools {
         }
         let searched = order.join(", ");
         let mut last_exhausted = None;
+        let mut closing = Vec::new();
         for name in order {
             let Some(pool) = self.pools.get_mut(&name) else {
                 continue;
             };
+            if pool.spec().policy.closing && held.as_deref() != Some(name.as_str()) {
+                closing.push(name);
+                continue;
+            }
             match pool.allocate(claimant, request) {
                 Ok(value) => {
                     if let Some(old) = held.as_ref().filter(|p| **p != name)
@@ -412,6 +428,9 @@ impl PortPools {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if last_exhausted.is_none() && !closing.is_empty() {
+            return Err(AllocError::closing("PortPool", &closing));
         }
         Err(AllocError::Exhausted {
             pool: format!(

@@ -8,6 +8,7 @@ fn policy(auto: bool, priority: i32, ns: &[&str]) -> PoolPolicy {
         auto_assign: auto,
         priority,
         allowed_namespaces: ns.iter().map(|s| s.to_string()).collect(),
+        closing: false,
     }
 }
 
@@ -217,4 +218,97 @@ fn got_value(p: u16) -> PortAllocation {
         first: p,
         last: p,
     }
+}
+
+fn closing(mut p: PoolPolicy) -> PoolPolicy {
+    p.closing = true;
+    p
+}
+
+#[test]
+fn a_closing_address_pool_keeps_its_holders_and_gives_nothing_new() {
+    let mut r = AddressPools::new();
+    r.upsert("old", spec("10.0.0.0/24", policy(true, 10, &[])))
+        .unwrap();
+    let a = Claimant::new("VmNetwork", "ns", "a");
+    let held = r.allocate(&a, None, AddressRequest::ANY).unwrap();
+    assert_eq!(held.pool.as_deref(), Some("old"));
+    let report = r
+        .upsert("old", spec("10.0.0.0/24", closing(policy(true, 10, &[]))))
+        .unwrap();
+    assert!(report.is_clean(), "closing moves nothing: {report:?}");
+
+    // The holder keeps its address, by an automatic or a fixed request.
+    assert_eq!(r.allocate(&a, None, AddressRequest::ANY).unwrap(), held);
+    assert_eq!(
+        r.allocate(&a, Some("old"), AddressRequest::Fixed(held.value))
+            .unwrap(),
+        held
+    );
+
+    // Newcomers are refused whichever way they ask, naming the pool.
+    let b = Claimant::new("VmNetwork", "ns", "b");
+    let want = "IpPool \"old\" is being deleted: existing allocations stay until released, \
+                but no new ones are handed out; name another pool";
+    for (pool_ref, request) in [
+        (None, AddressRequest::ANY),
+        (Some("old"), AddressRequest::ANY),
+        (None, AddressRequest::Fixed("10.0.0.9".parse().unwrap())),
+    ] {
+        let err = r.allocate(&b, pool_ref, request).unwrap_err();
+        assert_eq!(err.reason(), "PoolDeleting", "{pool_ref:?} {request:?}");
+        assert_eq!(err.to_string(), want);
+    }
+    assert_eq!(r.get("old").unwrap().counts().used, 1, "nothing was taken");
+
+    // An open auto-assign pool serves newcomers, even at a lower priority.
+    r.upsert("new", spec("10.1.0.0/24", policy(true, 0, &[])))
+        .unwrap();
+    let got = r.allocate(&b, None, AddressRequest::ANY).unwrap();
+    assert_eq!(got.pool.as_deref(), Some("new"));
+
+    // With an open pool that is full as well, the answer is exhaustion: freeing helps.
+    let mut full = AddressPools::new();
+    full.upsert("x", spec("10.2.0.1", policy(true, 0, &[])))
+        .unwrap();
+    full.upsert("y", spec("10.3.0.0/24", closing(policy(true, 0, &[]))))
+        .unwrap();
+    full.allocate(&a, None, AddressRequest::ANY).unwrap();
+    let err = full.allocate(&b, None, AddressRequest::ANY).unwrap_err();
+    assert_eq!(err.reason(), "PoolExhausted", "{err}");
+}
+
+#[test]
+fn closing_port_pools_are_named_together() {
+    let mut r = PortPools::new();
+    let pp = |ports: &str, p: PoolPolicy| PortPoolSpec {
+        router: "r1".into(),
+        ports: vec![ports.into()],
+        policy: p,
+        ..Default::default()
+    };
+    r.upsert("a", pp("1000-1010", closing(policy(true, 0, &[]))))
+        .unwrap();
+    r.upsert("b", pp("2000-2010", closing(policy(true, 5, &[]))))
+        .unwrap();
+    let c = Claimant::new("VmNetwork", "ns", "vm").with_item("ssh");
+    let err = r
+        .allocate(&c, "r1", None, PortRequest::auto(PortProtocol::Tcp))
+        .unwrap_err();
+    assert_eq!(err.reason(), "PoolDeleting");
+    assert!(
+        err.to_string()
+            .starts_with("PortPools \"b\", \"a\" are being deleted:"),
+        "{err}"
+    );
+    // A holder (recorded before the pools closed) keeps its port through a rebuild.
+    let report = r.rebuild([("a".to_string(), c.clone(), got_value(1003))]);
+    assert!(report.is_clean());
+    let again = r
+        .allocate(&c, "r1", None, PortRequest::fixed(PortProtocol::Tcp, 1003))
+        .unwrap();
+    assert_eq!(
+        (again.pool.as_deref(), again.value.first),
+        (Some("a"), 1003)
+    );
 }
