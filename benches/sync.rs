@@ -44,6 +44,7 @@ fn range() -> RuleRange {
 fn opts() -> ApplyOptions {
     ApplyOptions {
         max_ops_per_commit: 2000,
+        max_request_bytes: 1024 * 1024,
         request_budget: Duration::from_secs(60),
         confirm_minutes: None,
         save: false,

@@ -3,24 +3,40 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Groups rules (by number, with their op counts) into batches of at most `max_ops` ops,
-/// in rule order. A rule's ops are never split; a rule with more ops than `max_ops` is a
-/// batch of its own.
-pub fn batches(ops_per_rule: &BTreeMap<u32, usize>, max_ops: usize) -> Vec<Vec<u32>> {
-    let max = max_ops.max(1);
-    let mut out = Vec::new();
-    let mut cur = Vec::new();
-    let mut cur_ops = 0;
-    for (n, ops) in ops_per_rule {
-        if !cur.is_empty() && cur_ops + ops > max {
-            out.push(std::mem::take(&mut cur));
-            cur_ops = 0;
+/// One rule's part of a request: its number, its op count and the bytes its ops add to the
+/// request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// The rule number.
+    pub rule: u32,
+    /// Set/delete ops.
+    pub ops: usize,
+    /// Encoded size of those ops in the body.
+    pub bytes: usize,
+}
+
+/// How many of `rest`, in order, the next request carries: as many as fit in `max_ops` ops
+/// and `max_bytes` bytes, and at least one, as a rule's ops are never split.
+pub fn fits(rest: &[Share], max_ops: usize, max_bytes: usize) -> usize {
+    let (mut ops, mut bytes, mut take) = (0usize, 0usize, 0usize);
+    for s in rest {
+        let (o, b) = (ops + s.ops, bytes + s.bytes);
+        if take > 0 && (o > max_ops || b > max_bytes) {
+            break;
         }
-        cur.push(*n);
-        cur_ops += ops;
+        (ops, bytes, take) = (o, b, take + 1);
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    take
+}
+
+/// Cuts `shares` into consecutive requests by [`fits`].
+pub fn batches(shares: &[Share], max_ops: usize, max_bytes: usize) -> Vec<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut rest = shares;
+    while !rest.is_empty() {
+        let take = fits(rest, max_ops, max_bytes);
+        out.push(rest[..take].iter().map(|s| s.rule).collect());
+        rest = &rest[take..];
     }
     out
 }
@@ -153,20 +169,45 @@ mod tests {
         assert_eq!(next_size(300, 0, D::ZERO, budget, 2000), 600);
     }
 
+    fn shares(ops: &[(u32, usize)]) -> Vec<Share> {
+        ops.iter()
+            .map(|&(rule, ops)| Share {
+                rule,
+                ops,
+                bytes: ops * 90,
+            })
+            .collect()
+    }
+
     #[test]
     fn batches_respect_the_op_budget_and_never_split_a_rule() {
-        let ops: BTreeMap<u32, usize> = [(1, 3), (2, 3), (3, 3), (4, 10), (5, 1)].into();
+        let ops = shares(&[(1, 3), (2, 3), (3, 3), (4, 10), (5, 1)]);
+        let any = usize::MAX;
         assert_eq!(
-            batches(&ops, 6),
+            batches(&ops, 6, any),
             vec![vec![1, 2], vec![3], vec![4], vec![5]]
         );
-        assert_eq!(batches(&ops, 100), vec![vec![1, 2, 3, 4, 5]]);
-        assert!(batches(&BTreeMap::new(), 10).is_empty());
+        assert_eq!(batches(&ops, 100, any), vec![vec![1, 2, 3, 4, 5]]);
+        assert!(batches(&[], 10, any).is_empty());
         assert_eq!(
-            batches(&ops, 0).len(),
+            batches(&ops, 0, any).len(),
             5,
             "a zero budget still makes progress"
         );
+    }
+
+    #[test]
+    fn batches_respect_the_byte_limit_too() {
+        let ops = shares(&[(1, 3), (2, 3), (3, 3), (4, 10), (5, 1)]);
+        // 270 bytes a 3-op rule: two fit in 600, not three.
+        assert_eq!(
+            batches(&ops, 100, 600),
+            vec![vec![1, 2], vec![3], vec![4], vec![5]]
+        );
+        assert_eq!(batches(&ops, 100, 2_000), vec![vec![1, 2, 3, 4, 5]]);
+        // Whichever limit binds first.
+        assert_eq!(batches(&ops, 6, 10_000), batches(&ops, 100, 540));
+        assert_eq!(fits(&ops, 1, 1), 1, "one rule always goes");
     }
 
     #[test]
@@ -211,6 +252,36 @@ mod tests {
     }
 
     proptest! {
+        /// Batches keep the rules in order, each exactly once, and stay within both limits
+        /// unless a single rule is over them on its own.
+        #[test]
+        fn batches_cover_every_rule_once_within_the_limits(
+            sizes in proptest::collection::vec((1usize..12, 20usize..2_000), 0..80),
+            max_ops in 1usize..40,
+            max_bytes in 1usize..10_000,
+        ) {
+            let all: Vec<Share> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &(ops, bytes))| Share { rule: i as u32, ops, bytes })
+                .collect();
+            let cut = batches(&all, max_ops, max_bytes);
+            let flat: Vec<u32> = cut.iter().flatten().copied().collect();
+            prop_assert_eq!(flat, all.iter().map(|s| s.rule).collect::<Vec<_>>());
+            for b in &cut {
+                prop_assert!(!b.is_empty());
+                let ops: usize = b.iter().map(|n| all[*n as usize].ops).sum();
+                let bytes: usize = b.iter().map(|n| all[*n as usize].bytes).sum();
+                prop_assert!(b.len() == 1 || (ops <= max_ops && bytes <= max_bytes));
+            }
+            // Nothing is cut early: the next rule would not have fitted.
+            for w in cut.windows(2) {
+                let ops: usize = w[0].iter().chain(&w[1][..1]).map(|n| all[*n as usize].ops).sum();
+                let bytes: usize = w[0].iter().chain(&w[1][..1]).map(|n| all[*n as usize].bytes).sum();
+                prop_assert!(ops > max_ops || bytes > max_bytes);
+            }
+        }
+
         /// Whatever the bad set and batching: exactly the bad rules fail, every other rule
         /// is committed, nothing twice.
         #[test]
@@ -220,9 +291,9 @@ mod tests {
             max in 1usize..40,
             named in any::<bool>(),
         ) {
-            let ops: BTreeMap<u32, usize> = (1..=n).map(|i| (i, 1 + (i as usize % 4))).collect();
+            let ops: Vec<(u32, usize)> = (1..=n).map(|i| (i, 1 + (i as usize % 4))).collect();
             let bad: BTreeSet<u32> = bad.into_iter().filter(|b| *b <= n).collect();
-            let (r, _) = run::<()>(batches(&ops, max), &bad, named);
+            let (r, _) = run::<()>(batches(&shares(&ops), max, usize::MAX), &bad, named);
             prop_assert_eq!(r.failed.keys().copied().collect::<BTreeSet<_>>(), bad.clone());
             let all: BTreeSet<u32> = (1..=n).collect();
             prop_assert_eq!(r.committed, all.difference(&bad).copied().collect::<BTreeSet<_>>());

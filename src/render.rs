@@ -168,6 +168,7 @@ mod tests {
             default_inbound_interface: Some("eth0".into()),
             drift_check_interval: None,
             commit_confirm_minutes: None,
+            request_body_size_limit: None,
             save_config: None,
             orphan_policy: None,
             backup: None,

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use vmnet_api::RuleRange;
 use vyos_client::nat::{ConfigOp, NatKind, NatRule, diff};
-use vyos_client::{VyosClient, VyosError};
+use vyos_client::{VyosClient, VyosError, op_body_len};
 
-use crate::commit::{CommitError, isolate, next_size};
+use crate::commit::{CommitError, Share, fits, isolate, next_size};
 use crate::render::is_owned;
 
 /// The destination-NAT rules of a router, split by ownership.
@@ -40,6 +40,9 @@ pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosEr
 pub struct ApplyOptions {
     /// At most this many ops per configure request.
     pub max_ops_per_commit: usize,
+    /// Request bodies stay at or under this many bytes (the router's
+    /// `request-body-size-limit`).
+    pub max_request_bytes: usize,
     /// Aim for requests that take about this long (sized from the measured pace).
     pub request_budget: std::time::Duration,
     /// Commit-confirm each request (confirmed once it came back), in minutes.
@@ -59,6 +62,9 @@ pub struct Applied {
     pub ops: usize,
     /// Configure requests sent.
     pub requests: usize,
+    /// Set when the router refused a body as too large (413) although it was within
+    /// `max_request_bytes`: a limit under that size, to use from now on.
+    pub learned_max_request_bytes: Option<usize>,
 }
 
 /// Brings the owned rules `owned` to `target`: leaf-level diff, op-budgeted batches, one
@@ -89,9 +95,20 @@ pub async fn apply(
     if by_rule.is_empty() {
         return Ok(out);
     }
-    let sizes: Vec<(u32, usize)> = by_rule.iter().map(|(n, o)| (*n, o.len())).collect();
-    let total: usize = sizes.iter().map(|(_, s)| s).sum();
+    let shares: Vec<Share> = by_rule
+        .iter()
+        .map(|(n, o)| Share {
+            rule: *n,
+            ops: o.len(),
+            bytes: o.iter().map(op_body_len).sum(),
+        })
+        .collect();
+    let total: usize = shares.iter().map(|s| s.ops).sum();
     let cap = opts.max_ops_per_commit.max(1);
+    let overhead = client.configure_overhead();
+    // Bytes for ops, lowered when the router answers 413 to a body under it.
+    let byte_cap = std::sync::Mutex::new(opts.max_request_bytes.saturating_sub(overhead).max(1));
+    let learned = std::sync::Mutex::new(None::<usize>);
     let by_rule = Arc::new(by_rule);
     let counted = std::sync::Mutex::new((0usize, 0usize));
     let commit = |batch: Vec<u32>| {
@@ -99,7 +116,7 @@ pub async fn apply(
             .iter()
             .flat_map(|n| by_rule.get(n).cloned().unwrap_or_default())
             .collect();
-        let counted = &counted;
+        let (counted, byte_cap, learned) = (&counted, &byte_cap, &learned);
         async move {
             let result = match opts.confirm_minutes {
                 Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
@@ -120,6 +137,26 @@ pub async fn apply(
                         rule: e.failed_nat_rule(),
                     }
                 }
+                // nginx refused the body before VyOS saw it: nothing was applied, so
+                // smaller requests are safe. Halves are tried (the refusal is split like
+                // a commit failure), and the rest of the change uses the lower limit.
+                VyosError::PayloadTooLarge => {
+                    let bytes: usize = ops.iter().map(op_body_len).sum();
+                    let lower = (bytes / 2).max(1);
+                    if let (Ok(mut cap), Ok(mut l)) = (byte_cap.lock(), learned.lock()) {
+                        *cap = (*cap).min(lower);
+                        *l = Some(*cap + overhead);
+                    }
+                    CommitError::Refused {
+                        text: format!(
+                            "the router refused a request of about {} bytes as too large \
+                             (HTTP 413): raise its `service https request-body-size-limit` \
+                             or lower the VyosRouter's spec.requestBodySizeLimit",
+                            bytes + overhead
+                        ),
+                        rule: None,
+                    }
+                }
                 other => CommitError::Other(other),
             })
         }
@@ -127,18 +164,15 @@ pub async fn apply(
     // Step by step: each step one request (more if a refused one is narrowed down), sized
     // to the router's measured pace.
     let mut size = FIRST_REQUEST_OPS.min(cap);
-    let multi = total > size;
+    let multi = fits(&shares, size, byte_cap.lock().map_or(usize::MAX, |c| *c)) < shares.len();
     let mut sent = 0;
-    let mut rest = sizes.as_slice();
+    let mut rest = shares.as_slice();
     let mut done = crate::commit::Isolated::default();
     while !rest.is_empty() {
-        let mut take = 0;
-        let mut ops = 0;
-        while take < rest.len() && (take == 0 || ops + rest[take].1 <= size) {
-            ops += rest[take].1;
-            take += 1;
-        }
-        let batch: Vec<u32> = rest[..take].iter().map(|(n, _)| *n).collect();
+        let max_bytes = byte_cap.lock().map_or(usize::MAX, |c| *c);
+        let take = fits(rest, size, max_bytes);
+        let ops: usize = rest[..take].iter().map(|s| s.ops).sum();
+        let batch: Vec<u32> = rest[..take].iter().map(|s| s.rule).collect();
         rest = &rest[take..];
         let started = std::time::Instant::now();
         let step = isolate(vec![batch], &commit).await?;
@@ -160,6 +194,7 @@ pub async fn apply(
     if let Ok(c) = counted.lock() {
         (out.ops, out.requests) = *c;
     }
+    out.learned_max_request_bytes = learned.lock().ok().and_then(|l| *l);
     if opts.save {
         client.save().await?;
     }

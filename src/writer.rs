@@ -112,6 +112,9 @@ struct Writer {
     client: Option<(String, VyosClient)>,
     version: Option<String>,
     failures: u32,
+    /// A body limit the router showed (413) below the one its spec declares, with that
+    /// declared limit: forgotten when the spec changes.
+    learned_body_limit: Option<(usize, usize)>,
 }
 
 async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<Msg>) {
@@ -122,6 +125,7 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<Ms
         client: None,
         version: None,
         failures: 0,
+        learned_body_limit: None,
     };
     let mut next = Instant::now();
     loop {
@@ -312,8 +316,19 @@ impl Writer {
         // Drift: owned rules that differ from how this writer left them.
         let drifted = drift(self.last.as_ref(), &owned, &target);
 
+        let declared = router
+            .spec
+            .request_body_size_limit
+            .unwrap_or(1)
+            .clamp(1, 256) as usize
+            * 1024
+            * 1024;
         let opts = crate::sync::ApplyOptions {
             max_ops_per_commit: self.ctx.settings.max_ops_per_commit,
+            max_request_bytes: match self.learned_body_limit {
+                Some((when, limit)) if when == declared => limit.min(declared),
+                _ => declared,
+            },
             request_budget: self.ctx.settings.request_budget,
             confirm_minutes: router.spec.commit_confirm_minutes,
             save: router.spec.save_config == Some(true),
@@ -347,6 +362,14 @@ impl Writer {
         drop(on_progress);
         let _ = progress.await;
         let applied = applied.map_err(PassError::Vyos)?;
+        if let Some(limit) = applied.learned_max_request_bytes {
+            tracing::warn!(
+                router = %self.name,
+                limit,
+                "the router refused a request as too large (413); later requests stay under {limit} bytes: check spec.requestBodySizeLimit"
+            );
+            self.learned_body_limit = Some((declared, limit));
+        }
         let (after, failed) = (applied.after, applied.failed);
         let repaired: Vec<(u32, &str)> = drifted
             .iter()

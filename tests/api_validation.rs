@@ -180,6 +180,7 @@ fn cases() -> Vec<Case> {
         case("drift interval too short", Router, vec![set("spec.driftCheckInterval", json!("5s"))], &["spec.driftCheckInterval", "between 10s and 24h"]),
         case("drift interval not a duration", Router, vec![set("spec.driftCheckInterval", json!("often"))], &["spec.driftCheckInterval", "should match"]),
         case("commit-confirm of 0 minutes", Router, vec![set("spec.commitConfirmMinutes", json!(0))], &["spec.commitConfirmMinutes", "greater than or equal to 1"]),
+        case("body limit over VyOS's 256 MiB", Router, vec![set("spec.requestBodySizeLimit", json!(257))], &["spec.requestBodySizeLimit", "less than or equal to 256"]),
         case("unknown orphan policy", Router, vec![set("spec.orphanPolicy", json!("delete-all"))], &["spec.orphanPolicy", "Unsupported value"]),
         case("interface name with a space", Router, vec![set("spec.defaultInboundInterface", json!("eth 0"))], &["spec.defaultInboundInterface", "should match"]),
         case("backup schedule not cron", Router, vec![set("spec.backup", json!({"schedule": "every day", "retention": 7}))], &["spec.backup.schedule"]),

@@ -25,6 +25,7 @@ fn rule(n: u32) -> NatRule {
 fn opts(cap: usize) -> ApplyOptions {
     ApplyOptions {
         max_ops_per_commit: cap,
+        max_request_bytes: 1024 * 1024,
         request_budget: Duration::from_secs(60),
         confirm_minutes: None,
         save: false,
@@ -110,4 +111,88 @@ async fn a_large_change_goes_in_paced_requests_with_progress_and_only_owned_rule
     let all = client.nat_rules(NatKind::Destination).await.unwrap();
     assert_eq!(all[&150].description.as_deref(), Some("by hand"));
     assert_eq!(all[&5].description.as_deref(), Some("vmnet:t/outside"));
+}
+
+#[tokio::test]
+async fn requests_stay_under_the_routers_body_limit_and_a_lower_limit_is_learned() {
+    const MIB: usize = 1024 * 1024;
+    let sim = vyos_sim::start(SimOptions::for_tests()).await.unwrap(); // 1 MiB, as VyOS
+    let client = VyosClient::new(ClientConfig::new(sim.url(), "test-key")).unwrap();
+    let range = RuleRange {
+        start: 1000,
+        end: 19_999,
+    };
+    // About 3.7 MB of ops: the op cap and the pace would allow requests over 1 MiB.
+    let target: BTreeMap<u32, NatRule> = (1000..7000).map(|n| (n, rule(n))).collect();
+    let big = ApplyOptions {
+        max_request_bytes: MIB,
+        ..opts(100_000)
+    };
+    let requests = Mutex::new(Vec::new());
+    let on_request = |ok: bool, ops: usize| requests.lock().unwrap().push((ok, ops));
+    let done = apply(
+        &client,
+        &BTreeMap::new(),
+        &target,
+        big,
+        &on_request,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let requests = requests.into_inner().unwrap();
+    println!("requests {requests:?}");
+    assert_eq!(done.after, target);
+    assert_eq!(sim.counters().too_large, 0, "a body went over the limit");
+    assert_eq!(done.learned_max_request_bytes, None);
+    assert!(
+        requests.iter().any(|(_, ops)| *ops * 80 > MIB / 2),
+        "the limit, not the op cap, should have bounded some request: {requests:?}"
+    );
+
+    // A router whose limit is lower than declared: the first refusal (413, nothing applied)
+    // is split, the lower limit learned, and every rule still goes in.
+    let mut o = SimOptions::for_tests();
+    o.request_body_size_limit_mib = 1;
+    let sim = vyos_sim::start(o).await.unwrap();
+    let client = VyosClient::new(ClientConfig::new(sim.url(), "test-key")).unwrap();
+    let wrong = ApplyOptions {
+        max_request_bytes: 8 * MIB,
+        ..opts(100_000)
+    };
+    let done = apply(
+        &client,
+        &BTreeMap::new(),
+        &target,
+        wrong,
+        &|_, _| {},
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.after, target);
+    assert!(done.failed.is_empty(), "{:?}", done.failed);
+    let learned = done
+        .learned_max_request_bytes
+        .expect("a limit learned from the 413");
+    assert!(learned <= MIB, "learned {learned}");
+    let refused = sim.counters().too_large;
+    assert!(refused >= 1);
+    assert_eq!(
+        read(&client, &range).await.unwrap().owned,
+        target,
+        "the refused requests applied nothing twice and lost nothing"
+    );
+
+    // With the learned limit, the next change draws no refusal.
+    let moved: BTreeMap<u32, NatRule> = (7000..13_000).map(|n| (n, rule(n))).collect();
+    let next = ApplyOptions {
+        max_request_bytes: learned,
+        ..wrong
+    };
+    let done = apply(&client, &target, &moved, next, &|_, _| {}, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(done.after, moved);
+    assert_eq!(sim.counters().too_large, refused);
 }

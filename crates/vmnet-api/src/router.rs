@@ -93,6 +93,13 @@ pub struct VyosRouterSpec {
     #[schemars(range(min = 1, max = 60))]
     pub commit_confirm_minutes: Option<u32>,
 
+    /// The router's `service https request-body-size-limit`, in MiB (VyOS: 1-256, default
+    /// 1). Requests to the router are cut to stay under it; set it when the router's limit
+    /// was raised, so large changes take fewer requests. Default: 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub request_body_size_limit: Option<u32>,
+
     /// Save the running config to boot (`/config-file save`) after each convergence.
     /// Default: false.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -180,6 +180,15 @@ impl VyosClient {
         })
     }
 
+    /// The bytes of a `/configure` body besides its ops (the key, the wrapper and room for
+    /// a `confirm_time`). With [`op_body_len`] for each op, this bounds the body from above
+    /// (within a few bytes), so a caller can keep requests under the router's
+    /// `request-body-size-limit`.
+    pub fn configure_overhead(&self) -> usize {
+        let empty = self.body_with_key(json!({"commands": [], "confirm_time": u32::MAX}));
+        empty.to_string().len()
+    }
+
     /// Applies `ops` in ONE `/configure` request, so one commit: all or nothing while
     /// the ops stay within one component (e.g. only `nat`). Never retried. Returns the
     /// commit output (1.5 warnings), if any. No ops, no request.
@@ -414,6 +423,11 @@ impl VyosClient {
     }
 }
 
+/// The bytes `op` adds to a `/configure` body: its compact JSON and a separator.
+pub fn op_body_len(op: &ConfigOp) -> usize {
+    serde_json::to_string(op).map_or(0, |t| t.len()) + 1
+}
+
 fn malformed(e: serde_json::Error) -> VyosError {
     VyosError::MalformedResponse {
         message: e.to_string(),
@@ -548,6 +562,39 @@ mod tests {
         );
         let e = interpret("retrieve", StatusCode::OK, "<html>hi</html>").unwrap_err();
         assert_eq!(e.category(), "MalformedResponse");
+    }
+
+    #[test]
+    fn configure_body_size_is_bounded_by_overhead_plus_ops() {
+        let client = VyosClient::new(ClientConfig::new(
+            "https://192.0.2.1",
+            "a-key-of-some-length-0123456789",
+        ))
+        .unwrap();
+        let ops: Vec<ConfigOp> = (0..50)
+            .map(|i| {
+                ConfigOp::set(
+                    ["nat", "destination", "rule", &i.to_string(), "description"]
+                        .map(str::to_owned)
+                        .to_vec(),
+                    format!("vmnet: ns/vm-{i} \"quoted\" ünïcode"),
+                )
+            })
+            .collect();
+        let estimate = client.configure_overhead() + ops.iter().map(op_body_len).sum::<usize>();
+        for body in [
+            json!({"commands": ops}),
+            json!({"commands": ops, "confirm_time": 5}),
+        ] {
+            // What `post` sends.
+            let sent = serde_json::to_vec(&client.body_with_key(body))
+                .unwrap()
+                .len();
+            assert!(
+                sent <= estimate && estimate <= sent + 32,
+                "sent {sent}, estimated {estimate}"
+            );
+        }
     }
 
     #[test]

@@ -116,7 +116,32 @@ fn api_router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             faults_and_counts,
         ))
+        // Bodies without a Content-Length are cut at the limit as they are read.
+        .layer(axum::extract::DefaultBodyLimit::max(shared.body_limit))
         .with_state(shared)
+}
+
+/// nginx's own answer to a body over `client_max_body_size` (no JSON envelope).
+fn too_large(shared: &Shared) -> Response {
+    shared.state().counters.too_large += 1;
+    let page = "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n\
+                <center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n\
+                </body>\r\n</html>\r\n";
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(header::CONTENT_TYPE, "text/html")],
+        page,
+    )
+        .into_response()
+}
+
+/// A body that could not be read: too large (413, as nginx), else VyOS's 400.
+fn unreadable(shared: &Shared, status: StatusCode, text: &str) -> Response {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(shared)
+    } else {
+        bad(shared.version, text)
+    }
 }
 
 /// Counts every request and applies the request-level faults.
@@ -135,6 +160,14 @@ async fn faults_and_counts(
         s.faults.clone()
     };
     tracing::debug!(path, "vyos-sim request");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|t| t.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > shared.body_limit) {
+        return too_large(&shared);
+    }
     if faults.timeout_rate > 0.0 && rand::random::<f64>() < faults.timeout_rate {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
@@ -192,7 +225,7 @@ async fn read_request(shared: &Shared, req: Request) -> Result<Value, Response> 
     let (key, body) = if ctype.starts_with("application/json") {
         let bytes = Bytes::from_request(req, &())
             .await
-            .map_err(|_| bad(v, "could not read the body"))?;
+            .map_err(|e| unreadable(shared, e.status(), "could not read the body"))?;
         let body: Value = serde_json::from_slice(&bytes)
             .map_err(|e| bad(v, format!("Failed to parse JSON: {e}")))?;
         let Value::Object(_) = &body else {
@@ -209,7 +242,7 @@ async fn read_request(shared: &Shared, req: Request) -> Result<Value, Response> 
         let fields = if ctype.starts_with("multipart/form-data") {
             let mut mp = Multipart::from_request(req, &())
                 .await
-                .map_err(|_| bad(v, "malformed multipart body"))?;
+                .map_err(|e| unreadable(shared, e.status(), "malformed multipart body"))?;
             let mut fields = Vec::new();
             while let Ok(Some(f)) = mp.next_field().await {
                 let name = f.name().unwrap_or_default().to_owned();
@@ -220,7 +253,7 @@ async fn read_request(shared: &Shared, req: Request) -> Result<Value, Response> 
         } else {
             let bytes = Bytes::from_request(req, &())
                 .await
-                .map_err(|_| bad(v, "could not read the body"))?;
+                .map_err(|e| unreadable(shared, e.status(), "could not read the body"))?;
             serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default()
         };
         let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, t)| t.clone());

@@ -155,6 +155,9 @@ pub struct SimOptions {
     pub cost: CostModel,
     /// Faults at start.
     pub faults: Faults,
+    /// VyOS's `service https request-body-size-limit`, in MiB (1–256; VyOS's default is
+    /// 1): a larger request body is refused with 413 before the API sees it.
+    pub request_body_size_limit_mib: u32,
 }
 
 impl SimOptions {
@@ -170,6 +173,7 @@ impl SimOptions {
             state_file: None,
             cost: CostModel::instant(),
             faults: Faults::default(),
+            request_body_size_limit_mib: 1,
         }
     }
 }
@@ -200,6 +204,10 @@ pub struct Counters {
     pub ops_applied: u64,
     /// `/retrieve` requests.
     pub retrieve_requests: u64,
+    /// Requests refused by the HTTPS front end as larger than `request-body-size-limit`
+    /// (413; the API never saw them).
+    #[serde(default)]
+    pub too_large: u64,
 }
 
 /// Why the simulator could not start.
@@ -244,6 +252,8 @@ struct Shared {
     version: Version,
     cost: CostModel,
     state_file: Option<PathBuf>,
+    /// The largest body the HTTPS front end passes on, in bytes.
+    body_limit: usize,
     state: Mutex<State>,
     /// VyOS's global API lock: one write at a time, the others wait.
     write_lock: tokio::sync::Mutex<()>,
@@ -511,6 +521,7 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
         version: opts.version,
         cost: opts.cost,
         state_file: opts.state_file.clone(),
+        body_limit: opts.request_body_size_limit_mib.clamp(1, 256) as usize * 1024 * 1024,
         state: Mutex::new(State {
             running: persisted.running,
             saved: persisted.saved,

@@ -61,6 +61,9 @@ struct Args {
     /// Fail commits whose NAT rules contain this text.
     #[arg(long, value_name = "TEXT")]
     fail_commit_matching: Option<String>,
+    /// VyOS's `service https request-body-size-limit` in MiB: larger requests get 413.
+    #[arg(long, value_name = "MIB", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    request_body_size_limit: u32,
 }
 
 #[tokio::main]
@@ -96,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
             fail_commit_matching: a.fail_commit_matching,
             locked_by_cli: false,
         },
+        request_body_size_limit_mib: a.request_body_size_limit,
     };
     let sim = vyos_sim::start(opts).await?;
     tracing::info!(api = %sim.url(), admin = %sim.admin_url(), "vyos-sim (VyOS {}) ready", a.vyos_version.full());

@@ -822,3 +822,78 @@ async fn commits_cost_more_as_the_rule_set_grows() {
         "{small:?} vs {big:?}"
     );
 }
+
+/// Enough `good_rule`s, from `first`, for a body of about `bytes`.
+fn rules_of_about(first: u32, bytes: usize) -> Vec<Value> {
+    let mut cmds = Vec::new();
+    let mut n = first;
+    let mut len = json!({"key": KEY, "commands": []}).to_string().len();
+    while len < bytes {
+        for c in good_rule(n) {
+            len += c.to_string().len() + 1;
+            cmds.push(c);
+        }
+        n += 1;
+    }
+    cmds
+}
+
+#[tokio::test]
+async fn bodies_over_the_https_size_limit_get_nginxs_413_and_change_nothing() {
+    let mut o = SimOptions::for_tests();
+    o.request_body_size_limit_mib = 1;
+    let sim = vyos_sim::start(o).await.unwrap();
+    let a = sim.addr();
+    const MIB: usize = 1024 * 1024;
+
+    // Just under the limit: committed.
+    let mut under = rules_of_about(1, MIB - 2_000);
+    while json!({"key": KEY, "commands": under}).to_string().len() > MIB {
+        under.truncate(under.len() - 5);
+    }
+    let r = configure(a, under).await;
+    assert_eq!(
+        (r.status, r.body["success"].clone()),
+        (200, json!(true)),
+        "{}",
+        r.raw
+    );
+
+    // Over it, in each encoding: nginx's HTML page, and nothing applied.
+    let before = sim.counters();
+    let over = rules_of_about(10_000, MIB + 1);
+    let json_body = json!({"key": KEY, "commands": over}).to_string();
+    let form_body = form(&[("key", KEY), ("data", &Value::Array(over).to_string())]);
+    for (ctype, body) in [
+        ("application/json", json_body.as_bytes()),
+        ("application/x-www-form-urlencoded", form_body.as_slice()),
+    ] {
+        let r = http(a, "POST", "/configure", Some(ctype), body).await;
+        assert_eq!(r.status, 413, "{ctype}: {}", r.raw);
+        assert_eq!(r.content_type, "text/html", "{ctype}");
+        assert!(
+            r.raw
+                .contains("<title>413 Request Entity Too Large</title>"),
+            "{}",
+            r.raw
+        );
+    }
+    let after = sim.counters();
+    assert_eq!(after.commits, before.commits, "a refused body committed");
+    assert_eq!(after.configure_requests, before.configure_requests);
+    assert_eq!(after.too_large, before.too_large + 2);
+
+    // A raised limit lets the same request through.
+    let mut o = SimOptions::for_tests();
+    o.request_body_size_limit_mib = 2;
+    let big = vyos_sim::start(o).await.unwrap();
+    let r = http(
+        big.addr(),
+        "POST",
+        "/configure",
+        Some("application/json"),
+        json_body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
