@@ -1120,7 +1120,13 @@ async fn exhaustion_and_conflicts_stall_until_the_resource_is_freed() {
     eventually(30, "hungry's port released", async || {
         let o = get_json(&pools, &w.portpool).await.ok_or("pool gone")?;
         match condition(&o, "Reconciling") {
-            Some((_, _, m)) if m.contains("1 allocation(s)") && !m.contains("hungry") => Ok(()),
+            Some((_, _, m))
+                if m.contains("1 allocation(s)")
+                    && !m.contains("hungry")
+                    && o["status"]["used"] == 1 =>
+            {
+                Ok(())
+            }
             _ => Err(o["status"].to_string()),
         }
     })

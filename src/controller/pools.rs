@@ -62,6 +62,28 @@ pub fn port_spec(p: &PortPool) -> PortPoolSpec {
     }
 }
 
+/// An IpPool's status counts (total and free as strings: an IPv6 pool outgrows integers).
+fn ip_counts(c: vmnet_core::alloc::PoolCounts) -> serde_json::Value {
+    json!({
+        "total": c.total.to_string(),
+        "used": i64::try_from(c.used).unwrap_or(i64::MAX),
+        "free": c.free.to_string(),
+    })
+}
+
+/// A PortPool's status counts.
+fn port_counts(c: vmnet_core::alloc::PortCounts) -> serde_json::Value {
+    let int = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
+    json!({ "total": int(c.total), "used": int(c.used), "free": int(c.free) })
+}
+
+/// Copies the fields of `from` into `into`.
+fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+    if let (Some(into), serde_json::Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
+    }
+}
+
 /// Reconciles one IpPool.
 async fn apply_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = pool.metadata.name.clone().unwrap_or_default();
@@ -100,9 +122,7 @@ async fn apply_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error>
         "outOfRange": if out.is_empty() { serde_json::Value::Null } else { json!(out) },
     });
     if let Some(c) = counts {
-        status["total"] = json!(c.total.to_string());
-        status["used"] = json!(i64::try_from(c.used).unwrap_or(i64::MAX));
-        status["free"] = json!(c.free.to_string());
+        merge(&mut status, ip_counts(c));
     }
     let api: Api<IpPool> = Api::all(ctx.client.clone());
     if pool.status.as_ref().map(|s| json!(s)) != Some(status.clone()) {
@@ -150,9 +170,7 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
         "outOfRange": if out.is_empty() { serde_json::Value::Null } else { json!(out) },
     });
     if let Some(c) = counts {
-        status["total"] = json!(i64::try_from(c.total).unwrap_or(i64::MAX));
-        status["used"] = json!(i64::try_from(c.used).unwrap_or(i64::MAX));
-        status["free"] = json!(i64::try_from(c.free).unwrap_or(i64::MAX));
+        merge(&mut status, port_counts(c));
     }
     let api: Api<PortPool> = Api::all(ctx.client.clone());
     api.patch_status(
@@ -175,7 +193,7 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
             Finalizer::Apply(p) => apply_ip(p, ctx.clone()).await,
             Finalizer::Cleanup(p) => {
                 let name = p.metadata.name.clone().unwrap_or_default();
-                let holders: Vec<String> = {
+                let (holders, counts): (Vec<String>, _) = {
                     let mut alloc = lock(&ctx.alloc);
                     // Closed first: what it holds stays, nothing new comes out of it.
                     let _ = alloc.addresses.upsert(&name, address_spec(&p));
@@ -183,9 +201,11 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
                         .addresses
                         .get(&name)
                         .map(|pool| {
-                            pool.allocations()
+                            let holders = pool
+                                .allocations()
                                 .map(|(c, ip)| format!("{c} ({ip})"))
-                                .collect()
+                                .collect();
+                            (holders, ip_counts(pool.counts()))
                         })
                         .unwrap_or_default()
                 };
@@ -194,7 +214,7 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
                     return Ok(Action::await_change());
                 }
                 let conds = p.status.as_ref().and_then(|s| s.common.conditions.clone());
-                hold(&api, &name, conds, p.metadata.generation, &holders).await
+                hold(&api, &name, conds, p.metadata.generation, &holders, counts).await
             }
         }
     })
@@ -210,17 +230,19 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
             Finalizer::Apply(p) => apply_port(p, ctx.clone()).await,
             Finalizer::Cleanup(p) => {
                 let name = p.metadata.name.clone().unwrap_or_default();
-                let holders: Vec<String> = {
+                let (holders, counts): (Vec<String>, _) = {
                     let mut alloc = lock(&ctx.alloc);
                     let _ = alloc.ports.upsert(&name, port_spec(&p));
                     alloc
                         .ports
                         .get(&name)
                         .map(|pool| {
-                            pool.allocations()
+                            let holders = pool
+                                .allocations()
                                 .into_iter()
                                 .map(|(c, a)| format!("{c} ({a})"))
-                                .collect()
+                                .collect();
+                            (holders, port_counts(pool.counts()))
                         })
                         .unwrap_or_default()
                 };
@@ -229,7 +251,7 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
                     return Ok(Action::await_change());
                 }
                 let conds = p.status.as_ref().and_then(|s| s.common.conditions.clone());
-                hold(&api, &name, conds, p.metadata.generation, &holders).await
+                hold(&api, &name, conds, p.metadata.generation, &holders, counts).await
             }
         }
     })
@@ -244,6 +266,7 @@ async fn hold<K>(
     conds: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
     generation: Option<i64>,
     holders: &[String],
+    counts: serde_json::Value,
 ) -> Result<Action, Error>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -266,9 +289,16 @@ where
         &msg,
         generation,
     ) {
-        let body = json!({ "status": {
-            "conditions": conditions(conds.as_deref(), State::Reconciling, "Deleting", &msg, generation)
-        }});
+        // The counts follow the releases, so `kubectl get` shows the pool draining.
+        let mut status = counts;
+        status["conditions"] = json!(conditions(
+            conds.as_deref(),
+            State::Reconciling,
+            "Deleting",
+            &msg,
+            generation
+        ));
+        let body = json!({ "status": status });
         let _ = api
             .patch_status(name, &PatchParams::default(), &Patch::Merge(body))
             .await;
