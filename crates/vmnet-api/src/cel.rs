@@ -88,13 +88,24 @@ pub fn vyos_text() -> Rule {
     )
 }
 
-/// The schema of `sourceRanges`: IPv4 addresses or networks.
+/// The schema of `sourceRanges`: IPv4 addresses or networks; one for now, since a VyOS
+/// NAT rule matches one source address and several need a firewall group.
 pub fn source_ranges(g: &mut schemars::SchemaGenerator) -> Schema {
     let _ = g;
-    string_list(
+    let mut schema = string_list(
         16,
         18,
         &format!("{} || {}", is_ipv4("self"), is_ipv4_network("self")),
         "must be an IPv4 address or an IPv4 CIDR written with its network address (198.51.100.0/24)",
-    )
+    );
+    schema.insert(
+        "x-kubernetes-validations".to_owned(),
+        serde_json::json!([{
+            "rule": "self.size() <= 1",
+            "message": "holds one address or network for now: a VyOS NAT rule matches one \
+                        source, and several need a firewall group, which the operator does not \
+                        write yet (cover them with one CIDR)"
+        }]),
+    );
+    schema
 }
