@@ -70,6 +70,9 @@ async fn run() {
         time_scale: SCALE,
         ..CostModel::realistic()
     };
+    // The naive delete-and-recreate of step 3 sends its 14,000 ops (1.3 MB) in one
+    // request, over VyOS's default 1 MiB body limit: the router here has it raised.
+    o.request_body_size_limit_mib = 4;
     let sim = vyos_sim::start(o).await.unwrap();
     let mut cfg = ClientConfig::new(sim.url(), "test-key");
     cfg.timeout = Duration::from_secs(600);
