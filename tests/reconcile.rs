@@ -1322,3 +1322,84 @@ async fn policies_validation_confirm_and_independent_routers() {
     );
     hung.stop().await;
 }
+
+// TLS is verified by default: an HTTPS router whose certificate nobody vouches for is
+// refused (TLSError) until spec.tls.caBundle names it; a missing Secret is named too, and
+// the API key shows up in no status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_verified_and_credential_problems_are_named() {
+    let mut w = world("tls").await;
+    let mut o = SimOptions::for_tests();
+    o.tls = true;
+    o.api_keys = vec![KEY.to_owned()];
+    let https = vyos_sim::start(o).await.unwrap();
+    let ca = https.ca_pem().expect("an HTTPS sim has a certificate");
+    let name = format!("{}-https", w.router);
+    w.extra_routers.push(name.clone());
+    let base = router_obj(&w, &name, &https.url(), json!({}));
+    let spec = |secret: &str, tls: Option<Value>| {
+        let mut r = base.clone();
+        r["spec"]["credentialsSecretRef"]["name"] = json!(secret);
+        match tls {
+            Some(t) => r["spec"]["tls"] = t,
+            None => drop(r["spec"].as_object_mut().unwrap().remove("tls")),
+        }
+        r
+    };
+    let routers: Api<VyosRouter> = Api::all(client(&w));
+    let stalled = |reason: &'static str| {
+        let routers = routers.clone();
+        let name = name.clone();
+        async move {
+            eventually(30, &format!("router Stalled {reason}"), async || {
+                let o = get_json(&routers, &name).await.ok_or("absent")?;
+                match condition(&o, "Stalled") {
+                    Some((s, r, m)) if s == "True" && r == reason => Ok(m),
+                    _ => Err(o["status"].to_string()),
+                }
+            })
+            .await
+        }
+    };
+
+    // 1. The Secret does not exist.
+    apply(&client(&w), spec("no-such-secret", None)).await;
+    let mut on_https = standalone(&w, 47100, "10.77.0.96");
+    on_https["router"] = json!(name);
+    w.start_operator("a", true).await;
+    w.portrule("on-https", on_https).await;
+    let m = stalled("SecretMissing").await;
+    assert!(m.contains("no-such-secret"), "{m}");
+
+    // 2. The key is there, but the certificate is self-signed and not trusted.
+    apply(&client(&w), spec("router-api", None)).await;
+    let m = stalled("TLSError").await;
+    assert!(m.contains("caBundle"), "the message says what to do: {m}");
+    assert_eq!(
+        https.counters().configure_requests,
+        0,
+        "nothing was sent to an unverified router"
+    );
+
+    // 3. Trusting its certificate: the rule goes in over verified TLS.
+    apply(
+        &client(&w),
+        spec("router-api", Some(json!({"caBundle": ca}))),
+    )
+    .await;
+    wait_ready_rule(&w, "on-https", 30).await;
+    let rules = parse_rules(
+        NatKind::Destination,
+        &https.running_config()["nat"]["destination"],
+    )
+    .unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let router = get_json(&routers, &name).await.unwrap();
+    assert!(ready(&router), "{}", router["status"]);
+
+    // The key appears in no status of the objects involved.
+    let rule = get_json(&w.portrules(), "on-https").await.unwrap();
+    for o in [&router, &rule] {
+        assert!(!o["status"].to_string().contains(KEY), "{}", o["status"]);
+    }
+}
