@@ -131,24 +131,27 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
                 "DRIFTED",
                 "READY",
                 "LAST SYNC",
+                "STATUS",
             ][..],
         ),
         (
             "ippool.vmnet.dev/lab-v4",
-            &["ADDRESSES", "TOTAL", "USED", "FREE", "READY"][..],
+            &["ADDRESSES", "TOTAL", "USED", "FREE", "READY", "STATUS"][..],
         ),
         (
             "portpool.vmnet.dev/edge-1-public",
-            &["ROUTER", "EXTERNAL", "PORTS", "TOTAL", "FREE", "READY"][..],
+            &[
+                "ROUTER", "EXTERNAL", "PORTS", "TOTAL", "FREE", "READY", "STATUS",
+            ][..],
         ),
         (
             "vmnetwork.vmnet.dev/web-1",
-            &["ROUTER", "ADDRESS", "ENDPOINTS", "READY"][..],
+            &["ROUTER", "ADDRESS", "ENDPOINTS", "READY", "STATUS"][..],
         ),
         (
             "portrule.vmnet.dev/dns",
             &[
-                "ROUTER", "PROTOCOL", "EXTERNAL", "INTERNAL", "RULE", "READY",
+                "ROUTER", "PROTOCOL", "EXTERNAL", "INTERNAL", "RULE", "READY", "STATUS",
             ][..],
         ),
     ] {
@@ -170,6 +173,17 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
             );
         }
     }
+
+    // The condition's message and a router's sync progress are one `-o wide` away.
+    let wide = kubectl(&["get", "vyosrouters", "-o", "wide"]).unwrap();
+    let header = wide.lines().next().unwrap_or_default();
+    for c in ["STATUS", "MESSAGE", "PROGRESS"] {
+        assert!(header.contains(c), "-o wide lacks {c}: {header:?}");
+    }
+    assert!(
+        !table.contains("MESSAGE"),
+        "messages are long: wide output only"
+    );
 
     // Wait, so that a re-run does not meet the namespaces still terminating.
     kubectl(&[

@@ -170,6 +170,14 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
     );
     let table = kubectl(&["get", "portrule", "-n", "lab"]).unwrap();
     assert!(table.contains("203.0.113.10:30443/tcp"), "{table}");
+    // The STATUS column names the condition that holds, row by row.
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|l| l.contains("Programmed")),
+        "{table}"
+    );
+    let routers = kubectl(&["get", "vyosrouter", "edge-1"]).unwrap();
+    assert!(routers.contains("Synced"), "{routers}");
 
     // Deleting the examples takes every rule off the router, then the objects go.
     kubectl(&["delete", "--wait=true", "--timeout=90s", "-f", dir]).unwrap();

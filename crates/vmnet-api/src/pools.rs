@@ -61,6 +61,18 @@ fn namespace_names(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
+        name = "Status",
+        type_ = "string",
+        description = "The reason of the condition that is True (exactly one is)",
+        json_path = ".status.conditions[?(@.status==\"True\")].reason"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.status==\"True\")].message"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -144,6 +156,18 @@ pub struct IpPoolStatus {
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        description = "The reason of the condition that is True (exactly one is)",
+        json_path = ".status.conditions[?(@.status==\"True\")].reason"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.status==\"True\")].message"
     ),
     printcolumn(
         name = "Age",

@@ -26,6 +26,18 @@ use crate::common::{CommonStatus, RuleProtocol};
     printcolumn(name = "Internal", type_ = "string", json_path = ".status.internal"),
     printcolumn(name = "Rule", type_ = "integer", json_path = ".status.ruleNumber"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        description = "The reason of the condition that is True (exactly one is)",
+        json_path = ".status.conditions[?(@.status==\"True\")].reason"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.status==\"True\")].message"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = kube::core::Rule::new("size(self.metadata.name) <= 63").message("metadata.name: at most 63 characters, so that the rule's marker fits VyOS's 255-character description")
 )]

@@ -37,6 +37,24 @@ pub const VYOS_RULE_MAX: u32 = 999_999;
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        description = "The reason of the condition that is True (exactly one is)",
+        json_path = ".status.conditions[?(@.status==\"True\")].reason"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.status==\"True\")].message"
+    ),
+    printcolumn(
+        name = "Progress",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.syncProgress"
+    ),
     printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
     printcolumn(
         name = "Age",

@@ -24,6 +24,18 @@ use crate::common::{CommonStatus, PortProtocol};
     printcolumn(name = "Address", type_ = "string", json_path = ".status.address"),
     printcolumn(name = "Endpoints", type_ = "string", json_path = ".status.endpoints"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        description = "The reason of the condition that is True (exactly one is)",
+        json_path = ".status.conditions[?(@.status==\"True\")].reason"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.status==\"True\")].message"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = kube::core::Rule::new("size(self.metadata.name) <= 47").message("metadata.name: at most 47 characters, so that '<name>-<port name>' names a PortRule")
 )]
