@@ -158,6 +158,15 @@ impl VyosClient {
         })
     }
 
+    /// Reads every `firewall group network-group` (one request). None configured is an
+    /// empty map.
+    pub async fn network_groups(&self) -> Result<BTreeMap<String, nat::NetworkGroup>, VyosError> {
+        let data = self.show_config(&nat::network_groups_path()).await?;
+        nat::parse_network_groups(&data).map_err(|e| VyosError::MalformedResponse {
+            message: e.to_string(),
+        })
+    }
+
     /// `showConfig` of `path` (`[]` = the whole config, for backups) as JSON. An empty
     /// subtree gives `{}`.
     pub async fn show_config(&self, path: &[String]) -> Result<Value, VyosError> {

@@ -210,3 +210,94 @@ async fn lock_contention_is_busy_and_nothing_is_applied() {
     assert_eq!(sim.counters().commits, 2);
     sim.stop().await;
 }
+
+/// Groups from a seed: names, descriptions and networks drawn from small pools, so that
+/// two seeds share some and differ in others.
+fn groups_from(seed: u64) -> BTreeMap<String, nat::NetworkGroup> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let mut out = BTreeMap::new();
+    for g in 0..next(4) {
+        let mut networks = std::collections::BTreeSet::new();
+        for _ in 0..=next(4) {
+            networks.insert(format!("198.51.{}.0/24", next(6)));
+        }
+        let description = (next(3) > 0).then(|| format!("vmnet:test/g{}", next(2)));
+        out.insert(
+            format!("VMNET-{}", 1000 + g * 7 % 5),
+            nat::NetworkGroup {
+                description,
+                networks,
+            },
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn network_groups_round_trip_and_their_diff_gives_the_target() {
+    let sim = sim(Version::V1_5, false).await;
+    let c = client(&sim);
+    assert!(c.network_groups().await.unwrap().is_empty());
+    let mut now = BTreeMap::new();
+    for seed in 1..40 {
+        let want = groups_from(seed);
+        c.configure(&nat::diff_network_groups(&now, &want))
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        now = c.network_groups().await.unwrap();
+        assert_eq!(now, want, "seed {seed}");
+    }
+
+    // A NAT rule that uses a group: the group cannot go while the rule names it.
+    let g: BTreeMap<String, nat::NetworkGroup> = [(
+        "VMNET-100".to_owned(),
+        nat::NetworkGroup {
+            description: None,
+            networks: ["192.0.2.0/24".to_owned(), "203.0.113.7/32".to_owned()].into(),
+        },
+    )]
+    .into();
+    let mut rule = dnat(100, "2222");
+    rule.source.group.network_group = Some("VMNET-100".into());
+    let mut ops = nat::diff_network_groups(&now, &g);
+    ops.extend(nat::diff(
+        NatKind::Destination,
+        &BTreeMap::new(),
+        &rules(vec![rule.clone()]),
+    ));
+    c.configure(&ops).await.unwrap();
+    assert_eq!(c.nat_rules(NatKind::Destination).await.unwrap()[&100], rule);
+    let e = c
+        .configure(&nat::diff_network_groups(&g, &BTreeMap::new()))
+        .await
+        .unwrap_err();
+    assert!(
+        e.vyos_message()
+            .is_some_and(|m| m.contains("Invalid network-group \"VMNET-100\" on nat rule")),
+        "{e}"
+    );
+    assert_eq!(
+        c.network_groups().await.unwrap(),
+        g,
+        "a failed commit changed nothing"
+    );
+
+    // Values the router refuses at set time.
+    for (bad, why) in [
+        ("192.0.2.1/24", "is not a valid IPv4 prefix"),
+        ("192.0.2.1-192.0.2.9", "is not a valid IPv4 prefix"),
+    ] {
+        let op = nat::ConfigOp::set(
+            [nat::network_group_path("VMNET-100"), vec!["network".into()]].concat(),
+            bad,
+        );
+        let e = c.configure(&[op]).await.unwrap_err();
+        assert!(e.to_string().contains(why), "{bad}: {e}");
+    }
+}

@@ -149,6 +149,9 @@ pub fn parse(
             }
         }
     }
+    if full.len() >= 4 && full[..3] == ["firewall", "group", "network-group"] {
+        return network_group(full, what);
+    }
     if full[0] != "nat" {
         // Generic: nodes, with the last element as the value of a leaf.
         return Ok(if full.len() >= 2 {
@@ -375,6 +378,59 @@ fn not_v4_target(v: &str) -> String {
         ],
         None,
     )
+}
+
+/// `firewall group network-group <name> [description <text> | network <prefix>...]`: the
+/// group a NAT rule's `source group network-group` names.
+fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
+    let name = &full[3];
+    if name.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "Tag node value name must not contain whitespace\n\n{what} failed"
+        ));
+    }
+    if name.is_empty() || name.chars().count() > 31 {
+        return Err(fail(
+            &[],
+            Some("Firewall group name must be 31 characters or less"),
+        ));
+    }
+    if name.starts_with('!') || name.starts_with('-') {
+        return Err(fail(
+            &[],
+            Some(&format!(
+                "Firewall group name cannot start with \"{}\"",
+                &name[..1]
+            )),
+        ));
+    }
+    match (full.get(4).map(String::as_str), full.len()) {
+        (None, _) => Ok(Target::Node(full)),
+        (Some("description" | "network"), 5) => Ok(Target::BareLeaf(full)),
+        (Some("description"), 6) => {
+            validate(Check::Description, &full[5])?;
+            Ok(Target::Value {
+                leaf: full[..5].to_vec(),
+                value: full[5].clone(),
+                multi: false,
+            })
+        }
+        (Some("network"), 6) => {
+            let v = &full[5];
+            if !v.contains('/') || v.contains('-') || !is_v4_target(v) {
+                return Err(fail(
+                    &[format!("Error: {v} is not a valid IPv4 prefix")],
+                    None,
+                ));
+            }
+            Ok(Target::Value {
+                leaf: full[..5].to_vec(),
+                value: v.clone(),
+                multi: true,
+            })
+        }
+        _ => Err(invalid_path(&full, what)),
+    }
 }
 
 fn validate(check: Check, v: &str) -> Result<(), String> {

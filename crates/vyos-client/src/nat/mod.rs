@@ -8,6 +8,7 @@
 //! checks that VyOS's set-time validators and NAT commit script apply.
 
 mod diff;
+mod group;
 mod model;
 mod parse;
 #[cfg(test)]
@@ -20,6 +21,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{ApplyError, apply_ops, diff};
+pub use group::{
+    NetworkGroup, diff_network_groups, network_group_path, network_groups_path,
+    parse_network_groups, render_network_group,
+};
 pub use model::{
     AddressMatch, GroupMatch, InterfaceMatch, LeafValue, LoadBalance, NatRule, Protocol,
     Translation,

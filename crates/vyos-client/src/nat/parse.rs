@@ -40,6 +40,14 @@ pub enum ParseError {
         /// What VyOS renders there.
         expected: &'static str,
     },
+    /// A firewall group (or one of its values) with the wrong shape.
+    #[error("{at}: expected {expected}")]
+    GroupShape {
+        /// Where (space-joined path).
+        at: String,
+        /// What VyOS renders there.
+        expected: &'static str,
+    },
 }
 
 /// Whether a VyOS error text is `showConfig`'s "nothing configured here" answer
