@@ -1,14 +1,14 @@
 //! The desired NAT rules of one router: every PortRule that may be programmed, rendered,
 //! with the ones that may not refused for a reason a person can act on. Pure: no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
 use vmnet_api::{PortRule, RuleProtocol, VyosRouterSpec};
-use vyos_client::nat::NatRule;
+use vyos_client::nat::{NatRule, NetworkGroup};
 
-use crate::render::{Refusal, render};
+use crate::render::{Refusal, group_name, render, source_group};
 
 /// A namespaced object's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +44,8 @@ pub struct Entry {
     pub generation: Option<i64>,
     /// The rendered rule.
     pub rule: NatRule,
+    /// The network-group its several source ranges need (named by `group_name`).
+    pub group: Option<NetworkGroup>,
 }
 
 /// What one router should hold.
@@ -133,6 +135,7 @@ pub fn desired(
                         key,
                         generation: r.metadata.generation,
                         rule,
+                        group: source_group(r),
                     },
                 );
             }
@@ -142,6 +145,39 @@ pub fn desired(
         }
     }
     out
+}
+
+impl Desired {
+    /// Refuses the rules whose network-group name is held on the router by a group the
+    /// operator does not own (`foreign`): it is left alone, so those rules cannot use it.
+    pub fn refuse_foreign_groups(&mut self, router_name: &str, foreign: &BTreeSet<String>) {
+        let taken: Vec<u32> = self
+            .rules
+            .iter()
+            .filter(|(n, e)| e.group.is_some() && foreign.contains(&group_name(**n)))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in taken {
+            if let Some(e) = self.rules.remove(&n) {
+                let message = format!(
+                    "firewall group network-group {} on router {router_name} exists and \
+                     vmnet-operator does not own it; it is left alone, so this rule's \
+                     spec.sourceRanges cannot go there (remove or rename that group)",
+                    group_name(n)
+                );
+                self.refused
+                    .insert(e.key, Refusal::new("Conflict", message));
+            }
+        }
+    }
+
+    /// The network-groups of the rules to program, by rule number.
+    pub fn groups(&self) -> BTreeMap<u32, NetworkGroup> {
+        self.rules
+            .iter()
+            .filter_map(|(n, e)| Some((*n, e.group.clone()?)))
+            .collect()
+    }
 }
 
 /// Where a rule receives traffic: address (or interface), protocol spaces and ports.
@@ -326,6 +362,34 @@ mod tests {
                 .message
                 .contains("does not own")
         );
+    }
+
+    #[test]
+    fn several_sources_bring_a_group_unless_a_foreign_one_has_its_name() {
+        let mut two = (*pr("a", 0, Some(100), "tcp", 30000)).clone();
+        two.spec.source_ranges = Some(vec!["192.0.2.0/24".into(), "198.51.100.9".into()]);
+        let rules = vec![Arc::new(two), pr("b", 1, Some(101), "tcp", 30001)];
+        let mut d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        let groups = d.groups();
+        assert_eq!(groups.keys().copied().collect::<Vec<_>>(), vec![100]);
+        assert_eq!(groups[&100].networks.len(), 2);
+        assert_eq!(
+            d.rules[&100].rule.source.group.network_group.as_deref(),
+            Some("VMNET-100")
+        );
+
+        d.refuse_foreign_groups("edge", &BTreeSet::from(["VMNET-101".to_owned()]));
+        assert_eq!(
+            d.rules.len(),
+            2,
+            "b has no group, so VMNET-101 is no matter"
+        );
+        d.refuse_foreign_groups("edge", &BTreeSet::from(["VMNET-100".to_owned()]));
+        assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![101]);
+        let why = &d.refused[&Key::of(&rules[0])];
+        assert_eq!(why.reason, "Conflict");
+        assert!(why.message.contains("VMNET-100"), "{}", why.message);
+        assert!(d.groups().is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! commits and any preview), so the two can never disagree. Pure: no I/O.
 
 use vmnet_api::{PortRule, RuleProtocol, RuleRange, VyosRouterSpec};
-use vyos_client::nat::{NatKind, NatRule, Protocol, validate};
+use vyos_client::nat::{NatKind, NatRule, NetworkGroup, Protocol, validate};
 
 /// Every description the operator writes starts with this marker, followed by
 /// `<namespace>/<name>` of the PortRule. Together with the router's owned rule-number range
@@ -32,6 +32,46 @@ pub fn owner_of(description: Option<&str>) -> Option<(&str, &str)> {
 /// carrying the marker.
 pub fn is_owned(rule: &NatRule, range: &RuleRange) -> bool {
     range.contains(rule.number) && owner_of(rule.description.as_deref()).is_some()
+}
+
+/// The name of the network-group that holds the source ranges of rule `number`, when it
+/// has several (VyOS group names: at most 31 characters, no leading `!` or `-`).
+pub fn group_name(number: u32) -> String {
+    format!("VMNET-{number}")
+}
+
+/// The rule number of one of the operator's groups: named by [`group_name`] for a number
+/// in the owned range, and carrying the marker. Other groups are never touched.
+pub fn owned_group(name: &str, group: &NetworkGroup, range: &RuleRange) -> Option<u32> {
+    let n: u32 = name.strip_prefix("VMNET-")?.parse().ok()?;
+    (group_name(n) == name && range.contains(n) && owner_of(group.description.as_deref()).is_some())
+        .then_some(n)
+}
+
+/// The network-group a PortRule with several `sourceRanges` needs (a single address as a
+/// `/32`), described with the same marker as its rule; `None` for one range or none.
+pub fn source_group(rule: &PortRule) -> Option<NetworkGroup> {
+    let ranges = rule.spec.source_ranges.as_deref()?;
+    if ranges.len() < 2 {
+        return None;
+    }
+    Some(NetworkGroup {
+        description: Some(description(
+            rule.metadata.namespace.as_deref().unwrap_or_default(),
+            rule.metadata.name.as_deref().unwrap_or_default(),
+            None,
+        )),
+        networks: ranges
+            .iter()
+            .map(|r| {
+                if r.contains('/') {
+                    r.clone()
+                } else {
+                    format!("{r}/32")
+                }
+            })
+            .collect(),
+    })
 }
 
 /// Why a PortRule cannot be rendered; becomes a `Stalled` condition.
@@ -92,13 +132,8 @@ pub fn render(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<N
     match spec.source_ranges.as_deref() {
         None | Some([]) => {}
         Some([one]) => nat.source.address = Some(one.clone()),
-        Some(_) => {
-            return Err(Refusal::new(
-                "Unsupported",
-                "spec.sourceRanges: a destination-NAT rule matches one source address or \
-                 network; list one range (several need a firewall group, not supported yet)",
-            ));
-        }
+        // Several: the rule names a network-group holding them (see `source_group`).
+        Some(_) => nat.source.group.network_group = Some(group_name(number)),
     }
     nat.translation.address = Some(spec.internal_address.clone());
     nat.translation.port = match (
@@ -126,11 +161,18 @@ pub fn render(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<N
     Ok(nat)
 }
 
-/// A short, stable fingerprint of a rendered rule (FNV-1a over its config ops), for
-/// `status.appliedHash`: it changes exactly when what is programmed changes.
-pub fn rule_hash(rule: &NatRule) -> String {
+/// A short, stable fingerprint of a rendered rule and its group, if any (FNV-1a over
+/// their config ops), for `status.appliedHash`: it changes exactly when what is programmed
+/// changes.
+pub fn rule_hash(rule: &NatRule, group: Option<&NetworkGroup>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for op in vyos_client::nat::render_rule(rule) {
+    let group_ops = group
+        .map(|g| vyos_client::nat::render_network_group(&group_name(rule.number), g))
+        .unwrap_or_default();
+    for op in vyos_client::nat::render_rule(rule)
+        .into_iter()
+        .chain(group_ops)
+    {
         for part in op
             .path
             .iter()
@@ -239,17 +281,49 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_numbers_and_several_source_ranges_are_refused() {
+    fn out_of_range_numbers_are_refused_and_several_sources_go_through_a_group() {
         let e = render(&rule(base()), &router(), 99).unwrap_err();
         assert_eq!(e.reason, "RuleNumberOutOfRange");
         let mut s = base();
-        s["sourceRanges"] = serde_json::json!(["198.51.100.0/24", "192.0.2.0/24"]);
-        let e = render(&rule(s), &router(), 100).unwrap_err();
-        assert!(e.message.contains("spec.sourceRanges"), "{}", e.message);
-        let mut s = base();
         s["sourceRanges"] = serde_json::json!(["198.51.100.0/24"]);
-        let nat = render(&rule(s), &router(), 100).unwrap();
+        let one = rule(s);
+        let nat = render(&one, &router(), 100).unwrap();
         assert_eq!(nat.source.address.as_deref(), Some("198.51.100.0/24"));
+        assert_eq!(source_group(&one), None);
+
+        let mut s = base();
+        s["sourceRanges"] = serde_json::json!(["198.51.100.0/24", "192.0.2.7"]);
+        let two = rule(s);
+        let nat = render(&two, &router(), 100).unwrap();
+        assert_eq!(nat.source.address, None);
+        assert_eq!(nat.source.group.network_group.as_deref(), Some("VMNET-100"));
+        let g = source_group(&two).unwrap();
+        assert_eq!(
+            g.networks.iter().map(String::as_str).collect::<Vec<_>>(),
+            vec!["192.0.2.7/32", "198.51.100.0/24"]
+        );
+        let range = router().rule_range;
+        assert_eq!(owned_group("VMNET-100", &g, &range), Some(100));
+        assert_eq!(
+            owned_group("VMNET-0100", &g, &range),
+            None,
+            "not our spelling"
+        );
+        assert_eq!(
+            owned_group("VMNET-99", &g, &range),
+            None,
+            "outside the range"
+        );
+        let by_hand = NetworkGroup {
+            description: Some("office".into()),
+            ..g.clone()
+        };
+        assert_eq!(
+            owned_group("VMNET-100", &by_hand, &range),
+            None,
+            "no marker"
+        );
+        assert_ne!(rule_hash(&nat, Some(&g)), rule_hash(&nat, None));
     }
 
     #[test]
@@ -270,7 +344,7 @@ mod tests {
         let mut s = base();
         s["internalPort"] = 23.into();
         let b = render(&rule(s), &router(), 100).unwrap();
-        assert_eq!(rule_hash(&a), rule_hash(&a.clone()));
-        assert_ne!(rule_hash(&a), rule_hash(&b));
+        assert_eq!(rule_hash(&a, None), rule_hash(&a.clone(), None));
+        assert_ne!(rule_hash(&a, None), rule_hash(&b, None));
     }
 }

@@ -3,15 +3,15 @@
 //! budget allows (a refused commit narrowed down to the rules at fault). The writer and
 //! the sync benchmark both run this code.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use vmnet_api::RuleRange;
-use vyos_client::nat::{ConfigOp, NatKind, NatRule, diff};
+use vyos_client::nat::{ConfigOp, NatKind, NatRule, NetworkGroup, diff, diff_network_groups};
 use vyos_client::{VyosClient, VyosError, op_body_len};
 
 use crate::commit::{CommitError, Share, fits, isolate, next_size};
-use crate::render::is_owned;
+use crate::render::{group_name, is_owned, owned_group};
 
 /// The destination-NAT rules of a router, split by ownership.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +30,31 @@ pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosEr
             out.owned.insert(n, r);
         } else if range.contains(n) {
             out.foreign.insert(n, r);
+        }
+    }
+    Ok(out)
+}
+
+/// The router's network-groups, split by ownership.
+#[derive(Debug, Clone, Default)]
+pub struct Groups {
+    /// The operator's (see [`owned_group`]), by the number of the rule that uses each.
+    pub owned: BTreeMap<u32, NetworkGroup>,
+    /// The names of all others: never touched, and never written over.
+    pub foreign: BTreeSet<String>,
+}
+
+/// Reads the router's network-groups (one request).
+pub async fn read_groups(client: &VyosClient, range: &RuleRange) -> Result<Groups, VyosError> {
+    let mut out = Groups::default();
+    for (name, g) in client.network_groups().await? {
+        match owned_group(&name, &g, range) {
+            Some(n) => {
+                out.owned.insert(n, g);
+            }
+            None => {
+                out.foreign.insert(name);
+            }
         }
     }
     Ok(out)
@@ -65,6 +90,8 @@ pub struct Applied {
     /// Set when the router refused a body as too large (413) although it was within
     /// `max_request_bytes`: a limit under that size, to use from now on.
     pub learned_max_request_bytes: Option<usize>,
+    /// The operator's network-groups now on the router, by rule number.
+    pub after_groups: BTreeMap<u32, NetworkGroup>,
 }
 
 /// Brings the owned rules `owned` to `target`: leaf-level diff, op-budgeted batches, one
@@ -83,13 +110,53 @@ pub async fn apply(
     on_request: &(dyn Fn(bool, usize) + Send + Sync),
     on_progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<Applied, VyosError> {
+    let none = BTreeMap::new();
+    apply_with_groups(
+        client,
+        (owned, &none),
+        (target, &none),
+        opts,
+        on_request,
+        on_progress,
+    )
+    .await
+}
+
+/// As [`apply`], for rules and the network-groups some of them use (by rule number): a
+/// rule's group ops go in the same request, so a rule and its sources commit together.
+pub async fn apply_with_groups(
+    client: &VyosClient,
+    (owned, owned_groups): (&BTreeMap<u32, NatRule>, &BTreeMap<u32, NetworkGroup>),
+    (target, target_groups): (&BTreeMap<u32, NatRule>, &BTreeMap<u32, NetworkGroup>),
+    opts: ApplyOptions,
+    on_request: &(dyn Fn(bool, usize) + Send + Sync),
+    on_progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> Result<Applied, VyosError> {
     let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
     for op in diff(NatKind::Destination, owned, target) {
         let n = op.path.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
         by_rule.entry(n).or_default().push(op);
     }
+    let named = |m: &BTreeMap<u32, NetworkGroup>, n: u32| -> BTreeMap<String, NetworkGroup> {
+        m.get(&n)
+            .map(|g| (group_name(n), g.clone()))
+            .into_iter()
+            .collect()
+    };
+    let numbers: BTreeSet<u32> = owned_groups
+        .keys()
+        .chain(target_groups.keys())
+        .copied()
+        .collect();
+    for n in numbers {
+        let ops = diff_network_groups(&named(owned_groups, n), &named(target_groups, n));
+        if !ops.is_empty() {
+            by_rule.entry(n).or_default().extend(ops);
+        }
+    }
     let mut out = Applied {
         after: owned.clone(),
+        after_groups: owned_groups.clone(),
         ..Applied::default()
     };
     if by_rule.is_empty() {
@@ -188,6 +255,10 @@ pub async fn apply(
         match target.get(&n) {
             Some(r) => out.after.insert(n, r.clone()),
             None => out.after.remove(&n),
+        };
+        match target_groups.get(&n) {
+            Some(g) => out.after_groups.insert(n, g.clone()),
+            None => out.after_groups.remove(&n),
         };
     }
     out.failed = done.failed;

@@ -19,7 +19,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use vmnet_api::{OrphanPolicy, PortRule, VyosRouter, VyosRouterStatus};
-use vyos_client::nat::NatRule;
+use vyos_client::nat::{NatRule, NetworkGroup};
 use vyos_client::{ClientConfig, VyosClient, VyosError};
 
 use crate::conditions::{State, conditions, same};
@@ -112,6 +112,9 @@ struct Writer {
     client: Option<(String, VyosClient)>,
     version: Option<String>,
     failures: u32,
+    /// The operator's network-groups as this writer last left them (`None` before the
+    /// first pass).
+    last_groups: Option<BTreeMap<u32, NetworkGroup>>,
     /// A body limit the router showed (413) below the one its spec declares, with that
     /// declared limit: forgotten when the spec changes.
     learned_body_limit: Option<(usize, usize)>,
@@ -126,6 +129,7 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<Ms
         version: None,
         failures: 0,
         learned_body_limit: None,
+        last_groups: None,
     };
     let mut next = Instant::now();
     loop {
@@ -289,14 +293,27 @@ impl Writer {
             .await
             .map_err(PassError::Vyos)?;
         let portrules = self.scoped_portrules();
+        // Network-groups are read (a second request) only when some rule needs one or this
+        // writer may have left one behind; a router without them costs one read a pass.
+        let uses_groups = portrules.iter().any(|r| {
+            r.spec.router == self.name && r.spec.source_ranges.as_ref().is_some_and(|s| s.len() > 1)
+        });
+        let groups = if uses_groups || self.last_groups.as_ref().is_none_or(|g| !g.is_empty()) {
+            crate::sync::read_groups(&client, &range)
+                .await
+                .map_err(PassError::Vyos)?
+        } else {
+            crate::sync::Groups::default()
+        };
         let ctx = self.ctx.clone();
-        let want = desired(
+        let mut want = desired(
             &self.name,
             &router.spec,
             &portrules,
             &|r| ctx.tenant_check(r),
             &foreign,
         );
+        want.refuse_foreign_groups(&self.name, &groups.foreign);
 
         // Target: the desired rules; owned rules nothing declares go (policy sync) or stay.
         let keep_orphans = router.spec.orphan_policy == Some(OrphanPolicy::UpsertOnly);
@@ -305,16 +322,27 @@ impl Writer {
             .iter()
             .map(|(n, e)| (*n, e.rule.clone()))
             .collect();
+        let mut target_groups = want.groups();
         if keep_orphans {
             for (n, r) in &owned {
                 if !target.contains_key(n) && !declared_elsewhere(&portrules, r) {
                     target.insert(*n, r.clone());
+                    if let Some(g) = groups.owned.get(n) {
+                        target_groups.insert(*n, g.clone());
+                    }
                 }
             }
         }
 
-        // Drift: owned rules that differ from how this writer left them.
-        let drifted = drift(self.last.as_ref(), &owned, &target);
+        // Drift: owned rules (or their groups) that differ from how this writer left them.
+        let mut drifted = drift(self.last.as_ref(), &owned, &target);
+        if let Some(last) = &self.last_groups {
+            for n in target_groups.keys() {
+                if groups.owned.get(n) != last.get(n) && target.contains_key(n) {
+                    drifted.entry(*n).or_insert("edited in its network-group");
+                }
+            }
+        }
 
         let declared = router
             .spec
@@ -357,8 +385,15 @@ impl Writer {
         let on_progress = move |sent: usize, total: usize| {
             let _ = progress_tx.send(format!("{sent}/{total} changes sent"));
         };
-        let applied =
-            crate::sync::apply(&client, &owned, &target, opts, &on_request, &on_progress).await;
+        let applied = crate::sync::apply_with_groups(
+            &client,
+            (&owned, &groups.owned),
+            (&target, &target_groups),
+            opts,
+            &on_request,
+            &on_progress,
+        )
+        .await;
         drop(on_progress);
         let _ = progress.await;
         let applied = applied.map_err(PassError::Vyos)?;
@@ -383,6 +418,7 @@ impl Writer {
             self.report_drift(n, drift, &want).await;
         }
         self.last = Some(after.clone());
+        self.last_groups = Some(applied.after_groups);
         self.write_statuses(&portrules, &want, &failed).await;
         self.release_finalizers(&portrules, &after).await;
         self.write_router_status(router, &after, &want, drifted.len())
@@ -449,10 +485,10 @@ impl Writer {
         failed: &BTreeMap<u32, String>,
     ) {
         let mut patches = Vec::new();
-        let by_key: BTreeMap<&Key, (u32, &NatRule)> = want
+        let by_key: BTreeMap<&Key, (u32, &NatRule, Option<&NetworkGroup>)> = want
             .rules
             .iter()
-            .map(|(n, e)| (&e.key, (*n, &e.rule)))
+            .map(|(n, e)| (&e.key, (*n, &e.rule, e.group.as_ref())))
             .collect();
         for pr in portrules {
             if pr.spec.router != self.name || pr.metadata.deletion_timestamp.is_some() {
@@ -461,7 +497,7 @@ impl Writer {
             let key = Key::of(pr);
             let (state, reason, message, hash) = if let Some(r) = want.refused.get(&key) {
                 (State::Stalled, r.reason, r.message.clone(), None)
-            } else if let Some((n, rule)) = by_key.get(&key) {
+            } else if let Some((n, rule, group)) = by_key.get(&key) {
                 match failed.get(n) {
                     Some(text) => (
                         State::Stalled,
@@ -473,7 +509,7 @@ impl Writer {
                         State::Ready,
                         "Programmed",
                         format!("rule {n} on router {}", self.name),
-                        Some(rule_hash(rule)),
+                        Some(rule_hash(rule, *group)),
                     ),
                 }
             } else {

@@ -236,8 +236,7 @@ fn cases() -> Vec<Case> {
         case("neither external address nor interface", PortRule, vec![unset("spec.externalAddress")], &["spec.externalAddress", "set externalAddress, inboundInterface or both"]),
         case("interface name too long", PortRule, vec![set("spec.inboundInterface", json!("eth0.1234567890123"))], &["spec.inboundInterface", "15"]),
         case("IPv6 source range", PortRule, vec![set("spec.sourceRanges", json!(["2001:db8::/32"]))], &["spec.sourceRanges[0]", "IPv4"]),
-        case("two source ranges on a PortRule", PortRule, vec![set("spec.sourceRanges", json!(["198.51.100.0/24", "192.0.2.7"]))], &["spec.sourceRanges", "one address or network"]),
-        case("two source ranges on a VM port", VmNetwork, vec![set("spec.ports[0].sourceRanges", json!(["198.51.100.0/24", "192.0.2.7"]))], &["spec.ports[0].sourceRanges", "firewall group"]),
+        case("seventeen source ranges", PortRule, vec![set("spec.sourceRanges", json!((1..=17).map(|i| format!("192.0.2.{i}")).collect::<Vec<_>>()))], &["spec.sourceRanges", "must have at most 16 items"]),
         case("name too long for the marker", PortRule, vec![set("metadata.name", long(64))], &["metadata.name", "at most 63"]),
     ]
 }

@@ -1403,3 +1403,141 @@ async fn tls_is_verified_and_credential_problems_are_named() {
         assert!(!o["status"].to_string().contains(KEY), "{}", o["status"]);
     }
 }
+
+/// The router's network-groups as vyos-sim holds them.
+fn router_groups(w: &World) -> BTreeMap<String, vyos_client::nat::NetworkGroup> {
+    let cfg = w.sim().running_config();
+    let data = cfg
+        .pointer("/firewall/group/network-group")
+        .cloned()
+        .unwrap_or(json!({}));
+    vyos_client::nat::parse_network_groups(&data).unwrap()
+}
+
+// Several source ranges: a network-group per rule, written and removed with it, kept as
+// declared (hand edits reverted), and other groups left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_source_ranges_go_through_a_network_group() {
+    let mut w = world("groups").await;
+    let office = |n: &str| {
+        SimOp::Set(
+            ["firewall", "group", "network-group", "OFFICE", "network", n]
+                .map(str::to_owned)
+                .to_vec(),
+        )
+    };
+    w.sim()
+        .third_party_edit(vec![office("203.0.113.0/24")])
+        .unwrap();
+    w.start_operator("a", true).await;
+    let mut spec = standalone(&w, 47200, "10.77.0.97");
+    spec["sourceRanges"] = json!(["192.0.2.0/24", "198.51.100.7"]);
+    w.portrule("multi", spec.clone()).await;
+    let o = wait_ready_rule(&w, "multi", 30).await;
+    let n = o["status"]["ruleNumber"].as_u64().unwrap() as u32;
+    let name = format!("VMNET-{n}");
+    let rule = w.router_rules()[&n].clone();
+    assert_eq!(
+        rule.source.group.network_group.as_deref(),
+        Some(name.as_str())
+    );
+    assert_eq!(rule.source.address, None);
+    let nets = |w: &World| -> Vec<String> {
+        router_groups(w)
+            .get(&format!("VMNET-{n}"))
+            .map(|g| g.networks.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(nets(&w), vec!["192.0.2.0/24", "198.51.100.7/32"]);
+    let hash = o["status"]["appliedHash"].clone();
+
+    // A hand edit of the group is reverted within one drift interval, and reported.
+    w.sim()
+        .third_party_edit(vec![SimOp::Delete(
+            [
+                "firewall",
+                "group",
+                "network-group",
+                &name,
+                "network",
+                "192.0.2.0/24",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        )])
+        .unwrap();
+    eventually(30, "the group restored", async || {
+        let got = nets(&w);
+        if got == ["192.0.2.0/24", "198.51.100.7/32"] {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+    assert!(w.metrics().await.contains("vmnet_drift_repaired_total"));
+
+    // A third range: one op on the group, the rule untouched, the status follows.
+    let before = w.sim().counters().ops_applied;
+    spec["sourceRanges"] = json!(["192.0.2.0/24", "198.51.100.7", "203.0.113.64/26"]);
+    w.portrule("multi", spec.clone()).await;
+    let prs = w.portrules();
+    eventually(30, "a third network and a new appliedHash", async || {
+        let o = get_json(&prs, "multi").await.ok_or("gone")?;
+        if nets(&w).len() == 3 && ready(&o) && o["status"]["appliedHash"] != hash {
+            Ok(())
+        } else {
+            Err(format!("{:?} {}", nets(&w), o["status"]))
+        }
+    })
+    .await;
+    assert_eq!(
+        w.sim().counters().ops_applied - before,
+        1,
+        "only the new network is sent"
+    );
+
+    // Down to one range: on the rule itself, and the group goes in the same commit.
+    spec["sourceRanges"] = json!(["192.0.2.0/24"]);
+    w.portrule("multi", spec.clone()).await;
+    eventually(30, "one source on the rule, no group", async || {
+        let r = w.router_rules().get(&n).cloned().ok_or("no rule")?;
+        let groups = router_groups(&w);
+        if r.source.address.as_deref() == Some("192.0.2.0/24") && !groups.contains_key(&name) {
+            Ok(())
+        } else {
+            Err(format!("{:?} {:?}", r.source, groups.keys()))
+        }
+    })
+    .await;
+
+    // Back to two, then deleted: rule and group leave together; OFFICE is never touched.
+    spec["sourceRanges"] = json!(["192.0.2.0/24", "198.51.100.7"]);
+    w.portrule("multi", spec).await;
+    eventually(30, "the group back", async || {
+        if nets(&w).len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", nets(&w)))
+        }
+    })
+    .await;
+    w.portrules()
+        .delete("multi", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "rule and group gone", async || {
+        let groups = router_groups(&w);
+        if w.router_rules().is_empty() && !groups.contains_key(&name) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", groups.keys()))
+        }
+    })
+    .await;
+    let office_now = &router_groups(&w)["OFFICE"];
+    assert_eq!(
+        office_now.networks.iter().collect::<Vec<_>>(),
+        vec!["203.0.113.0/24"]
+    );
+}

@@ -88,24 +88,14 @@ pub fn vyos_text() -> Rule {
     )
 }
 
-/// The schema of `sourceRanges`: IPv4 addresses or networks; one for now, since a VyOS
-/// NAT rule matches one source address and several need a firewall group.
+/// The schema of `sourceRanges`: IPv4 addresses or networks. One is written on the NAT
+/// rule itself; several go into a firewall network-group that the rule names.
 pub fn source_ranges(g: &mut schemars::SchemaGenerator) -> Schema {
     let _ = g;
-    let mut schema = string_list(
+    string_list(
         16,
         18,
         &format!("{} || {}", is_ipv4("self"), is_ipv4_network("self")),
         "must be an IPv4 address or an IPv4 CIDR written with its network address (198.51.100.0/24)",
-    );
-    schema.insert(
-        "x-kubernetes-validations".to_owned(),
-        serde_json::json!([{
-            "rule": "self.size() <= 1",
-            "message": "holds one address or network for now: a VyOS NAT rule matches one \
-                        source, and several need a firewall group, which the operator does not \
-                        write yet (cover them with one CIDR)"
-        }]),
-    );
-    schema
+    )
 }
