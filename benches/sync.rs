@@ -7,7 +7,7 @@
 //! desired-state computation for 10,000 PortRules.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,7 +185,14 @@ async fn run() {
         .collect();
     let ok = |_: &PortRule| -> Result<(), Refusal> { Ok(()) };
     let t = Instant::now();
-    let d = desired("edge", &router, &prs, &ok, &BTreeMap::new());
+    let d = desired(
+        "edge",
+        &router,
+        &prs,
+        &ok,
+        &BTreeMap::new(),
+        &BTreeSet::new(),
+    );
     let d_t = t.elapsed();
     println!(
         "desired state of 10,000 PortRules (render, validate, conflicts): {:.1} ms ({} rules, {} refused)",

@@ -29,18 +29,6 @@ pub fn fits(rest: &[Share], max_ops: usize, max_bytes: usize) -> usize {
     take
 }
 
-/// Cuts `shares` into consecutive requests by [`fits`].
-pub fn batches(shares: &[Share], max_ops: usize, max_bytes: usize) -> Vec<Vec<u32>> {
-    let mut out = Vec::new();
-    let mut rest = shares;
-    while !rest.is_empty() {
-        let take = fits(rest, max_ops, max_bytes);
-        out.push(rest[..take].iter().map(|s| s.rule).collect());
-        rest = &rest[take..];
-    }
-    out
-}
-
 /// The op count of the next request: what fits in `budget` at the pace the last request
 /// showed (`ops` in `took`), at most twice the `current` size (one quick request does not
 /// jump to the cap), within 1 and `cap`. A real router spends tens of milliseconds per op,
@@ -167,6 +155,19 @@ mod tests {
         );
         assert_eq!(next_size(10, 10, D::from_secs(1000), budget, 2000), 1);
         assert_eq!(next_size(300, 0, D::ZERO, budget, 2000), 600);
+    }
+
+    /// Cuts `shares` into consecutive requests by [`fits`], as `sync::apply` does when its
+    /// sizes stay fixed.
+    fn batches(shares: &[Share], max_ops: usize, max_bytes: usize) -> Vec<Vec<u32>> {
+        let mut out = Vec::new();
+        let mut rest = shares;
+        while !rest.is_empty() {
+            let take = fits(rest, max_ops, max_bytes);
+            out.push(rest[..take].iter().map(|s| s.rule).collect());
+            rest = &rest[take..];
+        }
+        out
     }
 
     fn shares(ops: &[(u32, usize)]) -> Vec<Share> {

@@ -63,7 +63,8 @@ pub struct Desired {
 ///
 /// Rules being deleted are left out (so they leave the router); `check` is the tenant check
 /// (may this PortRule forward to its internal address); `foreign` are rules on the router
-/// inside the owned range that the operator does not own, which are never overwritten.
+/// inside the owned range that the operator does not own, and `foreign_groups` the names
+/// of network-groups it does not own: neither is ever overwritten.
 /// Where two PortRules want the same external endpoint or rule number, the older one keeps
 /// it and the other is refused naming it.
 pub fn desired(
@@ -72,6 +73,7 @@ pub fn desired(
     portrules: &[Arc<PortRule>],
     check: &dyn Fn(&PortRule) -> Result<(), Refusal>,
     foreign: &BTreeMap<u32, NatRule>,
+    foreign_groups: &BTreeSet<String>,
 ) -> Desired {
     let mut out = Desired::default();
     let mut candidates: Vec<&Arc<PortRule>> = portrules
@@ -90,6 +92,7 @@ pub fn desired(
             out.pending.push(key);
             continue;
         };
+        let group = source_group(r);
         let verdict = check(r)
             .and_then(|()| render(r, router, number))
             .and_then(|nat| {
@@ -110,6 +113,18 @@ pub fn desired(
                              vmnet-operator does not own; it is left alone, so this rule \
                              cannot take its number (remove the foreign rule, or delete this \
                              PortRule's status.ruleNumber to get another)"
+                        ),
+                    ));
+                }
+                if group.is_some() && foreign_groups.contains(&group_name(number)) {
+                    return Err(Refusal::new(
+                        "Conflict",
+                        format!(
+                            "firewall group network-group {} on router {router_name} exists \
+                             and vmnet-operator does not own it; it is left alone, so this \
+                             rule's spec.sourceRanges cannot go there (remove or rename that \
+                             group)",
+                            group_name(number)
                         ),
                     ));
                 }
@@ -135,7 +150,7 @@ pub fn desired(
                         key,
                         generation: r.metadata.generation,
                         rule,
-                        group: source_group(r),
+                        group,
                     },
                 );
             }
@@ -148,29 +163,6 @@ pub fn desired(
 }
 
 impl Desired {
-    /// Refuses the rules whose network-group name is held on the router by a group the
-    /// operator does not own (`foreign`): it is left alone, so those rules cannot use it.
-    pub fn refuse_foreign_groups(&mut self, router_name: &str, foreign: &BTreeSet<String>) {
-        let taken: Vec<u32> = self
-            .rules
-            .iter()
-            .filter(|(n, e)| e.group.is_some() && foreign.contains(&group_name(**n)))
-            .map(|(n, _)| *n)
-            .collect();
-        for n in taken {
-            if let Some(e) = self.rules.remove(&n) {
-                let message = format!(
-                    "firewall group network-group {} on router {router_name} exists and \
-                     vmnet-operator does not own it; it is left alone, so this rule's \
-                     spec.sourceRanges cannot go there (remove or rename that group)",
-                    group_name(n)
-                );
-                self.refused
-                    .insert(e.key, Refusal::new("Conflict", message));
-            }
-        }
-    }
-
     /// The network-groups of the rules to program, by rule number.
     pub fn groups(&self) -> BTreeMap<u32, NetworkGroup> {
         self.rules
@@ -302,7 +294,14 @@ mod tests {
             pr("a", 0, Some(100), "tcp", 30000),
             pr("b", 1, None, "tcp", 30001),
         ];
-        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &ok,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![100]);
         assert_eq!(d.pending, vec![Key::of(&rules[1])]);
         assert!(d.refused.is_empty());
@@ -320,6 +319,7 @@ mod tests {
             &[Arc::new(gone), Arc::new(other)],
             &ok,
             &BTreeMap::new(),
+            &BTreeSet::new(),
         );
         assert!(d.rules.is_empty() && d.refused.is_empty() && d.pending.is_empty());
     }
@@ -330,7 +330,14 @@ mod tests {
             pr("young", 5, Some(101), "udp", 53),
             pr("old", 1, Some(100), "tcp_udp", 53),
         ];
-        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &ok,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         assert_eq!(d.rules[&100].key.name, "old");
         let why = &d.refused[&Key::of(&rules[0])];
         assert_eq!(why.reason, "Conflict");
@@ -347,7 +354,14 @@ mod tests {
             pr("t", 0, Some(100), "tcp", 53),
             pr("u", 1, Some(101), "udp", 53),
         ];
-        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &ok,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         assert_eq!(d.rules.len(), 2, "{:?}", d.refused);
     }
 
@@ -355,7 +369,7 @@ mod tests {
     fn a_foreign_rule_at_the_number_is_never_overwritten() {
         let rules = vec![pr("a", 0, Some(100), "tcp", 30000)];
         let foreign = BTreeMap::from([(100, NatRule::new(NatKind::Destination, 100))]);
-        let d = desired("edge", &router(), &rules, &ok, &foreign);
+        let d = desired("edge", &router(), &rules, &ok, &foreign, &BTreeSet::new());
         assert!(d.rules.is_empty());
         assert!(
             d.refused[&Key::of(&rules[0])]
@@ -369,7 +383,14 @@ mod tests {
         let mut two = (*pr("a", 0, Some(100), "tcp", 30000)).clone();
         two.spec.source_ranges = Some(vec!["192.0.2.0/24".into(), "198.51.100.9".into()]);
         let rules = vec![Arc::new(two), pr("b", 1, Some(101), "tcp", 30001)];
-        let mut d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &ok,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         let groups = d.groups();
         assert_eq!(groups.keys().copied().collect::<Vec<_>>(), vec![100]);
         assert_eq!(groups[&100].networks.len(), 2);
@@ -378,13 +399,28 @@ mod tests {
             Some("VMNET-100")
         );
 
-        d.refuse_foreign_groups("edge", &BTreeSet::from(["VMNET-101".to_owned()]));
+        let taken = |name: &str| BTreeSet::from([name.to_owned()]);
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &ok,
+            &BTreeMap::new(),
+            &taken("VMNET-101"),
+        );
         assert_eq!(
             d.rules.len(),
             2,
             "b has no group, so VMNET-101 is no matter"
         );
-        d.refuse_foreign_groups("edge", &BTreeSet::from(["VMNET-100".to_owned()]));
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &ok,
+            &BTreeMap::new(),
+            &taken("VMNET-100"),
+        );
         assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![101]);
         let why = &d.refused[&Key::of(&rules[0])];
         assert_eq!(why.reason, "Conflict");
@@ -398,14 +434,28 @@ mod tests {
             pr("a", 0, Some(100), "tcp", 1),
             pr("b", 1, Some(100), "tcp", 2),
         ];
-        let d = desired("edge", &router(), &rules, &ok, &BTreeMap::new());
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &ok,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         assert!(
             d.refused[&Key::of(&rules[1])]
                 .message
                 .contains("rule number 100")
         );
         let deny = |_: &PortRule| Err(Refusal::new("NotAllowed", "no"));
-        let d = desired("edge", &router(), &rules, &deny, &BTreeMap::new());
+        let d = desired(
+            "edge",
+            &router(),
+            &rules,
+            &deny,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         assert_eq!(d.refused.len(), 2);
         assert!(d.rules.is_empty());
     }

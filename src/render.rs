@@ -48,13 +48,21 @@ pub fn owned_group(name: &str, group: &NetworkGroup, range: &RuleRange) -> Optio
         .then_some(n)
 }
 
+/// Whether a PortRule's sources need a network-group: it lists several.
+pub fn uses_group(rule: &PortRule) -> bool {
+    rule.spec
+        .source_ranges
+        .as_ref()
+        .is_some_and(|s| s.len() > 1)
+}
+
 /// The network-group a PortRule with several `sourceRanges` needs (a single address as a
 /// `/32`), described with the same marker as its rule; `None` for one range or none.
 pub fn source_group(rule: &PortRule) -> Option<NetworkGroup> {
-    let ranges = rule.spec.source_ranges.as_deref()?;
-    if ranges.len() < 2 {
+    if !uses_group(rule) {
         return None;
     }
+    let ranges = rule.spec.source_ranges.as_deref()?;
     Some(NetworkGroup {
         description: Some(description(
             rule.metadata.namespace.as_deref().unwrap_or_default(),

@@ -174,8 +174,8 @@ pub async fn apply_with_groups(
     let cap = opts.max_ops_per_commit.max(1);
     let overhead = client.configure_overhead();
     // Bytes for ops, lowered when the router answers 413 to a body under it.
-    let byte_cap = std::sync::Mutex::new(opts.max_request_bytes.saturating_sub(overhead).max(1));
-    let learned = std::sync::Mutex::new(None::<usize>);
+    let declared_cap = opts.max_request_bytes.saturating_sub(overhead).max(1);
+    let byte_cap = std::sync::Mutex::new(declared_cap);
     let by_rule = Arc::new(by_rule);
     let counted = std::sync::Mutex::new((0usize, 0usize));
     let commit = |batch: Vec<u32>| {
@@ -183,7 +183,7 @@ pub async fn apply_with_groups(
             .iter()
             .flat_map(|n| by_rule.get(n).cloned().unwrap_or_default())
             .collect();
-        let (counted, byte_cap, learned) = (&counted, &byte_cap, &learned);
+        let (counted, byte_cap) = (&counted, &byte_cap);
         async move {
             let result = match opts.confirm_minutes {
                 Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
@@ -210,9 +210,8 @@ pub async fn apply_with_groups(
                 VyosError::PayloadTooLarge => {
                     let bytes: usize = ops.iter().map(op_body_len).sum();
                     let lower = (bytes / 2).max(1);
-                    if let (Ok(mut cap), Ok(mut l)) = (byte_cap.lock(), learned.lock()) {
+                    if let Ok(mut cap) = byte_cap.lock() {
                         *cap = (*cap).min(lower);
-                        *l = Some(*cap + overhead);
                     }
                     CommitError::Refused {
                         text: format!(
@@ -265,7 +264,11 @@ pub async fn apply_with_groups(
     if let Ok(c) = counted.lock() {
         (out.ops, out.requests) = *c;
     }
-    out.learned_max_request_bytes = learned.lock().ok().and_then(|l| *l);
+    out.learned_max_request_bytes = byte_cap
+        .lock()
+        .ok()
+        .filter(|cap| **cap < declared_cap)
+        .map(|cap| *cap + overhead);
     if opts.save {
         client.save().await?;
     }

@@ -25,7 +25,7 @@ use vyos_client::{ClientConfig, VyosClient, VyosError};
 use crate::conditions::{State, conditions, same};
 use crate::controller::Context;
 use crate::desired::{Desired, Key, desired};
-use crate::render::{owner_of, rule_hash};
+use crate::render::{owner_of, rule_hash, uses_group};
 
 /// What a pass reports to those who wait for it: the owned rules on the router afterwards
 /// (number → owner), or why the pass failed.
@@ -295,9 +295,9 @@ impl Writer {
         let portrules = self.scoped_portrules();
         // Network-groups are read (a second request) only when some rule needs one or this
         // writer may have left one behind; a router without them costs one read a pass.
-        let uses_groups = portrules.iter().any(|r| {
-            r.spec.router == self.name && r.spec.source_ranges.as_ref().is_some_and(|s| s.len() > 1)
-        });
+        let uses_groups = portrules
+            .iter()
+            .any(|r| r.spec.router == self.name && uses_group(r));
         let groups = if uses_groups || self.last_groups.as_ref().is_none_or(|g| !g.is_empty()) {
             crate::sync::read_groups(&client, &range)
                 .await
@@ -306,14 +306,14 @@ impl Writer {
             crate::sync::Groups::default()
         };
         let ctx = self.ctx.clone();
-        let mut want = desired(
+        let want = desired(
             &self.name,
             &router.spec,
             &portrules,
             &|r| ctx.tenant_check(r),
             &foreign,
+            &groups.foreign,
         );
-        want.refuse_foreign_groups(&self.name, &groups.foreign);
 
         // Target: the desired rules; owned rules nothing declares go (policy sync) or stay.
         let keep_orphans = router.spec.orphan_policy == Some(OrphanPolicy::UpsertOnly);
