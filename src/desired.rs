@@ -288,20 +288,25 @@ mod tests {
         Ok(())
     }
 
+    /// The desired state of `rules` on router edge, with nothing foreign in the way.
+    fn want(rules: &[Arc<PortRule>]) -> Desired {
+        desired(
+            "edge",
+            &router(),
+            rules,
+            &ok,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        )
+    }
+
     #[test]
     fn programs_rules_with_numbers_and_waits_for_the_rest() {
         let rules = vec![
             pr("a", 0, Some(100), "tcp", 30000),
             pr("b", 1, None, "tcp", 30001),
         ];
-        let d = desired(
-            "edge",
-            &router(),
-            &rules,
-            &ok,
-            &BTreeMap::new(),
-            &BTreeSet::new(),
-        );
+        let d = want(&rules);
         assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![100]);
         assert_eq!(d.pending, vec![Key::of(&rules[1])]);
         assert!(d.refused.is_empty());
@@ -330,14 +335,7 @@ mod tests {
             pr("young", 5, Some(101), "udp", 53),
             pr("old", 1, Some(100), "tcp_udp", 53),
         ];
-        let d = desired(
-            "edge",
-            &router(),
-            &rules,
-            &ok,
-            &BTreeMap::new(),
-            &BTreeSet::new(),
-        );
+        let d = want(&rules);
         assert_eq!(d.rules[&100].key.name, "old");
         let why = &d.refused[&Key::of(&rules[0])];
         assert_eq!(why.reason, "Conflict");
@@ -354,14 +352,7 @@ mod tests {
             pr("t", 0, Some(100), "tcp", 53),
             pr("u", 1, Some(101), "udp", 53),
         ];
-        let d = desired(
-            "edge",
-            &router(),
-            &rules,
-            &ok,
-            &BTreeMap::new(),
-            &BTreeSet::new(),
-        );
+        let d = want(&rules);
         assert_eq!(d.rules.len(), 2, "{:?}", d.refused);
     }
 
@@ -383,14 +374,7 @@ mod tests {
         let mut two = (*pr("a", 0, Some(100), "tcp", 30000)).clone();
         two.spec.source_ranges = Some(vec!["192.0.2.0/24".into(), "198.51.100.9".into()]);
         let rules = vec![Arc::new(two), pr("b", 1, Some(101), "tcp", 30001)];
-        let d = desired(
-            "edge",
-            &router(),
-            &rules,
-            &ok,
-            &BTreeMap::new(),
-            &BTreeSet::new(),
-        );
+        let d = want(&rules);
         let groups = d.groups();
         assert_eq!(groups.keys().copied().collect::<Vec<_>>(), vec![100]);
         assert_eq!(groups[&100].networks.len(), 2);
@@ -399,28 +383,17 @@ mod tests {
             Some("VMNET-100")
         );
 
-        let taken = |name: &str| BTreeSet::from([name.to_owned()]);
-        let d = desired(
-            "edge",
-            &router(),
-            &rules,
-            &ok,
-            &BTreeMap::new(),
-            &taken("VMNET-101"),
-        );
+        let taken = |name: &str| {
+            let foreign = BTreeSet::from([name.to_owned()]);
+            desired("edge", &router(), &rules, &ok, &BTreeMap::new(), &foreign)
+        };
+        let d = taken("VMNET-101");
         assert_eq!(
             d.rules.len(),
             2,
             "b has no group, so VMNET-101 is no matter"
         );
-        let d = desired(
-            "edge",
-            &router(),
-            &rules,
-            &ok,
-            &BTreeMap::new(),
-            &taken("VMNET-100"),
-        );
+        let d = taken("VMNET-100");
         assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![101]);
         let why = &d.refused[&Key::of(&rules[0])];
         assert_eq!(why.reason, "Conflict");
@@ -434,14 +407,7 @@ mod tests {
             pr("a", 0, Some(100), "tcp", 1),
             pr("b", 1, Some(100), "tcp", 2),
         ];
-        let d = desired(
-            "edge",
-            &router(),
-            &rules,
-            &ok,
-            &BTreeMap::new(),
-            &BTreeSet::new(),
-        );
+        let d = want(&rules);
         assert!(
             d.refused[&Key::of(&rules[1])]
                 .message
