@@ -66,7 +66,9 @@ async fn read_write_diff_round_trip_on_both_versions() {
 
         let whole = c.show_config(&[]).await.unwrap();
         assert!(whole["nat"]["destination"]["rule"]["100"].is_object());
-        assert!(c.save().await.unwrap().contains("Saving configuration"));
+        // A real router's save prints nothing (vyos-save-config.py): data is "".
+        assert_eq!(c.save().await.unwrap(), "");
+        assert_eq!(sim.saved_config(), sim.running_config());
         let v = c.version().await.unwrap();
         assert_eq!(v.is_1_4(), version == Version::V1_4);
         sim.stop().await;
@@ -89,6 +91,44 @@ async fn commit_confirm_on_1_5() {
         .unwrap_err();
     assert!(matches!(err, VyosError::ConfirmPending { .. }), "{err:?}");
     c.confirm().await.unwrap();
+    sim.stop().await;
+}
+
+/// 1.5's commit-confirm texts as the router sends them (the commit's output, `\n`, then
+/// config-mgmt's line with its own `\n`; `Another confirm is pending\n`, `No confirm
+/// pending\n`) are still told apart by the client.
+#[tokio::test]
+async fn commit_confirm_texts_classify_with_their_newlines() {
+    let sim = sim(Version::V1_5, false).await;
+    let c = client(&sim);
+    let out = c
+        .configure_confirm(&nat::render_rule(&dnat(5, "2000")), 3)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(
+        out,
+        "\nInitialized commit-confirm; 3 minutes to confirm before reboot\n"
+    );
+    let err = c
+        .configure_confirm(&nat::render_rule(&dnat(6, "2001")), 3)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, VyosError::ConfirmPending { message } if message == "Another confirm is pending"),
+        "{err:?}"
+    );
+    assert!(err.outcome_unknown(), "the commit itself was applied");
+    assert!(
+        c.nat_rules(NatKind::Destination)
+            .await
+            .unwrap()
+            .contains_key(&6)
+    );
+    assert_eq!(c.confirm().await.unwrap(), "Reboot timer stopped\n");
+    let again = c.confirm().await.unwrap();
+    assert_eq!(again, "No confirm pending\n");
+    assert!(again.contains("No confirm pending"));
     sim.stop().await;
 }
 

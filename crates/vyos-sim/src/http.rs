@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket};
 
+use crate::request::{self, ModelError};
 use crate::tree::Node;
 use crate::{Counters, Faults, Shared, SimError, SimOp, Version, apply_op, schema, verify};
 
@@ -99,7 +100,11 @@ pub(crate) async fn serve_api(
 }
 
 fn api_router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    for endpoint in unsimulated_endpoints(shared.version) {
+        router = router.route(endpoint, post(unsimulated));
+    }
+    router
         .route("/retrieve", post(retrieve))
         .route("/configure", post(configure))
         .route("/config-file", post(config_file))
@@ -212,9 +217,38 @@ fn bad(version: Version, text: impl Into<String>) -> Response {
     envelope(version, StatusCode::BAD_REQUEST, Err(text.into()))
 }
 
+/// A request's command object, and how VyOS answers it if its endpoint's model refuses it.
+struct Parsed {
+    /// The command object (a form's `data`, a list in it as `{"commands": [...]}`).
+    body: Value,
+    /// For a form request, the first error of VyOS's own form check (`None`: none, or a
+    /// JSON body, which pydantic alone checks).
+    form_err: Option<(StatusCode, String)>,
+}
+
+impl Parsed {
+    /// VyOS's answer to a body its endpoint's model refuses: a form request gets the form
+    /// check's error, else pydantic's first error (`member`: the model, when the body was
+    /// one choice of a `Union`).
+    fn refuse(&self, v: Version, e: &ModelError, member: Option<&str>) -> Response {
+        match &self.form_err {
+            Some((status, text)) => envelope(v, *status, Err(text.clone())),
+            None => bad(v, e.render(v, member)),
+        }
+    }
+}
+
+fn unauthorized(v: Version) -> Response {
+    envelope(
+        v,
+        StatusCode::UNAUTHORIZED,
+        Err("Valid API key is required".into()),
+    )
+}
+
 /// Reads the key and the command object from either encoding (form fields `key` + `data`,
-/// urlencoded or multipart; or a JSON body with `key` inside).
-async fn read_request(shared: &Shared, req: Request) -> Result<Value, Response> {
+/// urlencoded or multipart; or a JSON body with `key` inside), for `endpoint`.
+async fn read_request(shared: &Shared, req: Request, endpoint: &str) -> Result<Parsed, Response> {
     let v = shared.version;
     let ctype = req
         .headers()
@@ -222,7 +256,7 @@ async fn read_request(shared: &Shared, req: Request) -> Result<Value, Response> 
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let (key, body) = if ctype.starts_with("application/json") {
+    if ctype.starts_with("application/json") {
         let bytes = Bytes::from_request(req, &())
             .await
             .map_err(|e| unreadable(shared, e.status(), "could not read the body"))?;
@@ -234,89 +268,102 @@ async fn read_request(shared: &Shared, req: Request) -> Result<Value, Response> 
                 "{'type': 'model_attributes_type', 'msg': 'Input should be a valid dictionary'}",
             ));
         };
-        (
-            body.get("key").and_then(Value::as_str).map(str::to_owned),
+        let key = body.get("key").and_then(Value::as_str);
+        if !key.is_some_and(|k| shared.state().keys.iter().any(|x| x == k)) {
+            return Err(unauthorized(v));
+        }
+        return Ok(Parsed {
             body,
-        )
+            form_err: None,
+        });
+    }
+    let fields = if ctype.starts_with("multipart/form-data") {
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|e| unreadable(shared, e.status(), "malformed multipart body"))?;
+        let mut fields = Vec::new();
+        while let Ok(Some(f)) = mp.next_field().await {
+            let name = f.name().unwrap_or_default().to_owned();
+            let text = f.text().await.unwrap_or_default();
+            fields.push((name, text));
+        }
+        fields
     } else {
-        let fields = if ctype.starts_with("multipart/form-data") {
-            let mut mp = Multipart::from_request(req, &())
-                .await
-                .map_err(|e| unreadable(shared, e.status(), "malformed multipart body"))?;
-            let mut fields = Vec::new();
-            while let Ok(Some(f)) = mp.next_field().await {
-                let name = f.name().unwrap_or_default().to_owned();
-                let text = f.text().await.unwrap_or_default();
-                fields.push((name, text));
-            }
-            fields
-        } else {
-            let bytes = Bytes::from_request(req, &())
-                .await
-                .map_err(|e| unreadable(shared, e.status(), "could not read the body"))?;
-            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default()
-        };
-        let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, t)| t.clone());
-        let form_key = get("key");
-        let Some(data) = get("data").filter(|d| !d.is_empty()) else {
-            if form_key.is_none() {
-                return Err(envelope(
-                    v,
-                    StatusCode::UNAUTHORIZED,
-                    Err("Valid API key is required".into()),
-                ));
-            }
-            return Err(envelope(
-                v,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Err("Non-empty data field is required".into()),
-            ));
-        };
-        let data: Value = serde_json::from_str(&data)
-            .map_err(|e| bad(v, format!("Failed to parse JSON: {e}")))?;
-        let body = match data {
-            Value::Array(cmds) => json!({ "commands": cmds }),
-            Value::Object(m) => Value::Object(m),
-            other => {
-                return Err(bad(
-                    v,
-                    format!("Malformed command '{other}': any command must be JSON of dict"),
-                ));
-            }
-        };
-        let key = body
-            .get("key")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or(form_key);
-        (key, body)
+        let bytes = Bytes::from_request(req, &())
+            .await
+            .map_err(|e| unreadable(shared, e.status(), "could not read the body"))?;
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).unwrap_or_default()
     };
-    let ok = key.is_some_and(|k| shared.state().keys.contains(&k));
-    if !ok {
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, t)| t.clone());
+    let form_key = get("key");
+    let Some(data) = get("data").filter(|d| !d.is_empty()) else {
+        if form_key.is_none() {
+            return Err(unauthorized(v));
+        }
         return Err(envelope(
             v,
-            StatusCode::UNAUTHORIZED,
-            Err("Valid API key is required".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Err("Non-empty data field is required".into()),
         ));
+    };
+    let data: Value =
+        serde_json::from_str(&data).map_err(|e| bad(v, format!("Failed to parse JSON: {e}")))?;
+    let body = match data {
+        Value::Array(cmds) => json!({ "commands": cmds }),
+        other => other,
+    };
+    let form_err = request::form_check(
+        endpoint,
+        &body,
+        form_key.is_some() || body.get("key").is_some(),
+    );
+    let key = body
+        .get("key")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(form_key);
+    match key {
+        // A key that is not valid: auth_required's 401 comes before the body's model.
+        Some(k) if !shared.state().keys.contains(&k) => Err(unauthorized(v)),
+        // No key: pydantic fails, and the form check's first error is the answer.
+        None => Err(match form_err {
+            Some((status, text)) => envelope(v, status, Err(text)),
+            None => unauthorized(v),
+        }),
+        Some(_) => Ok(Parsed { body, form_err }),
     }
-    Ok(body)
 }
 
-fn path_of(cmd: &Value) -> Result<Vec<String>, String> {
-    match cmd.get("path") {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str().map(str::to_owned).ok_or_else(|| {
-                    format!("Malformed command '{cmd}': 'path' field must be a list of strings")
-                })
-            })
-            .collect(),
-        Some(_) => Err(format!(
-            "Malformed command '{cmd}': 'path' field must be a list"
-        )),
-    }
+/// The strings of a list field the body's model has already accepted.
+fn strings(cmd: &Value, field: &str) -> Vec<String> {
+    cmd.get(field)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The string of a field the body's model has already accepted.
+fn text(cmd: &Value, field: &str) -> String {
+    cmd.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// What a request that VyOS would serve but the simulator does not is answered.
+fn not_simulated(v: Version, what: &str) -> Response {
+    bad(v, format!("vyos-sim does not simulate {what}"))
+}
+
+/// VyOS's answer to an op its endpoint does not have.
+fn invalid_op(v: Version, op: &str) -> Response {
+    bad(v, format!("'{op}' is not a valid operation"))
 }
 
 async fn charge_read(shared: &Shared) {
@@ -327,38 +374,39 @@ async fn charge_read(shared: &Shared) {
 
 async fn retrieve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let v = shared.version;
-    let body = match read_request(&shared, req).await {
-        Ok(b) => b,
+    let parsed = match read_request(&shared, req, "/retrieve").await {
+        Ok(p) => p,
         Err(r) => return r,
     };
+    // RetrieveModel: `op: StrictStr`, `path: List[StrictStr]` (no default, on 1.4 and 1.5:
+    // a showConfig of the root sends `"path": []`).
+    if let Err(e) = request::check(&parsed.body, request::OP_AND_PATH) {
+        return parsed.refuse(v, &e, None);
+    }
+    let body = &parsed.body;
     charge_read(&shared).await;
-    let op = body
-        .get("op")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let path = match path_of(&body) {
-        Ok(p) => p,
-        Err(e) => return bad(v, e),
-    };
+    let op = text(body, "op");
+    let path = strings(body, "path");
     let running = shared.state().running.clone();
     match op.as_str() {
         "showConfig" => {
-            let fmt = body
-                .get("configFormat")
-                .and_then(Value::as_str)
-                .unwrap_or("json");
-            if fmt != "json" {
-                return bad(
-                    v,
-                    format!("vyos-sim renders configFormat json only, not '{fmt}'"),
-                );
+            // `if data.configFormat: config_format = data.configFormat`, default json.
+            match body.get("configFormat").and_then(Value::as_str) {
+                None | Some("" | "json") => {}
+                Some(f @ ("raw" | "json_ast")) => {
+                    return not_simulated(v, &format!("configFormat '{f}'"));
+                }
+                // error(400, f"'{config_format}' is not a valid config format")
+                Some(other) => return bad(v, format!("'{other}' is not a valid config format")),
             }
             if path.is_empty() {
                 return envelope(v, StatusCode::OK, Ok(running.render()));
             }
             match running.get(&path) {
                 Some(n) if !n.is_empty() => envelope(v, StatusCode::OK, Ok(n.render())),
+                // vyatta-cfg cnode::show_cfg_diff(): "Configuration under specified path is
+                // empty" for a valid path with nothing under it, "Specified configuration
+                // path is not valid" for a path the schema does not have.
                 _ if schema::parse(&path, None, v, "delete").is_ok() => {
                     bad(v, "Configuration under specified path is empty\n")
                 }
@@ -380,60 +428,64 @@ async fn retrieve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             Some(Node::Leaf(vals)) => envelope(v, StatusCode::OK, Ok(json!(vals))),
             _ => envelope(v, StatusCode::OK, Ok(json!([]))),
         },
-        other => bad(v, format!("'{other}' is not a valid operation")),
+        // error(400, f"'{op}' is not a valid operation")
+        other => invalid_op(v, other),
+    }
+}
+
+/// What a `/configure` body validated as (its `Union` of models, tried in order).
+enum Configure {
+    /// `ConfigureModel` or `ConfigureListModel`: (op, path, value) in order.
+    Ops(Vec<(String, Vec<String>, Option<String>)>),
+    /// 1.5's `ConfirmModel` (`key`, `op` only).
+    Confirm(String),
+}
+
+/// Validates a `/configure` body as VyOS's models do: `Union[ConfigureModel,
+/// ConfigureListModel]` on 1.4, with `ConfirmModel` last on 1.5; the first that accepts
+/// the body wins, and when none does the answer is `ConfigureModel`'s first error.
+fn configure_body(parsed: &Parsed, v: Version) -> Result<Configure, Box<Response>> {
+    let body = &parsed.body;
+    let one = |c: &Value| {
+        let value = c.get("value").and_then(Value::as_str).map(str::to_owned);
+        (text(c, "op"), strings(c, "path"), value)
+    };
+    let Err(first) = request::check(body, request::CONFIGURE) else {
+        return Ok(Configure::Ops(vec![one(body)]));
+    };
+    if let Some(Value::Array(cmds)) = body.get("commands")
+        && cmds
+            .iter()
+            .all(|c| c.is_object() && request::check(c, request::CONFIGURE).is_ok())
+    {
+        return Ok(Configure::Ops(cmds.iter().map(one).collect()));
+    }
+    match body.get("op").and_then(Value::as_str) {
+        Some(op) if v == Version::V1_5 => Ok(Configure::Confirm(op.to_owned())),
+        _ => Err(Box::new(parsed.refuse(v, &first, Some("ConfigureModel")))),
     }
 }
 
 async fn configure(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let v = shared.version;
-    let body = match read_request(&shared, req).await {
-        Ok(b) => b,
+    let parsed = match read_request(&shared, req, "/configure").await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let commands: Vec<Value> = match body.get("commands") {
-        Some(Value::Array(c)) => c.clone(),
-        Some(_) => return bad(v, "'commands' must be a list"),
-        None => vec![body.clone()],
+    let ops = match configure_body(&parsed, v) {
+        Ok(Configure::Ops(ops)) => ops,
+        // `if op == 'confirm': msg = session.confirm()`, else
+        // `raise ConfigSessionError(f"'{op}' is not a valid operation")`.
+        Ok(Configure::Confirm(op)) if op == "confirm" => return confirm(&shared).await,
+        Ok(Configure::Confirm(op)) => return invalid_op(v, &op),
+        Err(r) => return *r,
     };
-    let mut ops = Vec::new();
-    for c in &commands {
-        let Some(op) = c.get("op").and_then(Value::as_str) else {
-            return bad(v, format!("Malformed command '{c}': missing 'op' field"));
-        };
-        if op == "confirm" && commands.len() == 1 {
-            return confirm(&shared).await;
-        }
-        if !matches!(op, "set" | "delete" | "comment") {
-            return bad(v, format!("'{op}' is not a valid operation"));
-        }
-        if c.get("path").is_none() {
-            return bad(v, format!("Malformed command '{c}': missing 'path' field"));
-        }
-        let path = match path_of(c) {
-            Ok(p) if !p.is_empty() => p,
-            Ok(_) => {
-                return bad(
-                    v,
-                    format!("Malformed command '{c}': 'path' list must be non-empty"),
-                );
-            }
-            Err(e) => return bad(v, e),
-        };
-        let value = match c.get("value") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                return bad(
-                    v,
-                    format!("Malformed command '{c}': 'value' field must be a string"),
-                );
-            }
-        };
-        ops.push((op.to_owned(), path, value));
-    }
+    let body = &parsed.body;
+    // `confirm_time: StrictInt = 0`; `if confirm_time:` starts the timer (1.5).
     let confirm_time = match (v, body.get("confirm_time")) {
         (Version::V1_5, Some(t)) => match t.as_u64() {
-            Some(m) if m > 0 => Some(m),
+            Some(0) => None,
+            Some(m) => Some(m),
             _ => return bad(v, "confirm_time must be a positive integer"),
         },
         _ => None,
@@ -491,16 +543,22 @@ async fn configure(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     }
     match confirm_time {
         Some(minutes) => {
+            // routers.py run_commit_confirm(): the commit first, then the timer, and
+            //     out = out_c + '\n' + out_cc
+            // where out_cc is config-mgmt's commit_confirm printed with print(), so with a
+            // final newline; the commit's own output is empty when it has no warnings.
             if shared.state().confirm.is_some() {
-                // The commit has happened; only the timer is refused.
-                return bad(v, "Another confirm is pending");
+                // The commit has happened; only the timer is refused:
+                //     msg = 'Another confirm is pending'; return msg, 1
+                // printed by config-mgmt, so the error is that line with its newline.
+                return bad(v, "Another confirm is pending\n");
             }
             shared.arm_confirm(minutes);
             envelope(
                 v,
                 StatusCode::OK,
                 Ok(json!(format!(
-                    "Initialized commit-confirm; {minutes} minutes to confirm before reboot"
+                    "\nInitialized commit-confirm; {minutes} minutes to confirm before reboot\n"
                 ))),
             )
         }
@@ -558,58 +616,70 @@ fn matching_rule(root: &Node, needle: &str) -> Option<(&'static str, u32)> {
     None
 }
 
+/// 1.5's `confirm` (`/configure` or `/config-file`): config-mgmt's `confirm()` printed with
+/// print(), so each line ends with a newline (`msg = 'No confirm pending'; return msg, 0`,
+/// `msg = 'Reboot timer stopped'`); the commit that follows has nothing to commit and
+/// prints nothing.
 async fn confirm(shared: &Arc<Shared>) -> Response {
     let v = shared.version;
-    if v == Version::V1_4 {
-        return bad(v, "'confirm' is not a valid operation");
-    }
     let pending = shared.state().confirm.take().is_some();
     let text = if pending {
         "Reboot timer stopped\n"
     } else {
-        "No confirm pending"
+        "No confirm pending\n"
     };
     envelope(v, StatusCode::OK, Ok(json!(text)))
 }
 
+/// `save` writes the running config to `file` (default `/config/config.boot`, the boot
+/// config the sim keeps as "saved"); another file leaves the boot config as it was.
 async fn config_file(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let v = shared.version;
-    let body = match read_request(&shared, req).await {
-        Ok(b) => b,
+    let parsed = match read_request(&shared, req, "/config-file").await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    match body.get("op").and_then(Value::as_str).unwrap_or_default() {
+    if let Err(e) = request::check(&parsed.body, request::OP_ONLY) {
+        return parsed.refuse(v, &e, None);
+    }
+    let body = &parsed.body;
+    match text(body, "op").as_str() {
         "save" => {
             let _lock = shared.write_lock.lock().await;
-            {
-                let mut s = shared.state();
-                s.saved = s.running.clone();
+            let file = body.get("file").and_then(Value::as_str).unwrap_or_default();
+            if file.is_empty() || file == "/config/config.boot" {
+                {
+                    let mut s = shared.state();
+                    s.saved = s.running.clone();
+                }
+                shared.persist();
             }
-            shared.persist();
-            let file = body
-                .get("file")
-                .and_then(Value::as_str)
-                .unwrap_or("/config/config.boot");
-            envelope(
-                v,
-                StatusCode::OK,
-                Ok(json!(format!(
-                    "Saving configuration to '{file}'...\nDone\n"
-                ))),
-            )
+            // msg = session.save_config(path): the output of vyos-save-config.py, which
+            // prints nothing (on sagitta and current alike), so data is "".
+            envelope(v, StatusCode::OK, Ok(json!("")))
         }
         "confirm" if v == Version::V1_5 => confirm(&shared).await,
-        other => bad(v, format!("'{other}' is not a valid operation")),
+        "load" => not_simulated(v, "config-file 'load'"),
+        "merge" if v == Version::V1_5 => not_simulated(v, "config-file 'merge'"),
+        other => invalid_op(v, other),
     }
 }
 
 async fn show(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let v = shared.version;
-    let body = match read_request(&shared, req).await {
-        Ok(b) => b,
+    let parsed = match read_request(&shared, req, "/show").await {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let path = path_of(&body).unwrap_or_default();
+    // ShowModel: `op: StrictStr`, `path: List[StrictStr]`.
+    if let Err(e) = request::check(&parsed.body, request::OP_AND_PATH) {
+        return parsed.refuse(v, &e, None);
+    }
+    let op = text(&parsed.body, "op");
+    if op != "show" {
+        return invalid_op(v, &op);
+    }
+    let path = strings(&parsed.body, "path");
     if path.first().map(String::as_str) == Some("version") {
         let train = if v == Version::V1_4 {
             "sagitta"
@@ -622,10 +692,46 @@ async fn show(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         );
         return envelope(v, StatusCode::OK, Ok(json!(text)));
     }
-    bad(
-        v,
-        format!("vyos-sim does not simulate 'show {}'", path.join(" ")),
-    )
+    not_simulated(v, &format!("'show {}'", path.join(" ")))
+}
+
+/// The endpoints VyOS has and the sim does not simulate (POST, behind the API key), per
+/// version: sagitta's `vyos-http-api-server` routes, and current's `routers.py`.
+fn unsimulated_endpoints(v: Version) -> &'static [&'static str] {
+    match v {
+        Version::V1_4 => &[
+            "/configure-section",
+            "/container-image",
+            "/generate",
+            "/image",
+            "/poweroff",
+            "/reboot",
+            "/reset",
+        ],
+        Version::V1_5 => &[
+            "/configure-section",
+            "/container-image",
+            "/generate",
+            "/image",
+            "/import-pki",
+            "/poweroff",
+            "/reboot",
+            "/renew",
+            "/reset",
+            "/traceroute",
+        ],
+    }
+}
+
+/// One of [`unsimulated_endpoints`]: the key is checked (as by every VyOS endpoint), then
+/// the request is refused as not simulated.
+async fn unsimulated(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let v = shared.version;
+    let endpoint = req.uri().path().to_owned();
+    match read_request(&shared, req, &endpoint).await {
+        Ok(_) => not_simulated(v, &endpoint),
+        Err(r) => r,
+    }
 }
 
 async fn info(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

@@ -10,6 +10,8 @@
 //! nothing forwards packets. See docs/vyos-sim.md.
 
 mod http;
+mod pyrepr;
+mod request;
 pub mod schema;
 pub mod tree;
 pub mod verify;
@@ -342,7 +344,7 @@ impl Shared {
     }
 }
 
-/// Applies one set/delete to `root`. Errors are VyOS's set-time texts.
+/// Applies one set/delete/comment to `root`. Errors are VyOS's set-time texts.
 pub(crate) fn apply_op(
     root: &mut Node,
     op: &str,
@@ -351,6 +353,14 @@ pub(crate) fn apply_op(
     version: Version,
 ) -> Result<(), String> {
     use schema::Target;
+    // _configure_op(): set, delete, comment, else
+    //     raise ConfigSessionError(f"'{op}' is not a valid operation")
+    if !matches!(op, "set" | "delete" | "comment") {
+        return Err(format!("'{op}' is not a valid operation"));
+    }
+    if op == "comment" {
+        return comment(root, path, value.unwrap_or_default(), version);
+    }
     let target = schema::parse(path, value, version, op)?;
     let invalid = |p: &[String]| {
         format!(
@@ -359,7 +369,7 @@ pub(crate) fn apply_op(
         )
     };
     match (op, target) {
-        ("set", Target::Node(p)) => {
+        ("set", Target::Node(p) | Target::TagNode(p)) => {
             root.inner_mut(&p).ok_or_else(|| invalid(&p))?;
         }
         ("set", Target::Flag(p)) => {
@@ -389,7 +399,10 @@ pub(crate) fn apply_op(
                 p.join(" ")
             ));
         }
-        ("delete", Target::Node(p) | Target::Flag(p) | Target::BareLeaf(p)) => {
+        (
+            "delete",
+            Target::Node(p) | Target::Flag(p) | Target::BareLeaf(p) | Target::TagNode(p),
+        ) => {
             root.remove(&p);
         }
         ("delete", Target::Value { leaf, value, multi }) => {
@@ -408,10 +421,42 @@ pub(crate) fn apply_op(
                 }
             }
         }
-        ("comment", _) => {}
         (other, _) => return Err(format!("'{other}' is not a valid operation")),
     }
     Ok(())
+}
+
+/// `comment <path> <text>` (`configsession.comment(path, value)`, the CLI's `my_comment`
+/// with the text as the last argument): checked as vyatta-cfg's
+/// `Cstore::commentCfgPath` checks it, in its order and words, then dropped: the sim keeps
+/// no comments, as `showConfig`'s JSON shows none.
+fn comment(root: &Node, path: &[String], text: &str, version: Version) -> Result<(), String> {
+    use schema::Target;
+    let refuse = |why: &str| Err(format!("{why}\nComment failed"));
+    // get_parsed_tmpl(): "Configuration path: [...] is not valid"
+    let target = schema::parse(path, None, version, "comment")?;
+    let exists = |p: &[String]| root.get(p).is_some();
+    // cfg_path_exists(): "The specified config node does not exist"
+    let here = match &target {
+        Target::Value { leaf, value, .. } => {
+            exists(path) || matches!(root.get(leaf), Some(Node::Leaf(vals)) if vals.contains(value))
+        }
+        Target::Node(p) | Target::Flag(p) | Target::BareLeaf(p) | Target::TagNode(p) => exists(p),
+    };
+    if !here {
+        return refuse("The specified config node does not exist");
+    }
+    match target {
+        // def->isLeafValue(): "Cannot comment on config values"
+        Target::Value { .. } if !matches!(root.get(path), Some(Node::Inner(_))) => {
+            refuse("Cannot comment on config values")
+        }
+        // def->isTagNode(): "Cannot add comment at this level"
+        Target::TagNode(_) => refuse("Cannot add comment at this level"),
+        // "Cannot use the '*' character in a comment"
+        _ if text.contains('*') => refuse("Cannot use the '*' character in a comment"),
+        _ => Ok(()),
+    }
 }
 
 /// A running simulator. Dropping it stops it (without writing the state file).

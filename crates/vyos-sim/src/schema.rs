@@ -1,6 +1,13 @@
-//! What `set` and `delete` accept: the NAT part of VyOS's schema with its value validators
-//! and error texts (reference §2.4, §5.1, §5.2). Paths outside `nat` are taken as generic
-//! nodes with a value as the last element, enough for the config to hold them.
+//! What `set`, `delete` and `comment` accept: VyOS's top-level nodes, the levels the
+//! operator touches, and the NAT part of the schema with its value validators and error
+//! texts (reference §2.4, §5.1, §5.2).
+//!
+//! A path VyOS's schema does not have is refused with the CLI's text
+//! (`Configuration path: [bogus x] is not valid`, then `Set failed` / `Delete failed` /
+//! `Comment failed`). The node names come from vyos-1x's `interface-definitions` (the
+//! sagitta branch for 1.4, current for 1.5). Below the levels modelled here (`Def::Open`
+//! in `TOP`) any path is taken as a generic node with the last element as its value,
+//! enough for the config to hold it; docs/vyos-sim.md lists those subtrees.
 
 use std::net::Ipv4Addr;
 
@@ -24,7 +31,313 @@ pub enum Target {
     Flag(Vec<String>),
     /// A value leaf named without its value: `set` fails, `delete` removes the leaf.
     BareLeaf(Vec<String>),
+    /// A tag node itself, without a tag value (`nat destination rule`): `set` creates
+    /// nothing that stays, `delete` removes every tag value, `comment` is refused.
+    TagNode(Vec<String>),
 }
+
+/// What a level of the schema is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Def {
+    /// A node whose children are all listed: another name is not valid.
+    Node(&'static [(&'static str, Def)]),
+    /// A tag node: a tag value (checked), then the children of that value.
+    Tag(TagValue, &'static [(&'static str, Def)]),
+    /// A leaf with one value.
+    Leaf,
+    /// A leaf with several values.
+    Multi,
+    /// A valueless leaf.
+    Flag,
+    /// Not modelled below here: any path is taken (the generic rule).
+    Open,
+    /// `nat destination` or `nat source`: the NAT parser below.
+    Nat,
+    /// `firewall group network-group`: its own parser below.
+    NetworkGroup,
+    /// Only in this version's schema.
+    Only(Version, &'static Def),
+}
+
+/// How a tag value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagValue {
+    /// Any name without whitespace.
+    Name,
+    /// A rule number 1-999999, with this constraint message.
+    Number(&'static str),
+}
+
+use Def::{Flag as F, Leaf as L, Multi as M, Open as O};
+
+const V14: Version = Version::V1_4;
+const V15: Version = Version::V1_5;
+
+/// The top-level nodes of VyOS's schema (vyos-1x `interface-definitions/*.xml.in`: the
+/// same sixteen on sagitta and current, and `netns` on current).
+pub(crate) const TOP: &[(&str, Def)] = &[
+    ("container", O),
+    ("firewall", Def::Node(FIREWALL)),
+    ("high-availability", O),
+    ("interfaces", O),
+    ("load-balancing", O),
+    ("nat", Def::Node(NAT)),
+    ("nat64", O),
+    ("nat66", O),
+    ("netns", Def::Only(V15, &O)),
+    ("pki", O),
+    ("policy", O),
+    ("protocols", O),
+    ("qos", O),
+    ("service", Def::Node(SERVICE)),
+    ("system", Def::Node(SYSTEM)),
+    ("vpn", O),
+    ("vrf", O),
+];
+
+const NAT: &[(&str, Def)] = &[
+    ("cgnat", Def::Only(V15, &O)),
+    ("destination", Def::Nat),
+    ("source", Def::Nat),
+    ("static", O),
+];
+
+const FIREWALL: &[(&str, Def)] = &[
+    ("bridge", O),
+    ("flowtable", O),
+    ("global-options", O),
+    ("group", Def::Node(FIREWALL_GROUP)),
+    ("ipv4", Def::Node(FIREWALL_IPV4)),
+    ("ipv6", O),
+    ("zone", O),
+];
+
+const FIREWALL_GROUP: &[(&str, Def)] = &[
+    ("address-group", O),
+    ("domain-group", O),
+    ("dynamic-group", O),
+    ("interface-group", O),
+    ("ipv6-address-group", O),
+    ("ipv6-network-group", O),
+    ("mac-group", O),
+    ("network-group", Def::NetworkGroup),
+    ("port-group", O),
+];
+
+const FIREWALL_IPV4: &[(&str, Def)] = &[
+    (
+        "forward",
+        Def::Node(&[("filter", Def::Node(FORWARD_FILTER))]),
+    ),
+    ("input", O),
+    ("name", O),
+    ("output", O),
+    ("prerouting", Def::Only(V15, &O)),
+];
+
+/// `firewall ipv4 forward filter`: the chain's leaves and its rules' children (their
+/// values and sub-nodes are not checked).
+const FORWARD_FILTER: &[(&str, Def)] = &[
+    ("default-action", L),
+    ("default-log", F),
+    ("description", L),
+    (
+        "rule",
+        Def::Tag(
+            TagValue::Number("Firewall rule number must be between 1 and 999999"),
+            FIREWALL_RULE,
+        ),
+    ),
+];
+
+const FIREWALL_RULE: &[(&str, Def)] = &[
+    ("action", L),
+    ("add-address-to-group", O),
+    ("connection-mark", M),
+    ("connection-status", O),
+    ("conntrack-helper", M),
+    ("description", L),
+    ("destination", O),
+    ("disable", F),
+    ("dscp", M),
+    ("dscp-exclude", M),
+    ("fragment", O),
+    ("gre", Def::Only(V15, &O)),
+    ("icmp", O),
+    ("inbound-interface", O),
+    ("ipsec", O),
+    ("jump-target", L),
+    ("limit", O),
+    ("log", F),
+    ("log-options", O),
+    ("mark", L),
+    ("offload-target", L),
+    ("outbound-interface", O),
+    ("packet-length", M),
+    ("packet-length-exclude", M),
+    ("packet-type", L),
+    ("protocol", L),
+    ("queue", L),
+    ("queue-options", M),
+    ("recent", O),
+    ("set", Def::Only(V15, &O)),
+    ("source", O),
+    ("state", M),
+    ("synproxy", O),
+    ("tcp", O),
+    ("time", O),
+    ("ttl", O),
+];
+
+const SERVICE: &[(&str, Def)] = &[
+    ("aws", Def::Only(V15, &O)),
+    ("broadcast-relay", O),
+    ("config-sync", O),
+    ("conntrack-sync", O),
+    ("console-server", O),
+    ("dhcp-relay", O),
+    ("dhcp-server", Def::Node(DHCP_SERVER)),
+    ("dhcpv6-relay", O),
+    ("dhcpv6-server", O),
+    ("dns", O),
+    ("event-handler", O),
+    ("https", O),
+    ("ids", O),
+    ("ipoe-server", O),
+    ("lldp", O),
+    ("mdns", O),
+    ("monitoring", O),
+    ("ndp-proxy", O),
+    ("ntp", O),
+    ("pppoe-server", O),
+    ("router-advert", O),
+    ("salt-minion", O),
+    ("sla", O),
+    ("snmp", O),
+    ("ssh", O),
+    ("stunnel", Def::Only(V15, &O)),
+    ("suricata", Def::Only(V15, &O)),
+    ("tftp-server", O),
+    ("webproxy", O),
+];
+
+/// `service dhcp-server`: ISC dhcpd's options on 1.4, Kea's on 1.5.
+const DHCP_SERVER: &[(&str, Def)] = &[
+    ("disable", F),
+    ("dynamic-dns-update", F),
+    ("global-parameters", Def::Only(V14, &M)),
+    ("high-availability", O),
+    ("host-decl-name", Def::Only(V14, &F)),
+    ("hostfile-update", F),
+    ("listen-address", M),
+    ("listen-interface", Def::Only(V15, &M)),
+    (
+        "shared-network-name",
+        Def::Tag(TagValue::Name, SHARED_NETWORK),
+    ),
+];
+
+const SHARED_NETWORK: &[(&str, Def)] = &[
+    ("authoritative", F),
+    ("description", L),
+    ("disable", F),
+    ("domain-name", Def::Only(V14, &L)),
+    ("domain-search", Def::Only(V14, &M)),
+    ("name-server", Def::Only(V14, &M)),
+    ("ntp-server", Def::Only(V14, &M)),
+    ("option", Def::Only(V15, &O)),
+    ("ping-check", Def::Only(V14, &F)),
+    ("shared-network-parameters", Def::Only(V14, &M)),
+    ("subnet", Def::Tag(TagValue::Name, SUBNET)),
+];
+
+const SUBNET: &[(&str, Def)] = &[
+    ("bootfile-name", Def::Only(V14, &L)),
+    ("bootfile-server", Def::Only(V14, &L)),
+    ("bootfile-size", Def::Only(V14, &L)),
+    ("client-prefix-length", Def::Only(V14, &L)),
+    ("default-router", Def::Only(V14, &L)),
+    ("description", L),
+    ("disable", Def::Only(V15, &F)),
+    ("domain-name", Def::Only(V14, &L)),
+    ("domain-search", Def::Only(V14, &M)),
+    ("enable-failover", Def::Only(V14, &F)),
+    ("exclude", M),
+    ("ignore-client-id", Def::Only(V15, &F)),
+    ("ip-forwarding", Def::Only(V14, &F)),
+    ("ipv6-only-preferred", Def::Only(V14, &L)),
+    ("lease", L),
+    ("name-server", Def::Only(V14, &M)),
+    ("ntp-server", Def::Only(V14, &M)),
+    ("option", Def::Only(V15, &O)),
+    ("ping-check", Def::Only(V14, &F)),
+    ("pop-server", Def::Only(V14, &M)),
+    ("range", O),
+    ("server-identifier", Def::Only(V14, &L)),
+    ("smtp-server", Def::Only(V14, &M)),
+    ("static-mapping", Def::Tag(TagValue::Name, STATIC_MAPPING)),
+    ("static-route", Def::Only(V14, &O)),
+    ("subnet-id", Def::Only(V15, &L)),
+    ("subnet-parameters", Def::Only(V14, &M)),
+    ("tftp-server-name", Def::Only(V14, &L)),
+    ("time-offset", Def::Only(V14, &L)),
+    ("time-server", Def::Only(V14, &M)),
+    ("vendor-option", Def::Only(V14, &O)),
+    ("wins-server", Def::Only(V14, &M)),
+    ("wpad-url", Def::Only(V14, &L)),
+];
+
+/// 1.4 names the MAC `mac-address`, 1.5 (Kea) `mac`.
+const STATIC_MAPPING: &[(&str, Def)] = &[
+    ("description", Def::Only(V15, &L)),
+    ("disable", F),
+    ("duid", Def::Only(V15, &L)),
+    ("ip-address", L),
+    ("mac", Def::Only(V15, &L)),
+    ("mac-address", Def::Only(V14, &L)),
+    ("option", Def::Only(V15, &O)),
+    ("static-mapping-parameters", Def::Only(V14, &M)),
+];
+
+const SYSTEM: &[(&str, Def)] = &[
+    ("acceleration", O),
+    ("config-management", Def::Node(CONFIG_MANAGEMENT)),
+    ("conntrack", O),
+    ("console", O),
+    ("domain-name", L),
+    ("domain-search", M),
+    ("flow-accounting", O),
+    ("frr", O),
+    ("host-name", L),
+    ("ip", O),
+    ("ipv6", O),
+    ("lcd", O),
+    ("login", O),
+    ("logs", O),
+    ("name-server", M),
+    ("option", O),
+    ("proxy", O),
+    ("sflow", O),
+    ("static-host-mapping", O),
+    ("sysctl", O),
+    ("syslog", O),
+    ("task-scheduler", O),
+    ("time-zone", L),
+    ("update-check", O),
+    ("wireless", Def::Only(V15, &O)),
+];
+
+const CONFIG_MANAGEMENT: &[(&str, Def)] = &[
+    (
+        "commit-archive",
+        Def::Node(&[("location", M), ("source-address", L)]),
+    ),
+    (
+        "commit-confirm",
+        Def::Only(V15, &Def::Node(&[("action", L)])),
+    ),
+    ("commit-revisions", L),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -128,7 +441,11 @@ pub fn parse(
     version: Version,
     op: &str,
 ) -> Result<Target, String> {
-    let what = if op == "delete" { "Delete" } else { "Set" };
+    let what = match op {
+        "delete" => "Delete",
+        "comment" => "Comment",
+        _ => "Set",
+    };
     let mut full: Vec<String> = path.to_vec();
     if let Some(v) = value.filter(|v| !v.is_empty()) {
         full.push(v.to_owned());
@@ -149,28 +466,108 @@ pub fn parse(
             }
         }
     }
-    if full.len() >= 4 && full[..3] == ["firewall", "group", "network-group"] {
-        return network_group(full, what);
-    }
-    if full[0] != "nat" {
-        // Generic: nodes, with the last element as the value of a leaf.
-        return Ok(if full.len() >= 2 {
-            Target::Value {
-                leaf: full[..full.len() - 1].to_vec(),
-                value: full[full.len() - 1].clone(),
-                multi: false,
+    walk(full, version, op, what)
+}
+
+/// Follows `full` down [`TOP`] to the level that decides what it names.
+fn walk(full: Vec<String>, version: Version, op: &str, what: &str) -> Result<Target, String> {
+    let mut def = Def::Node(TOP);
+    let mut i = 0;
+    loop {
+        def = match def {
+            Def::Only(v, inner) if v == version => *inner,
+            Def::Only(..) => return Err(invalid_path(&full, what)),
+            Def::Open => return Ok(generic(full)),
+            Def::Nat => return nat_rule(full, version, op, what),
+            Def::NetworkGroup if full.len() == 3 => return Ok(Target::TagNode(full)),
+            Def::NetworkGroup => return network_group(full, what),
+            Def::Node(children) => {
+                let Some(name) = full.get(i) else {
+                    return Ok(Target::Node(full));
+                };
+                let Some((_, child)) = children.iter().find(|(n, _)| n == name) else {
+                    return Err(invalid_path(&full, what));
+                };
+                i += 1;
+                *child
             }
-        } else {
-            Target::Node(full)
-        });
+            Def::Tag(check, children) => {
+                let Some(tag) = full.get(i) else {
+                    return Ok(Target::TagNode(full));
+                };
+                check_tag_value(check, tag, what)?;
+                i += 1;
+                Def::Node(children)
+            }
+            Def::Leaf | Def::Multi => {
+                return leaf_value(full, i, matches!(def, Def::Multi), op, what);
+            }
+            Def::Flag if full.len() == i => return Ok(Target::Flag(full)),
+            Def::Flag => return Err(invalid_path(&full, what)),
+        };
     }
-    if full.len() == 1 {
-        return Ok(Target::Node(full));
+}
+
+/// Below a level not modelled: nodes, with the last element as the value of a leaf.
+fn generic(full: Vec<String>) -> Target {
+    match full.split_last() {
+        Some((last, leaf)) if !leaf.is_empty() => Target::Value {
+            leaf: leaf.to_vec(),
+            value: last.clone(),
+            multi: false,
+        },
+        _ => Target::Node(full),
     }
+}
+
+/// A leaf at `full[..i]`, its value (if any) at `full[i]`; values are not checked.
+fn leaf_value(
+    full: Vec<String>,
+    i: usize,
+    multi: bool,
+    op: &str,
+    what: &str,
+) -> Result<Target, String> {
+    match full.len() - i {
+        0 if op != "set" => Ok(Target::BareLeaf(full)),
+        0 => Err(format!(
+            "Configuration path: [{}] requires a value\n\nSet failed",
+            full.join(" ")
+        )),
+        1 => Ok(Target::Value {
+            leaf: full[..i].to_vec(),
+            value: full[i].clone(),
+            multi,
+        }),
+        _ => Err(invalid_path(&full, what)),
+    }
+}
+
+fn check_tag_value(check: TagValue, v: &str, what: &str) -> Result<(), String> {
+    if v.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "Tag node value name must not contain whitespace\n\n{what} failed"
+        ));
+    }
+    match check {
+        TagValue::Name => Ok(()),
+        TagValue::Number(message) => rule_number(v, message, what),
+    }
+}
+
+/// A rule number 1-999999, in VyOS's `numeric --range 1-999999` validator's words.
+fn rule_number(n: &str, message: &str, what: &str) -> Result<(), String> {
+    match n.parse::<u64>() {
+        Ok(x) if (1..=999_999).contains(&x) && !n.starts_with('0') => Ok(()),
+        _ => Err(format!(
+            "Error: {n} is not a valid integer\n{message}\nValue validation failed\n{what} failed"
+        )),
+    }
+}
+
+/// `nat destination|source ...`: `full[1]` is the kind.
+fn nat_rule(full: Vec<String>, version: Version, op: &str, what: &str) -> Result<Target, String> {
     let kind = full[1].as_str();
-    if kind != "destination" && kind != "source" {
-        return Err(invalid_path(&full, what));
-    }
     if full.len() == 2 {
         return Ok(Target::Node(full));
     }
@@ -178,22 +575,13 @@ pub fn parse(
         return Err(invalid_path(&full, what));
     }
     if full.len() == 3 {
-        return Ok(Target::Node(full));
+        return Ok(Target::TagNode(full));
     }
-    let n = &full[3];
-    if n.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "Tag node value name must not contain whitespace\n\n{what} failed"
-        ));
-    }
-    match n.parse::<u64>() {
-        Ok(x) if (1..=999_999).contains(&x) && !n.starts_with('0') => {}
-        _ => {
-            return Err(format!(
-                "Error: {n} is not a valid integer\nNAT rule number must be between 1 and 999999\nValue validation failed\n{what} failed"
-            ));
-        }
-    }
+    check_tag_value(
+        TagValue::Number("NAT rule number must be between 1 and 999999"),
+        &full[3],
+        what,
+    )?;
     let rest = &full[4..];
     if rest.is_empty() {
         return Ok(Target::Node(full));
@@ -225,7 +613,7 @@ pub fn parse(
             (Kind::Flag, 0) => Ok(Target::Flag(leaf)),
             (Kind::Flag, _) => Err(invalid_path(&full, what)),
             (Kind::Value(_) | Kind::Multi(_), 0) => {
-                if op == "delete" {
+                if op != "set" {
                     Ok(Target::BareLeaf(leaf))
                 } else {
                     Err(format!(
@@ -236,7 +624,7 @@ pub fn parse(
             }
             (Kind::Value(c) | Kind::Multi(c), 1) => {
                 let value = rest[lp.len()].clone();
-                if op != "delete" {
+                if op == "set" {
                     validate(*c, &value)?;
                 }
                 Ok(Target::Value {
@@ -380,8 +768,8 @@ fn not_v4_target(v: &str) -> String {
     )
 }
 
-/// `firewall group network-group <name> [description <text> | network <prefix>...]`: the
-/// group a NAT rule's `source group network-group` names.
+/// `firewall group network-group <name> [description <text> | include <group>... |
+/// network <prefix>...]`: the group a NAT rule's `source group network-group` names.
 fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
     let name = &full[3];
     if name.chars().any(char::is_whitespace) {
@@ -406,7 +794,13 @@ fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
     }
     match (full.get(4).map(String::as_str), full.len()) {
         (None, _) => Ok(Target::Node(full)),
-        (Some("description" | "network"), 5) => Ok(Target::BareLeaf(full)),
+        (Some("description" | "include" | "network"), 5) => Ok(Target::BareLeaf(full)),
+        // Other network-groups this one takes in (names not checked).
+        (Some("include"), 6) => Ok(Target::Value {
+            leaf: full[..5].to_vec(),
+            value: full[5].clone(),
+            multi: true,
+        }),
         (Some("description"), 6) => {
             validate(Check::Description, &full[5])?;
             Ok(Target::Value {

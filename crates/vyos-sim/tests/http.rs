@@ -157,10 +157,28 @@ async fn envelope_content_type_and_statuses() {
         "POST",
         "/retrieve",
         Some("application/x-www-form-urlencoded"),
-        &form(&[("data", "{}")]),
+        &form(&[("data", r#"{"op": "exists", "path": []}"#)]),
     )
     .await;
     assert_eq!(missing.status, 401);
+    // The form check's command errors come before its missing key (vyos-1x routers.py,
+    // MultipartRequest.body(): `form_err` keeps the first error it is given, and the key
+    // is checked after the commands).
+    let missing_and_malformed = http(
+        a,
+        "POST",
+        "/retrieve",
+        Some("application/x-www-form-urlencoded"),
+        &form(&[("data", "{}")]),
+    )
+    .await;
+    assert_eq!(
+        (
+            missing_and_malformed.status,
+            missing_and_malformed.body["error"].as_str()
+        ),
+        (400, Some("Malformed command '{}': missing 'op' field"))
+    );
     let no_data = http(
         a,
         "POST",
@@ -198,12 +216,12 @@ async fn envelope_content_type_and_statuses() {
         (unknown_op.status, unknown_op.body["error"].as_str()),
         (400, Some("'save' is not a valid operation"))
     );
+    // 1.5's /configure takes Union[ConfigureModel, ConfigureListModel, ConfirmModel]: a
+    // command without a path is a ConfirmModel, whose only op is confirm.
     let no_path = json_post(a, "/configure", json!({"key": KEY, "op": "set"})).await;
-    assert!(
-        no_path.body["error"]
-            .as_str()
-            .unwrap()
-            .contains("missing 'path' field")
+    assert_eq!(
+        (no_path.status, no_path.body["error"].as_str()),
+        (400, Some("'set' is not a valid operation"))
     );
     let not_found = json_post(a, "/commit", json!({"key": KEY})).await;
     assert_eq!(
@@ -229,8 +247,8 @@ async fn envelope_content_type_and_statuses() {
     );
     sim.set_faults(Faults::default());
     let c = sim.counters();
-    assert_eq!(c.requests["/retrieve"], 6);
-    assert_eq!(c.retrieve_requests, 6);
+    assert_eq!(c.requests["/retrieve"], 7);
+    assert_eq!(c.retrieve_requests, 7);
 }
 
 #[tokio::test]
@@ -580,10 +598,7 @@ async fn commit_confirm_reverts_to_the_saved_config_unless_confirmed() {
     let a = sim.addr();
     assert_eq!(configure(a, good_rule(1)).await.status, 200);
     let r = json_post(a, "/config-file", json!({"key": KEY, "op": "save"})).await;
-    assert_eq!(
-        r.body["data"],
-        "Saving configuration to '/config/config.boot'...\nDone\n"
-    );
+    assert_eq!((r.status, r.body["data"].clone()), (200, json!("")));
     let saved = sim.saved_config();
     let r = json_post(
         a,
@@ -593,7 +608,7 @@ async fn commit_confirm_reverts_to_the_saved_config_unless_confirmed() {
     .await;
     assert_eq!(
         r.body["data"],
-        "Initialized commit-confirm; 5 minutes to confirm before reboot"
+        "\nInitialized commit-confirm; 5 minutes to confirm before reboot\n"
     );
     assert!(sim.running_config()["nat"]["destination"]["rule"]["2"].is_object());
     let again = json_post(
@@ -604,7 +619,7 @@ async fn commit_confirm_reverts_to_the_saved_config_unless_confirmed() {
     .await;
     assert_eq!(
         (again.status, again.body["error"].as_str()),
-        (400, Some("Another confirm is pending"))
+        (400, Some("Another confirm is pending\n"))
     );
     assert!(
         sim.running_config()["nat"]["destination"]["rule"]["3"].is_object(),
@@ -632,7 +647,7 @@ async fn commit_confirm_reverts_to_the_saved_config_unless_confirmed() {
     assert!(!sim.expire_confirm());
     assert!(sim.running_config()["nat"]["destination"]["rule"]["4"].is_object());
     let r = json_post(a, "/configure", json!({"key": KEY, "op": "confirm"})).await;
-    assert_eq!(r.body["data"], "No confirm pending");
+    assert_eq!(r.body["data"], "No confirm pending\n");
 }
 
 #[tokio::test]
@@ -652,7 +667,14 @@ async fn version_14_has_no_info_and_no_commit_confirm() {
         (200, Value::Null),
         "confirm_time is ignored"
     );
+    // 1.4 has no ConfirmModel: the body fails ConfigureModel, whose first error pydantic 1
+    // reports.
     let r = json_post(a, "/configure", json!({"key": KEY, "op": "confirm"})).await;
+    assert_eq!(
+        r.body["error"],
+        "{'loc': ('body', 'path'), 'msg': 'field required', 'type': 'value_error.missing'}"
+    );
+    let r = json_post(a, "/config-file", json!({"key": KEY, "op": "confirm"})).await;
     assert_eq!(r.body["error"], "'confirm' is not a valid operation");
     let r = json_post(
         a,
@@ -896,4 +918,499 @@ async fn bodies_over_the_https_size_limit_get_nginxs_413_and_change_nothing() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+/// A form request, as pyvyos and `curl --form` send one: `key`, and `data` as JSON text.
+async fn form_post(addr: SocketAddr, path: &str, data: Value) -> Answer {
+    http(
+        addr,
+        "POST",
+        path,
+        Some("application/x-www-form-urlencoded"),
+        &form(&[("key", KEY), ("data", &data.to_string())]),
+    )
+    .await
+}
+
+fn error_of(a: &Answer) -> (u16, String) {
+    (
+        a.status,
+        a.body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// `comment` takes its text in `value` (vyos-1x routers.py: `elif op == 'comment':
+/// session.comment(path, value=value)`; configsession.py: `self.__run_command([COMMENT] +
+/// path + value)`, the text as the last argument of `my_comment`). vyatta-cfg's
+/// `Cstore::commentCfgPath` then checks, in this order: the template path
+/// (`Configuration path: [...] is not valid`), `"The specified config node does not
+/// exist\n"`, `"Cannot comment on config values\n"`, `"Cannot add comment at this
+/// level\n"` (a tag node), `"Cannot use the '*' character in a comment\n"`; cli_bin's
+/// `bye()` adds `"Comment failed\n"`.
+#[tokio::test]
+async fn comment_takes_its_text_in_value_and_is_checked_as_vyos_checks_it() {
+    for version in [Version::V1_4, Version::V1_5] {
+        let sim = sim(version).await;
+        let a = sim.addr();
+        assert_eq!(configure(a, good_rule(200)).await.status, 200);
+        let before = sim.running_config();
+        let comment = |path: &str, text: &str| json!({"op": "comment", "path": path.split(' ').collect::<Vec<_>>(), "value": text});
+        let r = configure(a, vec![comment("nat destination rule 200", "a comment")]).await;
+        assert_eq!(r.status, 200, "{version:?}: {}", r.raw);
+        assert_eq!(sim.running_config(), before, "comments are not kept");
+        let r = configure(
+            a,
+            vec![comment("nat destination rule 200 translation", "why")],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{version:?}: {}", r.raw);
+        for (path, text, want) in [
+            (
+                "nat destination rule 201",
+                "x",
+                "The specified config node does not exist\nComment failed",
+            ),
+            (
+                "nat destination rule 200 bogus",
+                "x",
+                "Configuration path: [nat destination rule 200 bogus] is not valid\n\nComment failed",
+            ),
+            (
+                "nat destination rule 200 protocol tcp",
+                "x",
+                "Cannot comment on config values\nComment failed",
+            ),
+            (
+                "nat destination rule",
+                "x",
+                "Cannot add comment at this level\nComment failed",
+            ),
+            (
+                "nat destination rule 200",
+                "a */ b",
+                "Cannot use the '*' character in a comment\nComment failed",
+            ),
+        ] {
+            let r = configure(a, vec![comment(path, text)]).await;
+            assert_eq!(error_of(&r), (400, want.to_owned()), "{version:?} {path}");
+        }
+    }
+}
+
+/// A command without `path` is refused. The form check (vyos-1x `MultipartRequest.body()`,
+/// sagitta's vyos-http-api-server and current's routers.py alike):
+///     if endpoint not in ('/config-file', '/container-image', '/image',
+///                         '/configure-section', '/traceroute'):
+///         if 'path' not in c:
+///             self.form_err = (400, f"Malformed command '{c}': missing 'path' field")
+/// prints the command with Python's str(). A JSON body meets pydantic alone
+/// (`RetrieveModel.path: List[StrictStr]`, required on 1.4 and 1.5) and
+/// `validation_exception_handler`'s `error(400, str(exc.errors()[0]))`.
+#[tokio::test]
+async fn a_command_without_path_is_malformed_as_vyos_says() {
+    for version in [Version::V1_4, Version::V1_5] {
+        let sim = sim(version).await;
+        let a = sim.addr();
+        // pyvyos's showConfig of the root.
+        let r = form_post(a, "/retrieve", json!({"op": "showConfig"})).await;
+        assert_eq!(
+            error_of(&r),
+            (
+                400,
+                "Malformed command '{'op': 'showConfig'}': missing 'path' field".to_owned()
+            ),
+            "{version:?}"
+        );
+        let r = form_post(a, "/show", json!({"op": "show"})).await;
+        assert_eq!(
+            error_of(&r),
+            (
+                400,
+                "Malformed command '{'op': 'show'}': missing 'path' field".to_owned()
+            )
+        );
+        // `f"Malformed command '{0}': ..."` in VyOS's source prints a literal 0.
+        let r = form_post(a, "/configure", json!([{"op": "set", "path": ["nat", 7]}])).await;
+        assert_eq!(
+            error_of(&r),
+            (
+                400,
+                "Malformed command '0': 'path' field must be a list of strings".to_owned()
+            )
+        );
+        // Nested values in Python's repr: True, None, lists with ', '.
+        let r = form_post(
+            a,
+            "/configure",
+            json!([{"op": "set", "path": ["nat"], "value": true}, {"op": "delete", "path": []}]),
+        )
+        .await;
+        assert_eq!(
+            error_of(&r),
+            (
+                400,
+                "Malformed command '{'op': 'set', 'path': ['nat'], 'value': True}': 'value' field must be a string"
+                    .to_owned()
+            )
+        );
+        // /config-file needs no path.
+        let r = form_post(a, "/config-file", json!({"op": "save"})).await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        // A JSON body: pydantic 1's error on 1.4, pydantic 2's on 1.5.
+        let r = json_post(a, "/retrieve", json!({"key": KEY, "op": "showConfig"})).await;
+        let want = match version {
+            Version::V1_4 => {
+                "{'loc': ('body', 'path'), 'msg': 'field required', 'type': 'value_error.missing'}"
+                    .to_owned()
+            }
+            Version::V1_5 => format!(
+                "{{'type': 'missing', 'loc': ('body', 'path'), 'msg': 'Field required', 'input': {{'key': '{KEY}', 'op': 'showConfig'}}}}"
+            ),
+        };
+        assert_eq!(error_of(&r), (400, want), "{version:?}");
+        // The root is `"path": []`.
+        let r = form_post(a, "/retrieve", json!({"op": "showConfig", "path": []})).await;
+        assert_eq!((r.status, r.body["data"].clone()), (200, json!({})));
+    }
+    // 1.5's ConfirmModel takes a form `confirm` without path; a form `set` without path
+    // validates as ConfirmModel too, whose only op is confirm.
+    let sim = sim(Version::V1_5).await;
+    let r = form_post(sim.addr(), "/configure", json!({"op": "confirm"})).await;
+    assert_eq!(
+        (r.status, r.body["data"].clone()),
+        (200, json!("No confirm pending\n"))
+    );
+    let r = form_post(sim.addr(), "/configure", json!({"op": "set", "path": []})).await;
+    assert_eq!(
+        error_of(&r),
+        (400, "'set' is not a valid operation".to_owned())
+    );
+    let sim = self::sim(Version::V1_4).await;
+    let r = form_post(sim.addr(), "/configure", json!({"op": "set", "path": []})).await;
+    assert_eq!(
+        error_of(&r),
+        (
+            400,
+            "Malformed command '{'op': 'set', 'path': []}': 'path' list must be non-empty"
+                .to_owned()
+        )
+    );
+}
+
+/// `save` answers what vyos-save-config.py prints: nothing (routers.py / sagitta's
+/// vyos-http-api-server: `msg = session.save_config(path)`; configsession.py:
+/// `out = self.__run_command(SAVE_CONFIG + [file_path]); return out`; the script only
+/// writes the file). "Saving configuration to ..." is the CLI's text, not the API's.
+#[tokio::test]
+async fn save_answers_empty_data_and_saves_only_the_boot_config() {
+    for version in [Version::V1_4, Version::V1_5] {
+        let sim = sim(version).await;
+        let a = sim.addr();
+        assert_eq!(configure(a, good_rule(3)).await.status, 200);
+        let r = json_post(
+            a,
+            "/config-file",
+            json!({"key": KEY, "op": "save", "file": "/config/other.boot"}),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.raw.as_str()),
+            (200, r#"{"success": true, "data": "", "error": null}"#)
+        );
+        assert_eq!(
+            sim.saved_config(),
+            json!({}),
+            "another file is not the boot config"
+        );
+        let r = json_post(a, "/config-file", json!({"key": KEY, "op": "save"})).await;
+        assert_eq!((r.status, r.body["data"].clone()), (200, json!("")));
+        assert_eq!(sim.saved_config(), sim.running_config());
+    }
+}
+
+/// A path VyOS's schema does not have is refused at set time (vyatta-cfg
+/// `Cstore::get_parsed_tmpl`: `error = "Configuration path: ["+path_comps.to_string()+"]
+/// is not valid\n"`, printed with `output_user("%s\n", ...)`, then `bye()`'s
+/// `"Set failed\n"` / `"Delete failed\n"`); showConfig tells an invalid path from an empty
+/// one (cnode-algorithm.cpp `show_cfg_diff`: `"Specified configuration path is not
+/// valid\n"`, `"Configuration under specified path is empty\n"`). The node names are
+/// vyos-1x's interface-definitions (sagitta for 1.4, current for 1.5).
+#[tokio::test]
+async fn paths_outside_vyos_schema_are_refused() {
+    let sim14 = sim(Version::V1_4).await;
+    let sim15 = sim(Version::V1_5).await;
+    for sim in [&sim14, &sim15] {
+        let a = sim.addr();
+        let r = configure(a, vec![set("bogus x")]).await;
+        assert_eq!(
+            error_of(&r),
+            (
+                400,
+                "Configuration path: [bogus x] is not valid\n\nSet failed".to_owned()
+            )
+        );
+        let r = configure(a, vec![json!({"op": "delete", "path": ["bogus"]})]).await;
+        assert_eq!(
+            error_of(&r),
+            (
+                400,
+                "Configuration path: [bogus] is not valid\n\nDelete failed".to_owned()
+            )
+        );
+        for bad in [
+            "system bogus 1",
+            "nat bogus",
+            "firewall ipv4 forward filter rule 10 bogus 1",
+            "firewall ipv4 forward bogus",
+            "service dhcp-server shared-network-name LAN bogus 1",
+        ] {
+            let r = configure(a, vec![set(bad)]).await;
+            assert_eq!(
+                error_of(&r),
+                (
+                    400,
+                    format!("Configuration path: [{bad}] is not valid\n\nSet failed")
+                ),
+                "{bad}"
+            );
+        }
+        let r = configure(
+            a,
+            vec![set("firewall ipv4 forward filter rule 0 action accept")],
+        )
+        .await;
+        assert!(
+            error_of(&r)
+                .1
+                .contains("Firewall rule number must be between 1 and 999999"),
+            "{}",
+            r.raw
+        );
+        let r = configure(a, vec![set("system config-management commit-revisions")]).await;
+        assert_eq!(
+            error_of(&r).1,
+            "Configuration path: [system config-management commit-revisions] requires a value\n\nSet failed"
+        );
+        let show = |path: &[&str]| {
+            json_post(
+                a,
+                "/retrieve",
+                json!({"key": KEY, "op": "showConfig", "path": path}),
+            )
+        };
+        assert_eq!(
+            error_of(&show(&["bogus"]).await),
+            (
+                400,
+                "Specified configuration path is not valid\n".to_owned()
+            )
+        );
+        assert_eq!(
+            error_of(&show(&["interfaces"]).await),
+            (
+                400,
+                "Configuration under specified path is empty\n".to_owned()
+            )
+        );
+        // The levels the operator touches, and a subtree taken without checks below it.
+        let ok = vec![
+            set("firewall ipv4 forward filter default-action drop"),
+            set("firewall ipv4 forward filter rule 10 action accept"),
+            set("firewall ipv4 forward filter rule 10 state established"),
+            set("firewall ipv4 forward filter rule 10 state related"),
+            set("firewall ipv4 forward filter rule 10 log"),
+            set("system config-management commit-revisions 100"),
+            set("system config-management commit-archive location scp://a/b"),
+            set("nat static rule 10 translation address 192.0.2.1"),
+            set("interfaces ethernet eth0 description uplink"),
+        ];
+        let r = configure(a, ok).await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        let filter = show(&["firewall", "ipv4", "forward", "filter"]).await;
+        assert_eq!(
+            filter.body["data"],
+            json!({"default-action": "drop", "rule": {"10": {
+                "action": "accept", "log": {}, "state": ["established", "related"]}}})
+        );
+    }
+    // Per version: netns and Kea's `mac` are 1.5's; ISC dhcpd's `mac-address` is 1.4's.
+    let mapping =
+        "service dhcp-server shared-network-name LAN subnet 192.0.2.0/24 static-mapping vm1";
+    for (sim, good, bad) in [
+        (&sim14, "mac-address", "mac"),
+        (&sim15, "mac", "mac-address"),
+    ] {
+        let a = sim.addr();
+        let r = configure(
+            a,
+            vec![
+                set(&format!("{mapping} ip-address 192.0.2.10")),
+                set(&format!("{mapping} {good} 52:54:00:00:00:01")),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{good}: {}", r.raw);
+        let r = configure(a, vec![set(&format!("{mapping} {bad} 52:54:00:00:00:01"))]).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    assert_eq!(
+        configure(sim14.addr(), vec![set("netns name ns1")])
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        configure(sim15.addr(), vec![set("netns name ns1")])
+            .await
+            .status,
+        200
+    );
+}
+
+/// 1.5's commit-confirm texts, as the newer routers.py builds them:
+///     out_c = s.session.commit()
+///     out_cc = s.session.commit_confirm(minutes=s.confirm_time)
+///     out = out_c + '\n' + out_cc
+/// where out_cc is what config-mgmt prints (`print(res)`, so with a final newline):
+/// `f'Initialized commit-confirm; {minutes} minutes to confirm before reboot'`,
+/// `'Another confirm is pending'` (exit 1, so the 400 error, after the commit),
+/// `'No confirm pending'`, `'Reboot timer stopped'`.
+#[tokio::test]
+async fn commit_confirm_texts_are_vyos_15s() {
+    let sim = sim(Version::V1_5).await;
+    let a = sim.addr();
+    let confirm_time = |n: u32| json!({"key": KEY, "commands": good_rule(n), "confirm_time": 2});
+    let r = json_post(a, "/configure", confirm_time(1)).await;
+    assert_eq!(
+        (r.status, r.body["data"].clone()),
+        (
+            200,
+            json!("\nInitialized commit-confirm; 2 minutes to confirm before reboot\n")
+        )
+    );
+    let r = json_post(a, "/configure", confirm_time(2)).await;
+    assert_eq!(
+        error_of(&r),
+        (400, "Another confirm is pending\n".to_owned())
+    );
+    let r = json_post(a, "/config-file", json!({"key": KEY, "op": "confirm"})).await;
+    assert_eq!(r.body["data"], "Reboot timer stopped\n");
+    let r = json_post(a, "/config-file", json!({"key": KEY, "op": "confirm"})).await;
+    assert_eq!(r.body["data"], "No confirm pending\n");
+    // confirm_time 0 is no commit-confirm (`if confirm_time:`).
+    let r = json_post(
+        a,
+        "/configure",
+        json!({"key": KEY, "commands": good_rule(3), "confirm_time": 0}),
+    )
+    .await;
+    assert_eq!((r.status, r.body["data"].clone()), (200, json!("")));
+    assert!(!sim.expire_confirm());
+}
+
+/// An op an endpoint does not have gets VyOS's answer (`error(400, f"'{op}' is not a valid
+/// operation")` in every handler, `f"'{config_format}' is not a valid config format"`);
+/// an unknown endpoint FastAPI's 404; what VyOS has and the sim does not simulate, the
+/// sim's own "vyos-sim does not simulate ..." (see docs/vyos-sim.md).
+#[tokio::test]
+async fn unknown_ops_get_vyos_answers_and_the_unsimulated_say_so() {
+    for version in [Version::V1_4, Version::V1_5] {
+        let sim = sim(version).await;
+        let a = sim.addr();
+        let post = |path: &'static str, body: Value| async move {
+            let mut body = body;
+            body["key"] = json!(KEY);
+            error_of(&json_post(a, path, body).await)
+        };
+        let invalid = |op: &str| (400, format!("'{op}' is not a valid operation"));
+        assert_eq!(
+            post("/retrieve", json!({"op": "bogus", "path": []})).await,
+            invalid("bogus")
+        );
+        assert_eq!(
+            post("/show", json!({"op": "bogus", "path": ["version"]})).await,
+            invalid("bogus")
+        );
+        assert_eq!(
+            post("/config-file", json!({"op": "bogus"})).await,
+            invalid("bogus")
+        );
+        assert_eq!(
+            post("/configure", json!({"op": "bogus", "path": ["nat"]})).await,
+            invalid("bogus")
+        );
+        assert_eq!(
+            post(
+                "/retrieve",
+                json!({"op": "showConfig", "path": [], "configFormat": "yaml"})
+            )
+            .await,
+            (400, "'yaml' is not a valid config format".to_owned())
+        );
+        for (path, body, what) in [
+            (
+                "/retrieve",
+                json!({"op": "showConfig", "path": [], "configFormat": "raw"}),
+                "configFormat 'raw'",
+            ),
+            (
+                "/show",
+                json!({"op": "show", "path": ["interfaces"]}),
+                "'show interfaces'",
+            ),
+            (
+                "/config-file",
+                json!({"op": "load", "file": "/x"}),
+                "config-file 'load'",
+            ),
+            (
+                "/generate",
+                json!({"op": "generate", "path": ["pki"]}),
+                "/generate",
+            ),
+            (
+                "/reset",
+                json!({"op": "reset", "path": ["ip", "arp"]}),
+                "/reset",
+            ),
+        ] {
+            assert_eq!(
+                post(path, body).await,
+                (400, format!("vyos-sim does not simulate {what}")),
+                "{version:?} {path}"
+            );
+        }
+        // A key is needed there too.
+        let r = json_post(
+            a,
+            "/generate",
+            json!({"key": "nope", "op": "generate", "path": []}),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+        let r = json_post(a, "/nosuch", json!({"key": KEY})).await;
+        assert_eq!(
+            (r.status, r.raw.as_str()),
+            (404, r#"{"detail":"Not Found"}"#)
+        );
+    }
+    // /renew and /traceroute are 1.5's; 1.4 has no such route.
+    let sim = sim(Version::V1_4).await;
+    let r = json_post(
+        sim.addr(),
+        "/renew",
+        json!({"key": KEY, "op": "renew", "path": []}),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = json_post(
+        sim.addr(),
+        "/config-file",
+        json!({"key": KEY, "op": "merge"}),
+    )
+    .await;
+    assert_eq!(
+        error_of(&r),
+        (400, "'merge' is not a valid operation".to_owned())
+    );
 }
