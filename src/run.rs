@@ -113,7 +113,12 @@ pub async fn operate(
     let (ippools, ippools_w) = reflector::store();
     let (portpools, portpools_w) = reflector::store();
     let (vmnetworks, vmnetworks_w) = reflector::store();
-    let (portrules, portrules_w) = reflector::store();
+    // Shared: the VmNetwork controller is woken by a PortRule change only after this
+    // cache holds it, so a reconcile never reads its children older than its trigger.
+    let (portrules, portrules_w) = reflector::store_shared(1024);
+    let portrule_changes = portrules_w
+        .subscribe()
+        .context("subscribing to the PortRule cache")?;
     let stores = Stores {
         routers: routers.clone(),
         ippools: ippools.clone(),
@@ -246,7 +251,7 @@ pub async fn operate(
         .run(controller::portrule::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let vmn_ctl = Controller::new(vmn_api, cfg())
-        .owns(pr_api, cfg())
+        .owns_shared_stream(portrule_changes)
         .watches(ippool_api.clone(), cluster_cfg(), {
             let store = vmnetworks.clone();
             move |_: IpPool| all_of(&store)
@@ -327,23 +332,27 @@ fn rebuild(ctx: &Context) {
             v.metadata.namespace.as_deref().unwrap_or_default(),
             v.metadata.name.as_deref().unwrap_or_default(),
         );
-        if let (Some(a), Some(pool)) = (st.address.as_deref(), st.ip_pool.as_deref())
-            && let Ok(ip) = a.parse()
-        {
-            addresses.push((pool.to_owned(), who.clone(), ip));
+        // Values outside every pool are imported too: they are held all the same.
+        if let Some(ip) = st.address.as_deref().and_then(|a| a.parse().ok()) {
+            addresses.push((st.ip_pool.clone(), who.clone(), ip));
         }
         for p in st.ports.iter().flatten() {
-            let (Some(pool), Some(port)) = (p.port_pool.as_deref(), p.external_port) else {
+            let Some(port) = p.external_port else {
                 continue;
             };
-            let Some(spec) = v.spec.ports.iter().flatten().find(|x| x.name == p.name) else {
+            // The protocol it was held in; older statuses lack it, and the spec says it.
+            let proto = p.protocol.or_else(|| {
+                let spec = v.spec.ports.iter().flatten().find(|x| x.name == p.name)?;
+                Some(spec.protocol)
+            });
+            let Some(proto) = proto else {
                 continue;
             };
             ports.push((
-                pool.to_owned(),
+                p.port_pool.clone().ok_or_else(|| v.spec.router.clone()),
                 who.clone().with_item(p.name.clone()),
                 PortAllocation {
-                    protocol: protocol(spec.protocol),
+                    protocol: protocol(proto),
                     first: port,
                     last: port,
                 },
@@ -402,6 +411,10 @@ fn all_of<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<Object
 fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
     match err {
         Error::Waiting(_) => Action::requeue(Duration::from_secs(2)),
+        Error::Stale(why) => {
+            tracing::debug!("reconcile raced its own write ({why}); again shortly");
+            Action::requeue(Duration::from_millis(500))
+        }
         other => {
             tracing::warn!(category = other.category(), "reconcile failed: {other}");
             Action::requeue(controller::backoff(3))

@@ -190,6 +190,9 @@ fn cases() -> Vec<Case> {
         case("malformed IPv4 CIDR", IpPool, vec![set("spec.addresses", json!(["10.20.0.300/24"]))], &["spec.addresses[0]", "must be an address"]),
         case("CIDR with host bits", IpPool, vec![set("spec.addresses", json!(["10.20.0.5/24"]))], &["spec.addresses[0]", "network address"]),
         case("range start after end", IpPool, vec![set("spec.addresses", json!(["10.20.0.50-10.20.0.10"]))], &["spec.addresses[0]", "range low-high"]),
+        case("IPv6 range start after end", IpPool, vec![set("spec.addresses", json!(["fd00::20-fd00::10"]))], &["spec.addresses[0]", "range low-high"]),
+        case("IPv6 range reversed in a high hextet", IpPool, vec![set("spec.addresses", json!(["fd00:0:0:1::-fd00::ffff"]))], &["spec.addresses[0]", "range low-high"]),
+        case("IPv6 exclusion reversed", IpPool, vec![set("spec.exclude", json!(["2001:db8::9-2001:db8::1"]))], &["spec.exclude[0]", "range low-high"]),
         case("range mixing IPv4 and IPv6", IpPool, vec![set("spec.addresses", json!(["10.20.0.1-2001:db8::1"]))], &["spec.addresses[0]", "one family"]),
         case("malformed exclusion", IpPool, vec![set("spec.exclude", json!(["10.20.0.1", "gateway"]))], &["spec.exclude[1]", "must be an address"]),
         case("bad namespace name", IpPool, vec![set("spec.allowedNamespaces", json!(["Team A"]))], &["spec.allowedNamespaces[0]", "namespace name"]),
@@ -273,6 +276,25 @@ async fn bad_manifests_are_rejected_with_the_field_named() {
             .await
             .unwrap_or_else(|e| panic!("the valid {kind:?} base was refused: {}", message(&e)));
     }
+
+    // Ranges in order are accepted, in both families, across hextet and octet boundaries.
+    let mut pool = Kind::IpPool.base("valid-ranges");
+    pool["spec"]["addresses"] = json!([
+        "fd00::10-fd00::20",
+        "fd00::ff-fd00::100",
+        "fd00::1-fe00::",
+        "2001:db8::7-2001:db8::7",
+        "::1-::2",
+        "fd00:0:0:1::-fd00:0:0:1::ffff",
+        "10.20.0.250-10.20.1.3"
+    ]);
+    pool["spec"]["exclude"] = json!(["fd00::12-fd00::14"]);
+    let obj: DynamicObject = serde_json::from_value(pool).unwrap();
+    Kind::IpPool
+        .api(ns.client(), ns.name())
+        .create(&dry, &obj)
+        .await
+        .unwrap_or_else(|e| panic!("ranges in order were refused: {}", message(&e)));
 
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {

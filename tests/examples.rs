@@ -141,7 +141,15 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
         (
             "portpool.vmnet.dev/edge-1-public",
             &[
-                "ROUTER", "EXTERNAL", "PORTS", "TOTAL", "FREE", "READY", "STATUS",
+                "ROUTER",
+                "EXTERNAL",
+                "PORTS",
+                "TOTAL",
+                "PORTS USED",
+                "ALLOCATIONS",
+                "FREE",
+                "READY",
+                "STATUS",
             ][..],
         ),
         (

@@ -153,7 +153,7 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
     assert_eq!(web["status"]["address"], "10.20.0.10");
     let endpoints = web["status"]["endpoints"].as_str().unwrap();
     assert!(
-        endpoints.contains("203.0.113.10:30443→https"),
+        endpoints.contains("https=203.0.113.10:30443/tcp"),
         "{endpoints}"
     );
     let db: Value = serde_json::from_str(

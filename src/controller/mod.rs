@@ -156,20 +156,18 @@ impl Context {
         }
     }
 
-    /// Whether some IpPool that `namespace` may use covers `ip`.
-    pub fn pool_allows(&self, ip: IpAddr, namespace: &str) -> bool {
-        lock(&self.alloc)
-            .addresses
-            .pools()
-            .any(|p| p.covers(ip) && p.spec().policy.allows(namespace))
-    }
-
-    /// The tenant check of `rule` against the current caches.
+    /// The tenant check of `rule` against the allocators: who holds the address decides,
+    /// never what a VmNetwork merely asks for. `O(pools)`, whatever the number of VMs.
     pub fn tenant_check(&self, rule: &PortRule) -> Result<(), crate::render::Refusal> {
-        let vms = self.stores.vmnetworks.state();
-        crate::tenant::check(rule, vms.iter().map(|v| &**v), &|ip, ns| {
-            self.pool_allows(ip, ns)
-        })
+        let alloc = lock(&self.alloc);
+        let holder = |ip: IpAddr| alloc.addresses.holder(ip).cloned();
+        let pool_allows = |ip: IpAddr, ns: &str| {
+            alloc
+                .addresses
+                .pools()
+                .any(|p| p.covers(ip) && p.spec().policy.allows(ns))
+        };
+        crate::tenant::check(rule, &holder, &pool_allows)
     }
 
     /// The rule-number allocator of `router`, created (and filled from the PortRules that
@@ -269,6 +267,10 @@ pub enum Error {
     /// JSON (de)serialisation.
     #[error("serialising: {0}")]
     Json(#[from] serde_json::Error),
+    /// The cached copy was older than the server's (a race with our own write): retried
+    /// at once from the newer copy, not reported.
+    #[error("stale cache: {0}")]
+    Stale(String),
 }
 
 impl Error {
@@ -279,16 +281,33 @@ impl Error {
             Error::Finalizer(_) => "FinalizerError",
             Error::Waiting(_) => "Waiting",
             Error::Json(_) => "SerializationError",
+            Error::Stale(_) => "Stale",
         }
     }
 }
 
-/// A reconcile's error from the finalizer helper's.
-pub fn from_finalizer(e: kube::runtime::finalizer::Error<Error>) -> Error {
-    match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
+/// A reconcile's outcome from the finalizer helper's.
+///
+/// Two of its failures are races with our own writes, not errors, and are not reported as
+/// such: adding the finalizer to a cached copy older than the server's (its JSON patch
+/// tests the finalizer list it saw, and the server answers 422 Invalid, or 409) happens
+/// when a reconcile starts from the cache before the watch has delivered the previous
+/// write; the next reconcile sees the new copy. Removing it from an object that is already
+/// gone (404) means the deletion finished.
+pub fn settle(
+    result: Result<kube::runtime::controller::Action, kube::runtime::finalizer::Error<Error>>,
+) -> Result<kube::runtime::controller::Action, Error> {
+    use kube::runtime::finalizer::Error as F;
+    match result {
+        Ok(a) => Ok(a),
+        Err(F::ApplyFailed(e) | F::CleanupFailed(e)) => Err(e),
+        Err(F::AddFinalizer(kube::Error::Api(e))) if e.code == 422 || e.code == 409 => Err(
+            Error::Stale(format!("the finalizer was added meanwhile ({})", e.reason)),
+        ),
+        Err(F::RemoveFinalizer(kube::Error::Api(e))) if e.code == 404 => {
+            Ok(kube::runtime::controller::Action::await_change())
+        }
+        Err(other) => Err(Error::Finalizer(other.to_string())),
     }
 }
 

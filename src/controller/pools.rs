@@ -45,11 +45,13 @@ pub fn port_spec(p: &PortPool) -> PortPoolSpec {
         external_address: p.spec.external_address.clone(),
         ports: p.spec.ports.clone(),
         exclude: p.spec.exclude.clone().unwrap_or_default(),
+        // Absent: every protocol (tcp, udp and tcp_udp), as the API reference says; the
+        // allocator reads an empty list so.
         protocols: p
             .spec
             .protocols
             .clone()
-            .unwrap_or_else(|| vec![vmnet_api::PortProtocol::Tcp, vmnet_api::PortProtocol::Udp])
+            .unwrap_or_default()
             .into_iter()
             .map(protocol)
             .collect(),
@@ -71,10 +73,15 @@ fn ip_counts(c: vmnet_core::alloc::PoolCounts) -> serde_json::Value {
     })
 }
 
-/// A PortPool's status counts.
-fn port_counts(c: vmnet_core::alloc::PortCounts) -> serde_json::Value {
+/// A PortPool's status counts: port numbers in use, and allocations.
+fn port_counts(c: vmnet_core::alloc::PortCounts, allocations: usize) -> serde_json::Value {
     let int = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
-    json!({ "total": int(c.total), "used": int(c.used), "free": int(c.free) })
+    json!({
+        "total": int(c.total),
+        "used": int(c.used),
+        "allocations": i64::try_from(allocations).unwrap_or(i64::MAX),
+        "free": int(c.free),
+    })
 }
 
 /// Copies the fields of `from` into `into`.
@@ -146,7 +153,7 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
         match alloc.ports.upsert(&name, port_spec(&pool)) {
             Ok(_) => {
                 let p = alloc.ports.get(&name);
-                let counts = p.map(|p| p.counts());
+                let counts = p.map(|p| (p.counts(), p.len()));
                 let out: Vec<String> = p
                     .map(|p| p.out_of_range().iter().map(ToString::to_string).collect())
                     .unwrap_or_default();
@@ -170,15 +177,17 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
         "outOfRange": if out.is_empty() { serde_json::Value::Null } else { json!(out) },
     });
     if let Some(c) = counts {
-        merge(&mut status, port_counts(c));
+        merge(&mut status, port_counts(c.0, c.1));
     }
     let api: Api<PortPool> = Api::all(ctx.client.clone());
-    api.patch_status(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await?;
+    if pool.status.as_ref().map(|s| json!(s)) != Some(status.clone()) {
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
+    }
     ctx.metrics.reconciled("PortPool", true);
     // Counts follow allocations, which change without a pool event.
     Ok(Action::requeue(Duration::from_secs(10)))
@@ -188,7 +197,7 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
 /// so nothing in use disappears from under a VM; meanwhile it hands out nothing new.
 pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<IpPool> = Api::all(ctx.client.clone());
-    finalizer(&api, FINALIZER, pool, |event| async {
+    let result = finalizer(&api, FINALIZER, pool, |event| async {
         match event {
             Finalizer::Apply(p) => apply_ip(p, ctx.clone()).await,
             Finalizer::Cleanup(p) => {
@@ -218,14 +227,14 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
             }
         }
     })
-    .await
-    .map_err(crate::controller::from_finalizer)
+    .await;
+    crate::controller::settle(result)
 }
 
 /// Reconciles one PortPool; deletion waits like an IpPool's.
 pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<PortPool> = Api::all(ctx.client.clone());
-    finalizer(&api, FINALIZER, pool, |event| async {
+    let result = finalizer(&api, FINALIZER, pool, |event| async {
         match event {
             Finalizer::Apply(p) => apply_port(p, ctx.clone()).await,
             Finalizer::Cleanup(p) => {
@@ -242,7 +251,7 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
                                 .into_iter()
                                 .map(|(c, a)| format!("{c} ({a})"))
                                 .collect();
-                            (holders, port_counts(pool.counts()))
+                            (holders, port_counts(pool.counts(), pool.len()))
                         })
                         .unwrap_or_default()
                 };
@@ -255,8 +264,8 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
             }
         }
     })
-    .await
-    .map_err(crate::controller::from_finalizer)
+    .await;
+    crate::controller::settle(result)
 }
 
 /// Keeps a pool that is being deleted while `holders` use it, and says so in its status.

@@ -29,7 +29,7 @@ pub async fn reconcile(pr: Arc<PortRule>, ctx: Arc<Context>) -> Result<Action, E
     })
     .await;
     ctx.metrics.reconciled("PortRule", result.is_ok());
-    result.map_err(crate::controller::from_finalizer)
+    crate::controller::settle(result)
 }
 
 fn router_of(ctx: &Context, pr: &PortRule) -> Option<Arc<VyosRouter>> {
@@ -62,7 +62,13 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
             .or(pr.spec.external_port)
             .map_or_else(|| "*".to_owned(), |p| p.to_string())
     );
-    if status.rule_number.is_none()
+    let first = status.rule_number.is_none();
+    // A new generation is in flight from the moment it is seen: `kubectl get`, `kubectl
+    // wait` and kstatus all say so until the writer has programmed it (the writer, which
+    // alone knows, then writes Ready or Stalled for that generation).
+    let lagging = status.common.observed_generation != generation;
+    let mut body = serde_json::Map::new();
+    if first
         || status.external.as_deref() != Some(external.as_str())
         || status.internal.as_deref() != Some(internal.as_str())
     {
@@ -77,32 +83,61 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
                 }
             },
         };
-        let mut body = json!({
-            "ruleNumber": number,
-            "external": external,
-            "internal": internal,
-        });
-        if status.rule_number.is_none() {
-            let msg = format!(
-                "rule number allocated; waiting for router {}",
-                pr.spec.router
-            );
-            body["observedGeneration"] = json!(generation);
-            body["conditions"] = json!(conditions(
+        body.insert("ruleNumber".into(), json!(number));
+        body.insert("external".into(), json!(external));
+        body.insert("internal".into(), json!(internal));
+    }
+    if first || lagging {
+        let (reason, msg) = if first {
+            (
+                "Allocated",
+                format!(
+                    "rule number allocated; waiting for router {}",
+                    pr.spec.router
+                ),
+            )
+        } else {
+            (
+                "Programming",
+                format!(
+                    "generation {} is not on router {} yet",
+                    generation.unwrap_or_default(),
+                    pr.spec.router
+                ),
+            )
+        };
+        body.insert("observedGeneration".into(), json!(generation));
+        body.insert(
+            "conditions".into(),
+            json!(conditions(
                 status.common.conditions.as_deref(),
                 State::Reconciling,
-                "Allocated",
+                reason,
                 &msg,
                 generation
-            ));
-        }
+            )),
+        );
+    }
+    if !body.is_empty() {
         let api: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": body })),
-        )
-        .await?;
+        // A compare-and-swap: had the writer already written this generation's outcome,
+        // the cache was stale and this would overwrite it.
+        let patch = json!({
+            "metadata": { "resourceVersion": pr.metadata.resource_version },
+            "status": body,
+        });
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                return Err(Error::Stale(format!(
+                    "PortRule {ns}/{name} changed meanwhile"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     // No nudge here: every change of a PortRule (this status patch included) reaches the
     // writer through the PortRule watch, and nudging from here would turn each router

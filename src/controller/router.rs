@@ -21,13 +21,13 @@ pub async fn reconcile(router: Arc<VyosRouter>, ctx: Arc<Context>) -> Result<Act
     let api: Api<VyosRouter> = Api::all(ctx.client.clone());
     let result = finalizer(&api, FINALIZER, router, |event| async {
         match event {
-            Finalizer::Apply(r) => apply(&r, &ctx),
+            Finalizer::Apply(r) => apply(&r, &ctx).await,
             Finalizer::Cleanup(r) => cleanup(&r, &ctx).await,
         }
     })
     .await;
     ctx.metrics.reconciled("VyosRouter", result.is_ok());
-    result.map_err(crate::controller::from_finalizer)
+    crate::controller::settle(result)
 }
 
 async fn cleanup(router: &VyosRouter, ctx: &Context) -> Result<Action, Error> {
@@ -78,7 +78,7 @@ async fn cleanup(router: &VyosRouter, ctx: &Context) -> Result<Action, Error> {
     Err(Error::Waiting(msg))
 }
 
-fn apply(router: &Arc<VyosRouter>, ctx: &Arc<Context>) -> Result<Action, Error> {
+async fn apply(router: &Arc<VyosRouter>, ctx: &Arc<Context>) -> Result<Action, Error> {
     let name = router.metadata.name.clone().unwrap_or_default();
     // Creates the rule-number allocator (from existing PortRule statuses) and follows a
     // grown ruleRange.
@@ -95,22 +95,57 @@ fn apply(router: &Arc<VyosRouter>, ctx: &Arc<Context>) -> Result<Action, Error> 
         tracing::warn!(router = %name, "TLS verification is OFF for this router (spec.tls.insecureSkipVerify)");
     }
     let generation = router.metadata.generation;
-    let mut writers = lock(&ctx.writers);
-    match writers.get_mut(&name) {
-        // A spec change: a pass now. Status-only updates (each pass writes one) are not.
-        Some(w) if w.generation != generation => {
-            w.generation = generation;
-            w.nudge();
-        }
-        Some(_) => {}
-        None => {
-            let mut w = WriterHandle::spawn(ctx.clone(), name.clone());
-            w.generation = generation;
-            writers.insert(name, w);
+    {
+        let mut writers = lock(&ctx.writers);
+        match writers.get_mut(&name) {
+            // A spec change: a pass now. Status-only updates (each pass writes one) are not.
+            Some(w) if w.generation != generation => {
+                w.generation = generation;
+                w.nudge();
+            }
+            Some(_) => {}
+            None => {
+                let mut w = WriterHandle::spawn(ctx.clone(), name.clone());
+                w.generation = generation;
+                writers.insert(name, w);
+            }
         }
     }
-    drop(writers);
+    mark_in_flight(router, ctx).await?;
     Ok(Action::requeue(Duration::from_secs(3600)))
+}
+
+/// A new generation is in flight from the moment it is seen, until the writer's next pass
+/// says how it went (Ready or not, for that generation).
+async fn mark_in_flight(router: &VyosRouter, ctx: &Context) -> Result<(), Error> {
+    let status = router.status.as_ref();
+    let g = router.metadata.generation;
+    if status.and_then(|s| s.common.observed_generation) == g {
+        return Ok(());
+    }
+    let name = router.metadata.name.clone().unwrap_or_default();
+    let msg = format!(
+        "generation {} is not synced to the router yet",
+        g.unwrap_or_default()
+    );
+    let conds = status.and_then(|s| s.common.conditions.as_deref());
+    let patch = json!({
+        "metadata": { "resourceVersion": router.metadata.resource_version },
+        "status": {
+            "observedGeneration": g,
+            "conditions": conditions(conds, State::Reconciling, "Programming", &msg, g),
+        },
+    });
+    let api: Api<VyosRouter> = Api::all(ctx.client.clone());
+    match api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        // 409: the writer wrote meanwhile, which is newer than this.
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Stops writers of routers that no longer exist (a deleted object is not reconciled).

@@ -6,13 +6,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use vmnet_api::{FIELD_MANAGER, FINALIZER, PortRule, VmNetwork, VmPortStatus};
-use vmnet_core::alloc::{AddressRequest, AllocError, Claimant, PortRequest};
+use vmnet_core::alloc::{
+    AddressRequest, AllocError, Assigned, Claimant, PortAllocation, PortRequest,
+};
 
 use crate::conditions::{State, conditions, is_ready, same};
 use crate::controller::pools::protocol;
@@ -46,7 +49,7 @@ pub async fn reconcile(vmn: Arc<VmNetwork>, ctx: Arc<Context>) -> Result<Action,
     })
     .await;
     ctx.metrics.reconciled("VmNetwork", result.is_ok());
-    result.map_err(crate::controller::from_finalizer)
+    crate::controller::settle(result)
 }
 
 fn claimant(v: &VmNetwork) -> Claimant {
@@ -66,108 +69,235 @@ fn release_all(ctx: &Context, v: &VmNetwork) {
     let me = claimant(v);
     let mut alloc = lock(&ctx.alloc);
     alloc.addresses.release(&me);
-    for p in v.spec.ports.iter().flatten() {
-        alloc.ports.release(&me.clone().with_item(p.name.clone()));
-    }
-    // Ports removed from the spec earlier but still held.
-    let held: Vec<Claimant> = alloc
-        .ports
-        .pools()
-        .flat_map(|p| p.allocations().into_iter().map(|(c, _)| c.clone()))
-        .filter(|c| c.kind == me.kind && c.namespace == me.namespace && c.name == me.name)
-        .collect();
-    for c in held {
+    // Every port it holds, those removed from the spec earlier included.
+    for c in alloc.ports.held_by(&me) {
         alloc.ports.release(&c);
     }
 }
 
+/// What a VmNetwork holds after an allocation: everything its spec asks for, or (when some
+/// of it cannot be had) exactly what it held before, which for a new VmNetwork is nothing.
 struct Outcome {
     address: Option<(IpAddr, Option<String>)>,
-    ports: Vec<(VmPortStatus, Option<AllocError>)>,
-    problem: Option<AllocError>,
+    ports: Vec<VmPortStatus>,
+    /// Why the spec cannot be satisfied: where (`address`, `port ssh`) and the outcome.
+    problem: Option<(String, AllocError)>,
 }
 
-/// Allocates (or confirms) the address and every port; never moves what is held.
+/// The status entry of a held port.
+fn port_status(
+    alloc: &crate::controller::Allocators,
+    vm: &str,
+    item: &str,
+    held: &Assigned<PortAllocation>,
+) -> VmPortStatus {
+    VmPortStatus {
+        name: item.to_owned(),
+        external_address: held
+            .pool
+            .as_deref()
+            .and_then(|n| alloc.ports.get(n))
+            .and_then(|pool| pool.spec().external_address.clone()),
+        external_port: Some(held.value.first),
+        protocol: Some(api_protocol(held.value.protocol)),
+        port_pool: held.pool.clone(),
+        port_rule: Some(child_name(vm, item)),
+        ready: None,
+    }
+}
+
+fn api_protocol(p: vmnet_core::alloc::PortProtocol) -> vmnet_api::PortProtocol {
+    match p {
+        vmnet_core::alloc::PortProtocol::Tcp => vmnet_api::PortProtocol::Tcp,
+        vmnet_core::alloc::PortProtocol::Udp => vmnet_api::PortProtocol::Udp,
+        vmnet_core::alloc::PortProtocol::TcpUdp => vmnet_api::PortProtocol::TcpUdp,
+    }
+}
+
+/// Allocates (or confirms) the address and every port, all or nothing: if any of them
+/// cannot be had, the VmNetwork is put back to exactly what it held before (nothing is
+/// taken that it could not use, nothing it used is lost). Never moves what is held.
 fn allocate(ctx: &Context, v: &VmNetwork) -> Outcome {
     let me = claimant(v);
+    let vm = v.metadata.name.clone().unwrap_or_default();
+    let router = v.spec.router.as_str();
     let mut alloc = lock(&ctx.alloc);
-    let mut problem = None;
-    let request = match v.spec.address.as_deref().map(str::parse::<IpAddr>) {
-        Some(Ok(ip)) => Ok(AddressRequest::Fixed(ip)),
-        Some(Err(_)) => Err(AllocError::InvalidRequest {
-            message: "spec.address is not an IP address".into(),
-        }),
-        None => Ok(AddressRequest::ANY),
-    };
-    let address = match request.and_then(|r| {
-        alloc
-            .addresses
-            .allocate(&me, v.spec.ip_pool_ref.as_deref(), r)
-    }) {
-        Ok(a) => Some((a.value, a.pool)),
-        Err(e) => {
-            problem = Some(e);
-            None
-        }
-    };
-    let mut ports = Vec::new();
-    let wanted: BTreeSet<&str> = v
-        .spec
+    let before_address = alloc.addresses.lookup(&me);
+    let before_ports: Vec<(Claimant, Assigned<PortAllocation>)> = alloc
         .ports
-        .iter()
-        .flatten()
-        .map(|p| p.name.as_str())
-        .collect();
-    // Ports dropped from the spec give their external port back.
-    let stale: Vec<Claimant> = alloc
-        .ports
-        .pools()
-        .flat_map(|p| p.allocations().into_iter().map(|(c, _)| c.clone()))
-        .filter(|c| {
-            c.kind == me.kind
-                && c.namespace == me.namespace
-                && c.name == me.name
-                && c.item.as_deref().is_some_and(|i| !wanted.contains(i))
+        .held_by(&me)
+        .into_iter()
+        .filter_map(|c| {
+            let held = alloc.ports.lookup(&c)?;
+            Some((c, held))
         })
         .collect();
-    for c in stale {
-        alloc.ports.release(&c);
-    }
-    for p in v.spec.ports.iter().flatten() {
-        let who = me.clone().with_item(p.name.clone());
-        let proto = protocol(p.protocol);
-        let req = match p.external_port {
-            Some(port) => PortRequest::fixed(proto, port),
-            None => PortRequest::auto(proto),
-        };
-        let name = v.metadata.name.clone().unwrap_or_default();
-        let mut st = VmPortStatus {
-            name: p.name.clone(),
-            port_rule: Some(child_name(&name, &p.name)),
-            ..VmPortStatus::default()
-        };
-        match alloc
-            .ports
-            .allocate(&who, &v.spec.router, p.port_pool_ref.as_deref(), req)
-        {
-            Ok(a) => {
-                st.external_port = Some(a.value.first);
-                st.external_address = a
-                    .pool
-                    .as_deref()
-                    .and_then(|n| alloc.ports.get(n))
-                    .and_then(|pool| pool.spec().external_address.clone());
-                st.port_pool = a.pool;
-                ports.push((st, None));
+
+    let attempt = (|| {
+        let request = match v.spec.address.as_deref().map(str::parse::<IpAddr>) {
+            Some(Ok(ip)) => AddressRequest::Fixed(ip),
+            Some(Err(_)) => {
+                return Err((
+                    "address".to_owned(),
+                    AllocError::InvalidRequest {
+                        message: "spec.address is not an IP address".into(),
+                    },
+                ));
             }
-            Err(e) => ports.push((st, Some(e))),
+            None => AddressRequest::ANY,
+        };
+        let address = alloc
+            .addresses
+            .allocate(&me, v.spec.ip_pool_ref.as_deref(), request)
+            .map_err(|e| ("address".to_owned(), e))?;
+        let wanted: BTreeSet<&str> = v
+            .spec
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut ports = Vec::new();
+        for p in v.spec.ports.iter().flatten() {
+            let who = me.clone().with_item(p.name.clone());
+            let proto = protocol(p.protocol);
+            let req = match p.external_port {
+                Some(port) => PortRequest::fixed(proto, port),
+                None => PortRequest::auto(proto),
+            };
+            let held = alloc
+                .ports
+                .allocate(&who, router, p.port_pool_ref.as_deref(), req)
+                .map_err(|e| (format!("port {}", p.name), e))?;
+            ports.push(port_status(&alloc, &vm, &p.name, &held));
+        }
+        // Ports dropped from the spec give their external port back.
+        for c in alloc.ports.held_by(&me) {
+            if c.item.as_deref().is_some_and(|i| !wanted.contains(i)) {
+                alloc.ports.release(&c);
+            }
+        }
+        Ok(((address.value, address.pool), ports))
+    })();
+    match attempt {
+        Ok((address, ports)) => Outcome {
+            address: Some(address),
+            ports,
+            problem: None,
+        },
+        Err(problem) => {
+            // Back to exactly what was held before this attempt.
+            alloc.addresses.restore(&me, before_address.as_ref());
+            for c in alloc.ports.held_by(&me) {
+                alloc.ports.release(&c);
+            }
+            for (c, held) in &before_ports {
+                alloc.ports.restore(c, router, Some(held));
+            }
+            let ports = before_ports
+                .iter()
+                .map(|(c, held)| {
+                    port_status(&alloc, &vm, c.item.as_deref().unwrap_or_default(), held)
+                })
+                .collect();
+            Outcome {
+                address: before_address.map(|a| (a.value, a.pool)),
+                ports,
+                problem: Some(problem),
+            }
         }
     }
-    Outcome {
-        address,
-        ports,
-        problem,
+}
+
+/// `ssh=203.0.113.10:30022/tcp` (`*` for the address when the rule takes the router's
+/// inbound interface, any address).
+fn endpoint_text(p: &VmPortStatus) -> Option<String> {
+    let addr = p.external_address.as_deref().unwrap_or("*");
+    let proto = p.protocol.map_or("tcp", |p| p.as_str());
+    Some(format!("{}={addr}:{}/{proto}", p.name, p.external_port?))
+}
+
+/// The spec of the PortRule that carries `port`, or why there can be none.
+fn child_spec(
+    ctx: &Context,
+    v: &VmNetwork,
+    address: IpAddr,
+    port: &vmnet_api::VmPort,
+    st: &VmPortStatus,
+) -> Result<serde_json::Value, String> {
+    let name = v.metadata.name.as_deref().unwrap_or_default();
+    let mut spec = json!({
+        "router": v.spec.router,
+        "protocol": port.protocol,
+        "externalPort": st.external_port,
+        "internalAddress": address.to_string(),
+        "internalPort": port.port,
+        "description": format!("VmNetwork {name} port {}", port.name),
+    });
+    if let Some(a) = &st.external_address {
+        spec["externalAddress"] = json!(a);
     }
+    let pool = st
+        .port_pool
+        .as_deref()
+        .and_then(|n| ctx.stores.portpools.get(&ObjectRef::new(n)));
+    let interface = pool
+        .as_ref()
+        .and_then(|p| p.spec.inbound_interface.clone())
+        .or_else(|| {
+            // A fixed port outside every pool arrives on the router's default interface.
+            ctx.stores
+                .routers
+                .get(&ObjectRef::new(&v.spec.router))
+                .and_then(|r| r.spec.default_inbound_interface.clone())
+        });
+    if let Some(i) = interface {
+        spec["inboundInterface"] = json!(i);
+    } else if st.external_address.is_none() {
+        return Err(format!(
+            "port {}: its PortRule would have neither an external address nor an inbound \
+             interface; name a portPoolRef with an externalAddress, or set the router's \
+             spec.defaultInboundInterface",
+            port.name
+        ));
+    }
+    if let Some(s) = &port.source_ranges {
+        spec["sourceRanges"] = json!(s);
+    }
+    Ok(normalise(&spec))
+}
+
+/// Whether `child` is Ready for exactly `spec`: its spec is the wanted one and its status
+/// describes that generation.
+fn child_ready(child: &PortRule, spec: &serde_json::Value) -> bool {
+    let status = child.status.as_ref();
+    json!(child.spec) == *spec
+        && status.and_then(|s| s.common.observed_generation) == child.metadata.generation
+        && is_ready(status.and_then(|s| s.common.conditions.as_deref()))
+}
+
+/// A condition's reason and message.
+type Said = Option<(String, String)>;
+
+/// What a not-Ready child says about itself: a Stalled reason (for the generation it has),
+/// or a Reconciling one worth passing up (RouterUnreachable, Deleting, ...).
+fn child_state(child: Option<&PortRule>) -> (Said, Said) {
+    let conds = child
+        .and_then(|c| c.status.as_ref())
+        .and_then(|s| s.common.conditions.as_deref())
+        .unwrap_or_default();
+    let fresh = child.is_some_and(|c| {
+        c.status.as_ref().and_then(|s| s.common.observed_generation) == c.metadata.generation
+    });
+    let find = |t: &str| {
+        conds
+            .iter()
+            .find(|c| c.type_ == t && c.status == "True")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let stalled = find("Stalled").filter(|_| fresh);
+    let waiting = find("Reconciling").filter(|(r, _)| r != "Allocated" && r != "Programming");
+    (stalled, waiting)
 }
 
 async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
@@ -178,80 +308,112 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     let prev = v.status.clone().unwrap_or_default();
     let prev_conds = prev.common.conditions.as_deref();
     let api: Api<VmNetwork> = Api::namespaced(ctx.client.clone(), &ns);
-
-    // Allocation first, in status, before anything is programmed.
-    let first_port_problem = outcome
-        .ports
-        .iter()
-        .find_map(|(p, e)| e.as_ref().map(|e| (p.name.clone(), e.clone())));
-    // Read from the API server, not a cache: the watch that woke this reconcile may be
-    // ahead of the cache, and a stale child would leave the VmNetwork waiting.
     let rules: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
-    let lp = ListParams::default().labels(&format!("{VMNETWORK_LABEL}={name}"));
-    let children = rules.list(&lp).await?.items;
-    let child = |port: &str| {
-        let cname = child_name(&name, port);
-        children
-            .iter()
-            .find(|r| r.metadata.name.as_deref() == Some(cname.as_str()))
-            .cloned()
-    };
-    let mut port_status = Vec::new();
+    let cached = |cname: &str| ctx.stores.portrules.get(&ObjectRef::new(cname).within(&ns));
+
+    // Children are written only once the whole allocation is held; while it is not, the
+    // rules of what was held before stay as they are.
+    let mut port_status = outcome.ports.clone();
     let mut not_ready = Vec::new();
     let mut stalled_child = None;
     let mut waiting_child: Option<(String, String)> = None;
-    for (mut st, err) in outcome.ports.clone() {
-        if err.is_none() {
-            let c = child(&st.name);
-            let conds = c
-                .as_ref()
-                .and_then(|c| c.status.as_ref())
-                .and_then(|s| s.common.conditions.as_deref());
-            let ready = is_ready(conds);
+    let mut unprogrammable = None;
+    let mut wanted = BTreeSet::new();
+    if let (None, Some((address, _))) = (&outcome.problem, &outcome.address) {
+        let owner = v
+            .controller_owner_ref(&())
+            .ok_or_else(|| Error::Waiting("VmNetwork has no uid yet".into()))?;
+        for st in &mut port_status {
+            let Some(port) = v.spec.ports.iter().flatten().find(|p| p.name == st.name) else {
+                continue;
+            };
+            let cname = child_name(&name, &port.name);
+            wanted.insert(cname.clone());
+            let spec = match child_spec(ctx, v, *address, port, st) {
+                Ok(spec) => spec,
+                Err(why) => {
+                    unprogrammable.get_or_insert(why);
+                    st.ready = Some(false);
+                    continue;
+                }
+            };
+            let mut child = cached(&cname);
+            let current = child.as_ref().is_some_and(|c| {
+                c.owner_references().iter().any(|o| o.uid == owner.uid) && json!(c.spec) == spec
+            });
+            if !current {
+                let body = json!({
+                    "apiVersion": "vmnet.dev/v1alpha1",
+                    "kind": "PortRule",
+                    "metadata": {
+                        "name": cname,
+                        "namespace": ns,
+                        "labels": { VMNETWORK_LABEL: name },
+                        "ownerReferences": [owner],
+                    },
+                    "spec": spec,
+                });
+                // The response is newer than the cache: it decides readiness below.
+                let written = rules
+                    .patch(
+                        &cname,
+                        &PatchParams::apply(FIELD_MANAGER).force(),
+                        &Patch::Apply(&body),
+                    )
+                    .await?;
+                child = Some(Arc::new(written));
+            }
+            let ready = child.as_deref().is_some_and(|c| child_ready(c, &spec));
             st.ready = Some(ready);
             if !ready {
                 not_ready.push(st.name.clone());
-                if let Some(s) = conds.and_then(|cs| {
-                    cs.iter()
-                        .find(|c| c.type_ == "Stalled" && c.status == "True")
-                }) {
-                    stalled_child.get_or_insert((
-                        st.name.clone(),
-                        s.reason.clone(),
-                        s.message.clone(),
-                    ));
+                let (stalled, waiting) = child_state(child.as_deref());
+                if let Some((r, m)) = stalled {
+                    stalled_child.get_or_insert((st.name.clone(), r, m));
                 }
-                // A reason worth passing up (RouterUnreachable, Deleting, ...).
-                if let Some(r) = conds.and_then(|cs| {
-                    cs.iter().find(|c| {
-                        c.type_ == "Reconciling" && c.status == "True" && c.reason != "Allocated"
-                    })
-                }) {
-                    waiting_child.get_or_insert((r.reason.clone(), r.message.clone()));
+                if let Some(w) = waiting {
+                    waiting_child.get_or_insert(w);
                 }
             }
         }
-        port_status.push(st);
+        // Ports removed from the spec: their PortRules go (their finalizers take the rules
+        // off the router first). Their names are those the status listed.
+        for old in prev.ports.iter().flatten() {
+            let cname = old
+                .port_rule
+                .clone()
+                .unwrap_or_else(|| child_name(&name, &old.name));
+            if wanted.contains(&cname) {
+                continue;
+            }
+            let Some(r) = cached(&cname) else {
+                continue;
+            };
+            let ours = r.owner_references().iter().any(|o| o.uid == owner.uid);
+            if ours && r.metadata.deletion_timestamp.is_none() {
+                match rules.delete(&cname, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
     }
-    let endpoints: Vec<String> = port_status
-        .iter()
-        .filter_map(|p| {
-            let addr = p.external_address.clone().unwrap_or_else(|| "*".into());
-            Some(format!("{}:{}→{}", addr, p.external_port?, p.name))
-        })
-        .collect();
-    let (state, reason, message) = if let Some(e) = &outcome.problem {
+
+    let endpoints: Vec<String> = port_status.iter().filter_map(endpoint_text).collect();
+    let (state, reason, message) = if let Some((place, e)) = &outcome.problem {
+        let kept = if outcome.address.is_none() && outcome.ports.is_empty() {
+            "; it holds no address or port until this is resolved".to_owned()
+        } else {
+            "; nothing changed: it keeps the address and ports it held before".to_owned()
+        };
         (
             State::Stalled,
             e.reason().to_owned(),
-            format!("address: {e}"),
+            format!("{place}: {e}{kept}"),
         )
-    } else if let Some((port, e)) = &first_port_problem {
-        (
-            State::Stalled,
-            e.reason().to_owned(),
-            format!("port {port}: {e}"),
-        )
+    } else if let Some(why) = unprogrammable {
+        (State::Stalled, "InvalidRequest".to_owned(), why)
     } else if let Some((port, reason, msg)) = stalled_child {
         (State::Stalled, reason, format!("port {port}: {msg}"))
     } else if !not_ready.is_empty() {
@@ -274,18 +436,23 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
             format!("{} port(s) forwarded", port_status.len()),
         )
     };
-    let status = json!({
-        "observedGeneration": g,
-        "address": outcome.address.as_ref().map(|(ip, _)| ip.to_string()),
-        "ipPool": outcome.address.as_ref().and_then(|(_, p)| p.clone()),
-        "endpoints": if endpoints.is_empty() { None } else { Some(endpoints.join(", ")) },
-        "ports": port_status,
-        "conditions": conditions(prev_conds, state, &reason, &message, g),
-    });
+    let address = outcome.address.as_ref().map(|(ip, _)| ip.to_string());
+    let ip_pool = outcome.address.as_ref().and_then(|(_, p)| p.clone());
+    let endpoints = (!endpoints.is_empty()).then(|| endpoints.join(", "));
     let unchanged = same(prev_conds, state, &reason, &message, g)
-        && prev.address == outcome.address.as_ref().map(|(ip, _)| ip.to_string())
-        && prev.ports.as_ref() == Some(&port_status);
+        && prev.address == address
+        && prev.ip_pool == ip_pool
+        && prev.endpoints == endpoints
+        && prev.ports.as_deref().unwrap_or_default() == port_status.as_slice();
     if !unchanged {
+        let status = json!({
+            "observedGeneration": g,
+            "address": address,
+            "ipPool": ip_pool,
+            "endpoints": endpoints,
+            "ports": if port_status.is_empty() { None } else { Some(&port_status) },
+            "conditions": conditions(prev_conds, state, &reason, &message, g),
+        });
         api.patch_status(
             &name,
             &PatchParams::default(),
@@ -293,114 +460,14 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
         )
         .await?;
     }
-
-    // Then the PortRules, one per port that has its external port.
-    // A stalled allocation heals when something is freed elsewhere, which raises no event
-    // here: look again soon.
+    // A child's change wakes this VmNetwork (it owns them), so waiting needs no polling; a
+    // stalled allocation heals when something is freed elsewhere, which raises no event
+    // here: look again.
     let retry = match state {
         State::Stalled => Duration::from_secs(10),
-        State::Reconciling => Duration::from_secs(5),
+        State::Reconciling => Duration::from_secs(60),
         State::Ready => Duration::from_secs(600),
     };
-    let Some((address, _)) = outcome.address else {
-        return Ok(Action::requeue(retry));
-    };
-    let owner = v
-        .controller_owner_ref(&())
-        .ok_or_else(|| Error::Waiting("VmNetwork has no uid yet".into()))?;
-    let mut wanted = BTreeSet::new();
-    for (st, err) in &outcome.ports {
-        if err.is_some() {
-            continue;
-        }
-        let Some(port) = v.spec.ports.iter().flatten().find(|p| p.name == st.name) else {
-            continue;
-        };
-        let cname = child_name(&name, &port.name);
-        wanted.insert(cname.clone());
-        let pool = st.port_pool.as_deref().and_then(|n| {
-            ctx.stores
-                .portpools
-                .state()
-                .into_iter()
-                .find(|p| p.metadata.name.as_deref() == Some(n))
-        });
-        let mut spec = json!({
-            "router": v.spec.router,
-            "protocol": port.protocol,
-            "externalPort": st.external_port,
-            "internalAddress": address.to_string(),
-            "internalPort": port.port,
-            "description": format!("VmNetwork {name} port {}", port.name),
-        });
-        if let Some(a) = &st.external_address {
-            spec["externalAddress"] = json!(a);
-        }
-        let interface = pool
-            .as_ref()
-            .and_then(|p| p.spec.inbound_interface.clone())
-            .or_else(|| {
-                // A fixed port outside every pool arrives on the router's default interface.
-                ctx.stores
-                    .routers
-                    .state()
-                    .iter()
-                    .find(|r| r.metadata.name.as_deref() == Some(v.spec.router.as_str()))
-                    .and_then(|r| r.spec.default_inbound_interface.clone())
-            });
-        if let Some(i) = interface {
-            spec["inboundInterface"] = json!(i);
-        } else if st.external_address.is_none() {
-            tracing::warn!(vmnetwork = %name, port = %port.name, "no external address or interface: name a portPoolRef, or set the router's defaultInboundInterface");
-            continue;
-        }
-        if let Some(s) = &port.source_ranges {
-            spec["sourceRanges"] = json!(s);
-        }
-        let body = json!({
-            "apiVersion": "vmnet.dev/v1alpha1",
-            "kind": "PortRule",
-            "metadata": {
-                "name": cname,
-                "namespace": ns,
-                "labels": { VMNETWORK_LABEL: name },
-                "ownerReferences": [owner],
-            },
-            "spec": spec,
-        });
-        if let Some(existing) = child(&port.name) {
-            // Skip the write when nothing we own changed.
-            if existing
-                .owner_references()
-                .iter()
-                .any(|o| o.uid == owner.uid)
-                && json!(existing.spec) == normalise(&spec)
-            {
-                continue;
-            }
-        }
-        rules
-            .patch(
-                &cname,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await?;
-    }
-    // Ports removed from the spec: their PortRules go (their finalizers take the rules off
-    // the router first).
-    for r in &children {
-        let rname = r.metadata.name.clone().unwrap_or_default();
-        let ours = r
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == owner.uid);
-        if ours && !wanted.contains(&rname) && r.metadata.deletion_timestamp.is_none() {
-            rules.delete(&rname, &DeleteParams::background()).await?;
-        }
-    }
     Ok(Action::requeue(retry))
 }
 

@@ -150,7 +150,12 @@ pub struct IpPoolStatus {
     ),
     printcolumn(name = "Ports", type_ = "string", json_path = ".spec.ports"),
     printcolumn(name = "Total", type_ = "integer", json_path = ".status.total"),
-    printcolumn(name = "Used", type_ = "integer", json_path = ".status.used"),
+    printcolumn(name = "Ports Used", type_ = "integer", json_path = ".status.used"),
+    printcolumn(
+        name = "Allocations",
+        type_ = "integer",
+        json_path = ".status.allocations"
+    ),
     printcolumn(name = "Free", type_ = "integer", json_path = ".status.free"),
     printcolumn(
         name = "Ready",
@@ -238,9 +243,13 @@ pub struct PortPoolStatus {
     /// Ports the pool can hand out (per protocol space).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
-    /// Ports in use (tcp_udp counts once).
+    /// Port numbers in use in either space: a port held for tcp by one VM and for udp by
+    /// another counts once here, and a tcp_udp allocation counts once (see `allocations`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub used: Option<i64>,
+    /// Allocations held in the pool (one per VM port or PortRule, whatever its protocol).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<i64>,
     /// Ports free in both the TCP and the UDP space (what a tcp_udp request can still get).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub free: Option<i64>,

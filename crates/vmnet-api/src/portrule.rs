@@ -75,8 +75,9 @@ pub struct PortRuleSpec {
     #[schemars(range(min = 1, max = 65535))]
     pub external_port_end: Option<u16>,
 
-    /// The interface the traffic arrives on, e.g. `eth0`. Absent: the router's
-    /// `defaultInboundInterface`, if any.
+    /// The interface the traffic arrives on, e.g. `eth0`. Required unless `externalAddress`
+    /// is set; absent (with an `externalAddress`), the router's `defaultInboundInterface`,
+    /// if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 15), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._*@-]*$"))]
     pub inbound_interface: Option<String>,

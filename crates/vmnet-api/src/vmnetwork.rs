@@ -148,7 +148,8 @@ pub struct VmNetworkStatus {
     /// The IpPool the address came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_pool: Option<String>,
-    /// One line for people: `ssh=203.0.113.10:30022/tcp, ...`.
+    /// One line for people: `ssh=203.0.113.10:30022/tcp, ...` (`*` for the address when
+    /// the rule takes the router's inbound interface on any address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<String>,
     /// Each port's external endpoint.
@@ -168,7 +169,11 @@ pub struct VmPortStatus {
     /// The external port (fixed or allocated).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_port: Option<u16>,
-    /// The PortPool the external port came from.
+    /// The protocol the external port is held in (`tcp`, `udp` or `tcp_udp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<PortProtocol>,
+    /// The PortPool the external port came from (absent: a fixed port outside every pool,
+    /// held on the router all the same).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port_pool: Option<String>,
     /// The PortRule that programs it.

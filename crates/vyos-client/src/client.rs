@@ -381,7 +381,14 @@ impl VyosClient {
         let mut n = 0;
         loop {
             match attempt().await {
-                Err(e) if e.is_transient() && n < self.read_retries => {
+                // A read that timed out is not tried again: it has used the whole
+                // deadline already, and a retry would double the time before the caller
+                // learns that the router does not answer.
+                Err(e)
+                    if e.is_transient()
+                        && !matches!(e, VyosError::Timeout { .. })
+                        && n < self.read_retries =>
+                {
                     let delay = backoff(n);
                     debug!(endpoint, attempt = n + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying VyOS read");
                     tokio::time::sleep(delay).await;

@@ -244,6 +244,20 @@ impl AddressPool {
         Some(address(v))
     }
 
+    /// Gives `claimant` back exactly `ip`, as it held it before (inside the pool or, after
+    /// an edit of the pool, outside it), unless someone else holds it now. For rolling back
+    /// a change that could not be completed; returns whether it holds `ip` afterwards.
+    pub(crate) fn restore(&mut self, claimant: &Claimant, ip: IpAddr) -> bool {
+        self.release(claimant);
+        let v = offset(ip);
+        if self.space.holder(v, v).is_some() {
+            return false;
+        }
+        self.space.insert(v, v, claimant.clone());
+        self.holders.insert(claimant.clone(), v);
+        true
+    }
+
     /// The claimant's address, if it holds one.
     pub fn get(&self, claimant: &Claimant) -> Option<IpAddr> {
         self.holders.get(claimant).map(|&v| address(v))

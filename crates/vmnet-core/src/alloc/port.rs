@@ -36,11 +36,11 @@ impl PortProtocol {
         }
     }
 
-    fn tcp(self) -> bool {
+    pub(crate) fn tcp(self) -> bool {
         matches!(self, Self::Tcp | Self::TcpUdp)
     }
 
-    fn udp(self) -> bool {
+    pub(crate) fn udp(self) -> bool {
         matches!(self, Self::Udp | Self::TcpUdp)
     }
 }
@@ -278,14 +278,10 @@ impl PortPool {
         let protocol = request.protocol();
         if !self.offers(protocol) {
             return Err(AllocError::invalid(format!(
-                "{} does not offer {protocol} ports (its protocols: {})",
+                "{} does not offer {protocol} ports (its protocols: {}): add {protocol} to its \
+                 spec.protocols, or use another pool",
                 self.label,
-                self.spec
-                    .protocols
-                    .iter()
-                    .map(|p| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.protocols_text()
             )));
         }
         let Some(held) = self.holders.get(claimant).copied() else {
@@ -414,6 +410,26 @@ impl PortPool {
             self.udp.insert(lo, hi, claimant.clone());
         }
         self.holders.insert(claimant, a);
+    }
+
+    /// Gives `claimant` back exactly `a`, as it held it before, unless someone else holds
+    /// one of those ports now; see [`super::AddressPool`]'s `restore`.
+    pub(crate) fn restore(&mut self, claimant: &Claimant, a: PortAllocation) -> bool {
+        self.release(claimant);
+        if self.holder(&a).is_some() {
+            return false;
+        }
+        self.insert(a, claimant.clone());
+        true
+    }
+
+    /// The protocols the pool offers, for messages (`tcp, udp, tcp_udp` when it names none).
+    pub fn protocols_text(&self) -> String {
+        if self.spec.protocols.is_empty() {
+            return "tcp, udp, tcp_udp".to_owned();
+        }
+        let words: Vec<&str> = self.spec.protocols.iter().map(|p| p.as_str()).collect();
+        words.join(", ")
     }
 
     /// The claimant's ports, if it holds any.

@@ -220,7 +220,7 @@ fn invalid_entries_and_requests() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid request: PortPool \"t\" does not offer udp ports (its protocols: tcp)"
+        "invalid request: PortPool \"t\" does not offer udp ports (its protocols: tcp): add udp to its spec.protocols, or use another pool"
     );
 }
 

@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::alloc::PortProtocol;
+use std::net::IpAddr;
+
+use crate::alloc::{OutsideReason, PortProtocol};
 
 fn policy(auto: bool, priority: i32, ns: &[&str]) -> PoolPolicy {
     PoolPolicy {
@@ -142,10 +144,18 @@ fn address_pools_rebuild() {
         .unwrap();
     let a = Claimant::new("VmNetwork", "ns", "a");
     let report = r.rebuild([
-        ("two".to_string(), a.clone(), "10.0.1.5".parse().unwrap()),
-        ("one".to_string(), a.clone(), "10.0.0.5".parse().unwrap()),
         (
-            "gone".to_string(),
+            Some("two".to_string()),
+            a.clone(),
+            "10.0.1.5".parse().unwrap(),
+        ),
+        (
+            Some("one".to_string()),
+            a.clone(),
+            "10.0.0.5".parse().unwrap(),
+        ),
+        (
+            Some("gone".to_string()),
             Claimant::new("VmNetwork", "ns", "b"),
             "10.9.0.5".parse().unwrap(),
         ),
@@ -206,7 +216,7 @@ fn port_pools_filter_by_router_and_protocol() {
         )
         .unwrap_err();
     assert_eq!(err.reason(), "Conflict");
-    let report = r.rebuild([("main".to_string(), a.clone(), got_value(4005))]);
+    let report = r.rebuild([(Ok("main".to_string()), a.clone(), got_value(4005))]);
     assert!(report.is_clean());
     assert_eq!(r.lookup(&a).unwrap().value.first, 4005);
     assert!(r.release(&a).is_some());
@@ -302,7 +312,7 @@ fn closing_port_pools_are_named_together() {
         "{err}"
     );
     // A holder (recorded before the pools closed) keeps its port through a rebuild.
-    let report = r.rebuild([("a".to_string(), c.clone(), got_value(1003))]);
+    let report = r.rebuild([(Ok("a".to_string()), c.clone(), got_value(1003))]);
     assert!(report.is_clean());
     let again = r
         .allocate(&c, "r1", None, PortRequest::fixed(PortProtocol::Tcp, 1003))
