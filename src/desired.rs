@@ -128,7 +128,7 @@ pub fn desired(
                         ),
                     ));
                 }
-                let ep = Endpoint::of(r);
+                let ep = Endpoint::of(r, router);
                 if let Some((_, holder)) = taken.iter().find(|(e, _)| e.overlaps(&ep)) {
                     return Err(Refusal::new(
                         "Conflict",
@@ -172,10 +172,13 @@ impl Desired {
     }
 }
 
-/// Where a rule receives traffic: address (or interface), protocol spaces and ports.
+/// Where a rule receives traffic: the inbound interface and destination address it
+/// matches (`None`: any, as VyOS matches a rule that names none), protocol spaces and
+/// ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Endpoint {
-    place: String,
+    address: Option<String>,
+    interface: Option<String>,
     tcp: bool,
     udp: bool,
     other: bool,
@@ -184,13 +187,10 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn of(r: &PortRule) -> Self {
+    /// The endpoint of `r` as rendered for `router` (an absent interface is the router's
+    /// `defaultInboundInterface`, as `render` writes it).
+    fn of(r: &PortRule, router: &VyosRouterSpec) -> Self {
         let s = &r.spec;
-        let place = match (&s.external_address, &s.inbound_interface) {
-            (Some(a), _) => a.clone(),
-            (None, Some(i)) => format!("interface {i}"),
-            (None, None) => String::new(),
-        };
         let (tcp, udp, other) = match s.protocol {
             RuleProtocol::Tcp => (true, false, false),
             RuleProtocol::Udp => (false, true, false),
@@ -203,7 +203,11 @@ impl Endpoint {
             (None, _) => (1, u16::MAX),
         };
         Self {
-            place,
+            address: s.external_address.clone(),
+            interface: s
+                .inbound_interface
+                .clone()
+                .or_else(|| router.default_inbound_interface.clone()),
             tcp,
             udp,
             other,
@@ -212,8 +216,12 @@ impl Endpoint {
         }
     }
 
+    /// Whether some packet would match both: a rule without an address (or interface)
+    /// catches that port on every address (or interface), so it shadows the others.
     fn overlaps(&self, o: &Self) -> bool {
-        self.place == o.place
+        let same = |a: &Option<String>, b: &Option<String>| a.is_none() || b.is_none() || a == b;
+        same(&self.address, &o.address)
+            && same(&self.interface, &o.interface)
             && ((self.tcp && o.tcp) || (self.udp && o.udp) || (self.other || o.other))
             && self.first <= o.last
             && o.first <= self.last
@@ -226,10 +234,15 @@ impl Endpoint {
             (true, false, false) => "tcp",
             _ => "udp",
         };
+        let place = match (&self.address, &self.interface) {
+            (Some(a), _) => a.clone(),
+            (None, Some(i)) => format!("every address on interface {i}"),
+            (None, None) => "every address".to_owned(),
+        };
         if self.first == self.last {
-            format!("{}:{} ({proto})", self.place, self.first)
+            format!("{place}:{} ({proto})", self.first)
         } else {
-            format!("{}:{}-{} ({proto})", self.place, self.first, self.last)
+            format!("{place}:{}-{} ({proto})", self.first, self.last)
         }
     }
 }
@@ -424,5 +437,134 @@ mod tests {
         );
         assert_eq!(d.refused.len(), 2);
         assert!(d.rules.is_empty());
+    }
+
+    #[test]
+    fn a_rule_without_an_address_shadows_the_addressed_ones_on_its_interface() {
+        let addressed = pr("addressed", 0, Some(100), "tcp", 30022);
+        let mut any = (*pr("any", 1, Some(101), "tcp_udp", 30022)).clone();
+        any.spec.external_address = None;
+        any.spec.inbound_interface = Some("eth0".into());
+        let d = want(&[addressed, Arc::new(any)]);
+        let why = &d.refused[&Key {
+            namespace: "lab".into(),
+            name: "any".into(),
+        }];
+        assert_eq!(why.reason, "Conflict");
+        assert!(
+            why.message
+                .contains("every address on interface eth0:30022"),
+            "{}",
+            why.message
+        );
+        assert!(why.message.contains("lab/addressed"), "{}", why.message);
+    }
+
+    mod shadowing {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const ADDRESSES: [&str; 3] = ["203.0.113.10", "203.0.113.11", "203.0.113.12"];
+        const INTERFACES: [&str; 2] = ["eth0", "eth1"];
+
+        fn rule(
+            i: usize,
+            address: Option<usize>,
+            interface: Option<usize>,
+            proto: usize,
+            first: u16,
+            len: u16,
+        ) -> Arc<PortRule> {
+            let proto = ["tcp", "udp", "tcp_udp"][proto];
+            let mut r = (*pr(
+                &format!("r{i}"),
+                i as i64,
+                Some(100 + i as u32),
+                proto,
+                first,
+            ))
+            .clone();
+            r.spec.external_address = address.map(|a| ADDRESSES[a].to_owned());
+            r.spec.inbound_interface = interface.map(|n| INTERFACES[n].to_owned());
+            if r.spec.external_address.is_none() && r.spec.inbound_interface.is_none() {
+                // The CRD refuses a rule with neither.
+                r.spec.inbound_interface = Some("eth1".into());
+            }
+            r.spec.external_port_end = (len > 0).then_some(first + len);
+            Arc::new(r)
+        }
+
+        /// Whether `r` (rendered on a router whose default interface is eth0) matches a
+        /// packet; written from VyOS's matching, not from `Endpoint`.
+        fn matches(r: &PortRule, iface: &str, addr: &str, tcp: bool, port: u16) -> bool {
+            let s = &r.spec;
+            let on = s.inbound_interface.as_deref().unwrap_or("eth0");
+            let proto = match s.protocol {
+                RuleProtocol::Tcp => tcp,
+                RuleProtocol::Udp => !tcp,
+                RuleProtocol::TcpUdp | RuleProtocol::All => true,
+            };
+            let first = s.external_port.unwrap_or(1);
+            let last = s.external_port_end.unwrap_or(first);
+            on == iface
+                && s.external_address.as_deref().is_none_or(|a| a == addr)
+                && proto
+                && (first..=last).contains(&port)
+        }
+
+        fn packets() -> Vec<(&'static str, &'static str, bool, u16)> {
+            let mut out = Vec::new();
+            for i in INTERFACES {
+                for a in ADDRESSES {
+                    for tcp in [true, false] {
+                        for p in 1..=10 {
+                            out.push((i, a, tcp, p));
+                        }
+                    }
+                }
+            }
+            out
+        }
+
+        proptest! {
+            /// However rules are declared, no packet matches two programmed rules, and a rule
+            /// refused for its endpoint shares a packet with one that is programmed.
+            #[test]
+            fn no_packet_matches_two_programmed_rules(
+                specs in proptest::collection::vec(
+                    (proptest::option::of(0usize..3), proptest::option::of(0usize..2), 0usize..3, 1u16..9, 0u16..3),
+                    1..14,
+                )
+            ) {
+                let rules: Vec<Arc<PortRule>> = specs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (a, n, p, f, l))| rule(i, *a, *n, *p, *f, *l))
+                    .collect();
+                let d = want(&rules);
+                let programmed: Vec<&Arc<PortRule>> = rules
+                    .iter()
+                    .filter(|r| d.rules.values().any(|e| e.key == Key::of(r)))
+                    .collect();
+                for (i, a, tcp, p) in packets() {
+                    let hits: Vec<String> = programmed
+                        .iter()
+                        .filter(|r| matches(r, i, a, tcp, p))
+                        .map(|r| Key::of(r).to_string())
+                        .collect();
+                    prop_assert!(hits.len() <= 1, "{i} {a} tcp={tcp} port {p} matches {hits:?}");
+                }
+                for r in &rules {
+                    if let Some(why) = d.refused.get(&Key::of(r)) {
+                        let shares = packets().into_iter().any(|(i, a, tcp, p)| {
+                            matches(r, i, a, tcp, p)
+                                && programmed.iter().any(|o| matches(o, i, a, tcp, p))
+                        });
+                        prop_assert!(shares, "{} refused without a shared packet: {}", Key::of(r), why.message);
+                    }
+                }
+            }
+        }
     }
 }
