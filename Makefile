@@ -29,9 +29,18 @@ down: ## Stop the local control plane
 	hack/control-plane.sh down
 
 .PHONY: crds
-crds: ## Regenerate crds/ and docs/api-reference.md from the Rust types
+crds: ## Regenerate crds/, the chart's CRDs and docs/api-reference.md from the Rust types
 	$(CARGO) run -q -- crd --out-dir crds
 	$(CARGO) run -q -- crd --format markdown --out-dir docs
+	$(CARGO) run -q -- crd --format helm --out-dir charts/vmnet-operator/templates/crds
+
+.PHONY: chart-docs
+chart-docs: ## Regenerate the values reference in charts/vmnet-operator/README.md
+	python3 hack/chart-docs.py
+
+.PHONY: manifests
+manifests: ## Render deploy/vmnet-operator.yaml from the Helm chart (default values)
+	hack/manifests.sh
 
 .PHONY: fmt
 fmt: ## Format the code

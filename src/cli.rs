@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the operator: watch the custom resources and converge the routers.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions (or write one file per kind).
     Crd(CrdArgs),
     /// Print the version.
@@ -74,6 +74,12 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "VMNET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Namespaces whose Secrets may hold router API keys (comma-separated). The operator
+    /// reads and watches Secrets only there; a VyosRouter whose credentialsSecretRef points
+    /// elsewhere is Stalled. Absent: any namespace (needs a cluster-wide right to read
+    /// Secrets; the Helm chart always sets this).
+    #[arg(long, env = "VMNET_CREDENTIALS_NAMESPACES", value_delimiter = ',')]
+    pub credentials_namespaces: Option<Vec<String>>,
 }
 
 /// Log output.
@@ -106,6 +112,12 @@ impl RunArgs {
                 router_timeout: std::time::Duration::from_secs(self.router_timeout_seconds),
                 namespace: self.namespace.clone(),
                 selector: self.selector.clone(),
+                credentials_namespaces: self.credentials_namespaces.clone().map(|v| {
+                    v.into_iter()
+                        .map(|n| n.trim().to_owned())
+                        .filter(|n| !n.is_empty())
+                        .collect()
+                }),
             },
             lease_name: self.lease_name.clone(),
             lease_namespace: self.lease_namespace.clone(),
@@ -177,6 +189,8 @@ pub enum CrdFormat {
     Yaml,
     /// A Markdown reference of every field (docs/api-reference.md).
     Markdown,
+    /// The Helm chart's CRD templates (charts/vmnet-operator/templates/crds/).
+    Helm,
 }
 
 impl Cli {
@@ -208,6 +222,17 @@ fn run_crd(args: &CrdArgs) -> anyhow::Result<()> {
         }
         (CrdFormat::Markdown, None) => {
             std::io::stdout().write_all(crdgen::reference_markdown()?.as_bytes())?;
+        }
+        (CrdFormat::Helm, dir) => {
+            let dir = dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("charts/vmnet-operator/templates/crds"));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (file, yaml) in crdgen::chart_files()? {
+                let path = dir.join(file);
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
         }
         (CrdFormat::Markdown, Some(dir)) => {
             let path = dir.join("api-reference.md");

@@ -189,28 +189,37 @@ pub async fn operate(
     {
         // A change of an API key Secret wakes the writers of the routers that use it, so a
         // rotated key is used at once (each pass re-reads it anyway). Metadata only: the
-        // operator never caches Secret contents.
+        // operator never caches Secret contents; and only in the namespaces it may read
+        // Secrets in (cluster-wide only when it is told no namespaces).
         let ctx = ctx.clone();
-        let secrets: Api<kube::core::PartialObjectMeta<Secret>> = Api::all(client.clone());
-        tasks.spawn(
-            watcher(secrets, cfg())
+        // Api<PartialObjectMeta<_>> makes metadata-only requests: the apiserver sends
+        // PartialObjectMetadata, never the data.
+        let apis: Vec<Api<kube::core::PartialObjectMeta<Secret>>> =
+            match &opts.settings.credentials_namespaces {
+                Some(nss) => nss
+                    .iter()
+                    .map(|n| Api::namespaced(client.clone(), n))
+                    .collect(),
+                None => vec![Api::all(client.clone())],
+            };
+        let watches = apis.into_iter().map(|api| {
+            watcher(api, cfg())
                 .default_backoff()
                 .touched_objects()
-                .for_each(move |ev| {
-                    if let Ok(s) = ev {
-                        let (ns, name) = (s.metadata.namespace.clone(), s.metadata.name.clone());
-                        for r in ctx.stores.routers.state() {
-                            let sref = &r.spec.credentials_secret_ref;
-                            if Some(&sref.namespace) == ns.as_ref()
-                                && Some(&sref.name) == name.as_ref()
-                            {
-                                ctx.nudge(r.metadata.name.as_deref().unwrap_or_default());
-                            }
-                        }
+                .boxed()
+        });
+        tasks.spawn(futures::stream::select_all(watches).for_each(move |ev| {
+            if let Ok(s) = ev {
+                let (ns, name) = (s.metadata.namespace.clone(), s.metadata.name.clone());
+                for r in ctx.stores.routers.state() {
+                    let sref = &r.spec.credentials_secret_ref;
+                    if Some(&sref.namespace) == ns.as_ref() && Some(&sref.name) == name.as_ref() {
+                        ctx.nudge(r.metadata.name.as_deref().unwrap_or_default());
                     }
-                    futures::future::ready(())
-                }),
-        );
+                }
+            }
+            futures::future::ready(())
+        }));
     }
     for ready in [
         routers.wait_until_ready().boxed(),

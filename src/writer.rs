@@ -231,6 +231,21 @@ impl Writer {
     async fn client(&mut self, router: &VyosRouter) -> Result<VyosClient, PassError> {
         let spec = &router.spec;
         let sref = &spec.credentials_secret_ref;
+        if let Some(allowed) = &self.ctx.settings.credentials_namespaces
+            && !allowed.contains(&sref.namespace)
+        {
+            return Err(PassError::SecretElsewhere(format!(
+                "spec.credentialsSecretRef names namespace {:?}, but the operator reads API-key \
+                 Secrets only in {} (its --credentials-namespaces, the Helm chart's \
+                 credentials.namespaces): move the Secret there, or add the namespace",
+                sref.namespace,
+                allowed
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let key_name = sref.key.clone().unwrap_or_else(|| "api-key".to_owned());
         let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &sref.namespace);
         let secret = secrets.get_opt(&sref.name).await.map_err(PassError::Kube)?;
@@ -738,6 +753,8 @@ enum PassError {
     Kube(kube::Error),
     #[error("{0}")]
     Secret(String),
+    #[error("{0}")]
+    SecretElsewhere(String),
 }
 
 /// Reason, message, and whether only a person can fix it.
@@ -764,6 +781,7 @@ fn describe(e: &PassError) -> (&'static str, String, bool) {
             false,
         ),
         PassError::Secret(m) => ("SecretMissing", m.clone(), true),
+        PassError::SecretElsewhere(m) => ("SecretNamespaceNotAllowed", m.clone(), true),
     }
 }
 

@@ -43,6 +43,30 @@ fn committed_crds_match_the_rust_types() {
 }
 
 #[test]
+fn the_charts_crds_match_the_rust_types() {
+    let mut stale = Vec::new();
+    let files = vmnet_operator::crdgen::chart_files().unwrap();
+    assert_eq!(files.len(), 5, "one file per kind");
+    for (name, yaml) in &files {
+        stale.extend(differs(
+            &format!("charts/vmnet-operator/templates/crds/{name}"),
+            yaml,
+        ));
+    }
+    for entry in
+        std::fs::read_dir(repo_root().join("charts/vmnet-operator/templates/crds")).unwrap()
+    {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !files.iter().any(|(n, _)| *n == name) {
+            stale.push(format!(
+                "charts/vmnet-operator/templates/crds/{name} is not generated; delete it"
+            ));
+        }
+    }
+    assert!(stale.is_empty(), "{}", stale.join("\n"));
+}
+
+#[test]
 fn field_reference_matches_the_rust_types() {
     let md = vmnet_operator::crdgen::reference_markdown().unwrap();
     if let Some(d) = differs("docs/api-reference.md", &md) {

@@ -41,6 +41,8 @@ pub struct Settings {
     /// Only VyosRouters, IpPools and PortPools with these labels (a label selector), so
     /// that several deployments can share a cluster, each with its own routers.
     pub selector: Option<String>,
+    /// Namespaces whose Secrets may hold router API keys (`None`: any namespace).
+    pub credentials_namespaces: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -53,6 +55,7 @@ impl Default for Settings {
             router_timeout: Duration::from_secs(30),
             namespace: None,
             selector: None,
+            credentials_namespaces: None,
         }
     }
 }

@@ -159,6 +159,49 @@ pub fn kubectl(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs the built helm (or the one on PATH against an external cluster) with the test
+/// cluster's kubeconfig, and returns its standard output.
+pub fn helm(args: &[&str]) -> anyhow::Result<String> {
+    tool("helm", args, None)
+}
+
+/// Runs kubectl with `input` on its standard input.
+pub fn kubectl_with_input(args: &[&str], input: &str) -> anyhow::Result<String> {
+    tool("kubectl", args, Some(input))
+}
+
+fn tool(name: &str, args: &[&str], input: Option<&str>) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    let cp = control_plane();
+    let bin = cp
+        .bin_dir
+        .as_ref()
+        .map(|d| d.join(name))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name));
+    let mut child = Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(&cp.kubeconfig)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", bin.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.unwrap_or_default().as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "{name} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A namespace that exists for one test. Dropped, it is deleted (the namespace controller
 /// then removes its content); if the test is panicking, its content is printed first.
 pub struct TestNamespace {
