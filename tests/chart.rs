@@ -17,6 +17,13 @@ use vmnet_testkit::{helm, install_crds, kubectl, kubectl_with_input, repo_root};
 const RELEASE: &str = "vmnet";
 const NS: &str = "vmnet-system";
 const CHART: &str = "charts/vmnet-operator";
+const CRDS: [&str; 5] = [
+    "vyosrouters",
+    "ippools",
+    "portpools",
+    "vmnetworks",
+    "portrules",
+];
 
 fn chart() -> String {
     repo_root().join(CHART).to_string_lossy().into_owned()
@@ -205,13 +212,7 @@ async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts
     let dir = tempfile::tempdir().unwrap();
     // The CRDs exist already (other tests install them): Helm adopts them, as it adopts
     // any object with its ownership metadata.
-    for crd in [
-        "vyosrouters",
-        "ippools",
-        "portpools",
-        "vmnetworks",
-        "portrules",
-    ] {
+    for crd in CRDS {
         let name = format!("crd/{crd}.vmnet.dev");
         kubectl(&[
             "label",
@@ -471,13 +472,7 @@ async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts
     // Uninstall: the CRDs and every object stay.
     drop(operator);
     helm(&["uninstall", RELEASE, "-n", NS]).unwrap();
-    for crd in [
-        "vyosrouters",
-        "ippools",
-        "portpools",
-        "vmnetworks",
-        "portrules",
-    ] {
+    for crd in CRDS {
         kubectl(&["get", "crd", &format!("{crd}.vmnet.dev")]).unwrap();
     }
     let after: Vec<usize> = ["vyosrouter", "ippool", "portpool", "vmnetwork", "portrule"]

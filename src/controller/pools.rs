@@ -84,6 +84,32 @@ fn port_counts(c: vmnet_core::alloc::PortCounts, allocations: usize) -> serde_js
     })
 }
 
+/// Writes `status` unless the object's current status (as stored: no nulls) already says
+/// exactly that: counts are refreshed every 10 s, and most refreshes change nothing.
+async fn write_if_changed<K>(
+    api: &Api<K>,
+    name: &str,
+    current: Option<serde_json::Value>,
+    status: serde_json::Value,
+) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut stored = status.clone();
+    if let Some(m) = stored.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    if current.as_ref() != Some(&stored) {
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Copies the fields of `from` into `into`.
 fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
     if let (Some(into), serde_json::Value::Object(from)) = (into.as_object_mut(), from) {
@@ -132,14 +158,7 @@ async fn apply_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error>
         merge(&mut status, ip_counts(c));
     }
     let api: Api<IpPool> = Api::all(ctx.client.clone());
-    if pool.status.as_ref().map(|s| json!(s)) != Some(status.clone()) {
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await?;
-    }
+    write_if_changed(&api, &name, pool.status.as_ref().map(|s| json!(s)), status).await?;
     ctx.metrics.reconciled("IpPool", true);
     // Counts follow allocations, which change without a pool event.
     Ok(Action::requeue(Duration::from_secs(10)))
@@ -180,14 +199,7 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
         merge(&mut status, port_counts(c.0, c.1));
     }
     let api: Api<PortPool> = Api::all(ctx.client.clone());
-    if pool.status.as_ref().map(|s| json!(s)) != Some(status.clone()) {
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await?;
-    }
+    write_if_changed(&api, &name, pool.status.as_ref().map(|s| json!(s)), status).await?;
     ctx.metrics.reconciled("PortPool", true);
     // Counts follow allocations, which change without a pool event.
     Ok(Action::requeue(Duration::from_secs(10)))

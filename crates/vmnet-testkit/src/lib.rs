@@ -136,27 +136,7 @@ pub async fn impersonating_client(user: &str, groups: &[&str]) -> anyhow::Result
 /// Runs the built kubectl (or the one on PATH against an external cluster) with the test
 /// cluster's kubeconfig, and returns its standard output.
 pub fn kubectl(args: &[&str]) -> anyhow::Result<String> {
-    let cp = control_plane();
-    let kubectl = cp
-        .bin_dir
-        .as_ref()
-        .map(|d| d.join("kubectl"))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("kubectl"));
-    let out = Command::new(&kubectl)
-        .arg("--kubeconfig")
-        .arg(&cp.kubeconfig)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", kubectl.display()))?;
-    if !out.status.success() {
-        bail!(
-            "kubectl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    tool("kubectl", args, None)
 }
 
 /// Runs the built helm (or the one on PATH against an external cluster) with the test
