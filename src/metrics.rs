@@ -28,6 +28,18 @@ struct RouterLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabel {
+    kind: String,
+    pool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindState {
+    kind: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouterState {
     router: String,
     state: String,
@@ -45,6 +57,9 @@ pub struct Metrics {
     pass_seconds: Family<RouterLabel, Histogram>,
     rules: Family<RouterState, Gauge>,
     leader: Gauge,
+    pool_used: Family<PoolLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pool_size: Family<PoolLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    objects: Family<KindState, Gauge>,
 }
 
 impl Default for Metrics {
@@ -107,7 +122,28 @@ impl Metrics {
             "Whether this replica holds the leader Lease (1) or stands by (0)",
             leader.clone(),
         );
+        let pool_used = Family::<PoolLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "pool_used",
+            "Addresses (IpPool) or port numbers (PortPool) in use, by pool",
+            pool_used.clone(),
+        );
+        let pool_size = Family::<PoolLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "pool_size",
+            "Addresses (IpPool) or port numbers (PortPool) a pool can hand out",
+            pool_size.clone(),
+        );
+        let objects = Family::<KindState, Gauge>::default();
+        registry.register(
+            "objects",
+            "Objects by kind and the condition that is True (Ready, Reconciling, Stalled, or None before a first status)",
+            objects.clone(),
+        );
         Self {
+            pool_used,
+            pool_size,
+            objects,
             registry,
             reconciles,
             commits,
@@ -154,6 +190,24 @@ impl Metrics {
             .inc_by(ops);
     }
 
+    /// A writer for `router` started: its counters exist from now on at 0, so that rates
+    /// and alerts (`increase(...[5m]) > 0`) see the first repair or failure.
+    pub fn router_started(&self, router: &str) {
+        let r = RouterLabel {
+            router: router.to_owned(),
+        };
+        drop(self.drift.get_or_create(&r));
+        drop(self.ops.get_or_create(&r));
+        for ok in [true, false] {
+            let rr = RouterResult {
+                router: router.to_owned(),
+                result: result(ok),
+            };
+            drop(self.commits.get_or_create(&rr));
+            drop(self.passes.get_or_create(&rr));
+        }
+    }
+
     /// Drift on `router` was repaired.
     pub fn drift_repaired(&self, router: &str) {
         self.drift
@@ -191,6 +245,38 @@ impl Metrics {
                     state: state.to_owned(),
                 })
                 .set(v);
+        }
+    }
+
+    /// The counts of pool `pool` of `kind` (IpPool, PortPool).
+    pub fn pool(&self, kind: &str, pool: &str, used: f64, size: f64) {
+        let l = PoolLabel {
+            kind: kind.to_owned(),
+            pool: pool.to_owned(),
+        };
+        self.pool_used.get_or_create(&l).set(used);
+        self.pool_size.get_or_create(&l).set(size);
+    }
+
+    /// A pool that is gone.
+    pub fn forget_pool(&self, kind: &str, pool: &str) {
+        let l = PoolLabel {
+            kind: kind.to_owned(),
+            pool: pool.to_owned(),
+        };
+        self.pool_used.remove(&l);
+        self.pool_size.remove(&l);
+    }
+
+    /// How many objects of `kind` are in each state.
+    pub fn objects(&self, kind: &str, counts: [(&str, i64); 4]) {
+        for (state, n) in counts {
+            self.objects
+                .get_or_create(&KindState {
+                    kind: kind.to_owned(),
+                    state: state.to_owned(),
+                })
+                .set(n);
         }
     }
 

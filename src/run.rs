@@ -234,6 +234,7 @@ pub async fn operate(
         }
     }
     rebuild(&ctx);
+    count_states(&ctx);
     health.ready.store(true, Ordering::Relaxed);
 
     let router_ctl = Controller::new(routers_api, cluster_cfg())
@@ -280,9 +281,14 @@ pub async fn operate(
     let prune = {
         let ctx = ctx.clone();
         async move {
+            let mut n = 0u32;
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 controller::router::prune_writers(&ctx);
+                if n.is_multiple_of(3) {
+                    count_states(&ctx);
+                }
+                n = n.wrapping_add(1);
             }
         }
     };
@@ -397,6 +403,60 @@ fn rebuild(ctx: &Context) {
         vmnetworks = s.vmnetworks.state().len(),
         portrules = portrules.len(),
         "allocators rebuilt from the API server"
+    );
+}
+
+/// Objects per kind and state, from the caches, for `vmnet_objects` (every 15 s).
+fn count_states(ctx: &Context) {
+    fn count<K>(
+        store: &Store<K>,
+        status: impl Fn(&K) -> Option<&vmnet_api::CommonStatus>,
+    ) -> [(&'static str, i64); 4]
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let mut c = [
+            ("Ready", 0),
+            ("Reconciling", 0),
+            ("Stalled", 0),
+            ("None", 0),
+        ];
+        for o in store.state() {
+            let on = status(&o)
+                .and_then(|s| s.conditions.as_deref())
+                .and_then(|cs| cs.iter().find(|c| c.status == "True"))
+                .map(|c| c.type_.as_str());
+            let i = match on {
+                Some("Ready") => 0,
+                Some("Reconciling") => 1,
+                Some("Stalled") => 2,
+                _ => 3,
+            };
+            c[i].1 += 1;
+        }
+        c
+    }
+    let s = &ctx.stores;
+    let m = &ctx.metrics;
+    m.objects(
+        "VyosRouter",
+        count(&s.routers, |o| o.status.as_ref().map(|s| &s.common)),
+    );
+    m.objects(
+        "IpPool",
+        count(&s.ippools, |o| o.status.as_ref().map(|s| &s.common)),
+    );
+    m.objects(
+        "PortPool",
+        count(&s.portpools, |o| o.status.as_ref().map(|s| &s.common)),
+    );
+    m.objects(
+        "VmNetwork",
+        count(&s.vmnetworks, |o| o.status.as_ref().map(|s| &s.common)),
+    );
+    m.objects(
+        "PortRule",
+        count(&s.portrules, |o| o.status.as_ref().map(|s| &s.common)),
     );
 }
 

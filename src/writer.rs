@@ -55,6 +55,7 @@ impl Drop for WriterHandle {
 impl WriterHandle {
     /// Starts the writer of `router`.
     pub fn spawn(ctx: Arc<Context>, router: String) -> Self {
+        ctx.metrics.router_started(&router);
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(ctx, router, rx));
         let handle = Self {

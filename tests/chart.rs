@@ -53,7 +53,10 @@ fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> Result<(), String>) 
 /// Stand-ins for prometheus-operator's CRDs (open schemas, ours), so the apiserver knows
 /// the kinds the chart's optional monitoring objects use.
 fn monitoring_standins() {
-    for (plural, kind) in [("servicemonitors", "ServiceMonitor")] {
+    for (plural, kind) in [
+        ("servicemonitors", "ServiceMonitor"),
+        ("prometheusrules", "PrometheusRule"),
+    ] {
         let crd = json!({
             "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
@@ -77,19 +80,135 @@ fn the_chart_lints_and_renders_into_objects_the_apiserver_accepts() {
     for sets in [
         "",
         "metrics.service.enabled=true,metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true,\
+         metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true,\
          credentials.namespaces={vmnet-system,default},operator.watchNamespace=lab,\
          operator.selector=shard=a,image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000",
     ] {
-        let mut args = vec!["template", RELEASE, CHART, "-n", NS];
+        // Its own release name, so the install test's objects are not in the way.
+        let mut args = vec!["template", "dryrun", CHART, "-n", NS];
         if !sets.is_empty() {
             args.extend(["--set", sets]);
         }
         let chart = chart();
         args[2] = &chart;
         let out = helm(&args).unwrap();
-        kubectl_with_input(&["apply", "--dry-run=server", "-f", "-"], &out)
-            .unwrap_or_else(|e| panic!("with {sets:?}: {e}"));
+        kubectl_with_input(
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=chart-test",
+                "--dry-run=server",
+                "-f",
+                "-",
+            ],
+            &out,
+        )
+        .unwrap_or_else(|e| panic!("with {sets:?}: {e}"));
     }
+}
+
+/// Every PromQL expression of the chart's alerts and dashboard, with where it is.
+fn monitoring_expressions() -> Vec<(String, String)> {
+    let sets = "metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true";
+    let out = helm(&["template", RELEASE, &chart(), "-n", NS, "--set", sets]).unwrap();
+    let mut exprs = Vec::new();
+    for d in documents(&out) {
+        if d["kind"] == "PrometheusRule" {
+            for g in d["spec"]["groups"].as_array().unwrap() {
+                for r in g["rules"].as_array().unwrap() {
+                    let place = format!("alert {}", r["alert"].as_str().unwrap());
+                    exprs.push((place, r["expr"].as_str().unwrap().to_owned()));
+                }
+            }
+        }
+        let name = d["metadata"]["name"].as_str().unwrap_or_default();
+        if d["kind"] == "ConfigMap" && name.ends_with("-dashboard") {
+            let json = d["data"]["vmnet-operator.json"].as_str().unwrap();
+            let dash: Value = serde_json::from_str(json).unwrap();
+            for p in dash["panels"].as_array().unwrap() {
+                for t in p["targets"].as_array().unwrap() {
+                    let place = format!("panel {:?}", p["title"].as_str().unwrap());
+                    exprs.push((place, t["expr"].as_str().unwrap().to_owned()));
+                }
+            }
+        }
+    }
+    assert!(exprs.len() >= 14, "alerts and panels: {exprs:?}");
+    exprs
+}
+
+/// The vmnet metric names an expression uses.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("vmnet_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn every_alert_and_dashboard_expression_parses() {
+    for (place, expr) in monitoring_expressions() {
+        promql_parser::parser::parse(&expr)
+            .unwrap_or_else(|e| panic!("{place}: {expr:?} does not parse: {e}"));
+        assert!(
+            !metric_names(&expr).is_empty(),
+            "{place} uses no vmnet metric"
+        );
+    }
+}
+
+/// Checks that every metric the alerts and the dashboard use is in `exposition` (the
+/// operator's /metrics).
+fn assert_exported(exposition: &str) {
+    // Families with no sample yet (a counter never incremented) still have their TYPE.
+    let mut exported = std::collections::BTreeSet::new();
+    for line in exposition.lines() {
+        if let Some(t) = line.strip_prefix("# TYPE ") {
+            let mut w = t.split(' ');
+            let (name, kind) = (w.next().unwrap_or_default(), w.next().unwrap_or_default());
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                _ => &[""],
+            };
+            for s in suffixes {
+                exported.insert(format!("{name}{s}"));
+            }
+        } else if !line.starts_with('#') {
+            exported.extend(line.split(['{', ' ']).next().map(str::to_owned));
+        }
+    }
+    let mut missing = Vec::new();
+    for (place, expr) in monitoring_expressions() {
+        for name in metric_names(&expr) {
+            if !exported.contains(&name) {
+                missing.push(format!("{place}: {name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not exported by the operator: {missing:#?}\n{exposition}"
+    );
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -150,7 +269,7 @@ fn service_account_kubeconfig(sa: &str, dir: &std::path::Path) -> std::path::Pat
     path
 }
 
-struct Operator(Child);
+struct Operator(Child, std::net::SocketAddr);
 
 impl Drop for Operator {
     fn drop(&mut self) {
@@ -196,7 +315,7 @@ fn run_as_the_chart_would(deployment: &Value, kubeconfig: &std::path::Path) -> O
         };
         cmd.env(name, value);
     }
-    Operator(cmd.spawn().unwrap())
+    Operator(cmd.spawn().unwrap(), admin)
 }
 
 fn can_i(sa: &str, verb: &str, what: &str, ns: &str) -> bool {
@@ -302,24 +421,55 @@ async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts
         examples,
     ])
     .unwrap();
-    for kind in ["vyosrouter", "ippool", "portpool", "vmnetwork", "portrule"] {
+    // Every vmnet object the examples declare (and only those: other tests' objects may
+    // share the cluster).
+    let declared = kubectl(&["get", "-f", examples, "-o", "name"]).unwrap();
+    let declared: Vec<&str> = declared
+        .lines()
+        .filter(|l| l.contains(".vmnet.dev/"))
+        .collect();
+    assert!(declared.len() >= 6, "{declared:?}");
+    for obj in declared {
+        let ns = if obj.starts_with("vmnetwork") || obj.starts_with("portrule") {
+            "lab"
+        } else {
+            "default"
+        };
         tokio::task::block_in_place(|| {
             kubectl(&[
                 "wait",
                 "--for=condition=Ready",
-                kind,
-                "--all",
-                "-A",
+                obj,
+                "-n",
+                ns,
                 "--timeout=120s",
             ])
-            .unwrap_or_else(|e| panic!("{kind}: {e}"))
+            .unwrap_or_else(|e| panic!("{obj}: {e}"))
         });
     }
+    // And the PortRules the operator made for the VmNetworks.
+    tokio::task::block_in_place(|| {
+        kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "portrule",
+            "--all",
+            "-n",
+            "lab",
+            "--timeout=120s",
+        ])
+        .unwrap()
+    });
     let rules = sim.running_config();
     assert!(
         rules.pointer("/nat/destination/rule").is_some(),
         "nothing on the router"
     );
+    // Every metric the alerts and the dashboard use is exported by this running operator
+    // (object counts are refreshed every 15 s).
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let exposition = tokio::task::block_in_place(|| http_get(operator.1, "/metrics"));
+    assert_exported(&exposition);
 
     // A router whose Secret is outside the chart's namespaces is Stalled, naming them.
     kubectl_with_input(

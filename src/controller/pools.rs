@@ -155,6 +155,8 @@ async fn apply_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error>
         "outOfRange": if out.is_empty() { serde_json::Value::Null } else { json!(out) },
     });
     if let Some(c) = counts {
+        ctx.metrics
+            .pool("IpPool", &name, c.used as f64, c.total as f64);
         merge(&mut status, ip_counts(c));
     }
     let api: Api<IpPool> = Api::all(ctx.client.clone());
@@ -196,6 +198,8 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
         "outOfRange": if out.is_empty() { serde_json::Value::Null } else { json!(out) },
     });
     if let Some(c) = counts {
+        ctx.metrics
+            .pool("PortPool", &name, c.0.used as f64, c.0.total as f64);
         merge(&mut status, port_counts(c.0, c.1));
     }
     let api: Api<PortPool> = Api::all(ctx.client.clone());
@@ -232,6 +236,7 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
                 };
                 if holders.is_empty() {
                     lock(&ctx.alloc).addresses.remove(&name);
+                    ctx.metrics.forget_pool("IpPool", &name);
                     return Ok(Action::await_change());
                 }
                 let conds = p.status.as_ref().and_then(|s| s.common.conditions.clone());
@@ -269,6 +274,7 @@ pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Ac
                 };
                 if holders.is_empty() {
                     lock(&ctx.alloc).ports.remove(&name);
+                    ctx.metrics.forget_pool("PortPool", &name);
                     return Ok(Action::await_change());
                 }
                 let conds = p.status.as_ref().and_then(|s| s.common.conditions.clone());
