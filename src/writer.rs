@@ -694,6 +694,11 @@ impl Writer {
             let status = pr.status.clone().unwrap_or_default();
             let conds = status.common.conditions.as_deref();
             let g = pr.metadata.generation;
+            // A rule already refused for its own reason (for this generation) keeps that
+            // reason: the router's trouble would hide what the person must fix.
+            if stalled_on_its_own(conds, g) {
+                continue;
+            }
             if same(conds, state, reason, &text, g) {
                 continue;
             }
@@ -707,6 +712,29 @@ impl Writer {
         }
         self.patch_statuses(patches).await;
     }
+}
+
+/// Whether `conds` say Stalled, for generation `g`, for a reason of the rule itself (not
+/// one a failed pass spreads over every rule of the router).
+fn stalled_on_its_own(
+    conds: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
+    g: Option<i64>,
+) -> bool {
+    const ROUTER_WIDE: [&str; 7] = [
+        "RouterUnreachable",
+        "AuthFailed",
+        "TLSError",
+        "InvalidConfig",
+        "SecretMissing",
+        "SecretUnreadable",
+        "SecretNamespaceNotAllowed",
+    ];
+    conds.into_iter().flatten().any(|c| {
+        c.type_ == "Stalled"
+            && c.status == "True"
+            && c.observed_generation == g
+            && !ROUTER_WIDE.contains(&c.reason.as_str())
+    })
 }
 
 /// Owned rules that differ from how the writer last left them (`last`), where the
@@ -824,6 +852,22 @@ mod tests {
         // A rule we deleted on purpose that is gone is not drift either.
         let target = BTreeMap::from([(2, rule(2, "80")), (3, rule(3, "443"))]);
         assert_eq!(drift(Some(&last), &owned, &target).get(&1), None);
+    }
+
+    #[test]
+    fn a_rules_own_refusal_is_not_hidden_by_the_routers_trouble() {
+        use crate::conditions::{State, conditions};
+        let own = conditions(None, State::Stalled, "NamespaceNotAllowed", "no", Some(2));
+        assert!(stalled_on_its_own(Some(&own), Some(2)));
+        assert!(
+            !stalled_on_its_own(Some(&own), Some(3)),
+            "an older generation's refusal"
+        );
+        let router = conditions(None, State::Stalled, "AuthFailed", "key", Some(2));
+        assert!(!stalled_on_its_own(Some(&router), Some(2)));
+        let ready = conditions(None, State::Ready, "Programmed", "", Some(2));
+        assert!(!stalled_on_its_own(Some(&ready), Some(2)));
+        assert!(!stalled_on_its_own(None, Some(2)));
     }
 
     #[test]

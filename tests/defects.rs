@@ -420,6 +420,9 @@ async fn a_silent_router_is_reported_within_its_timeout() {
     let mut w = world("silent").await;
     w.start_operator("a", true).await;
     w.portrule("one", standalone(&w, 46100, "10.77.0.20")).await;
+    // An address no pool of this namespace covers: refused for its own reason.
+    w.portrule("refused", standalone(&w, 46110, "10.99.0.5"))
+        .await;
     wait_ready_rule(&w, "one", 60).await;
     let routers = Api::<vmnet_api::VyosRouter>::all(client(&w));
     wait_ready(&routers, &w.router, 30).await;
@@ -443,6 +446,25 @@ async fn a_silent_router_is_reported_within_its_timeout() {
     assert!(took < Duration::from_millis(5500), "took {took:?}: {why}");
     let r = get_json(&routers, &w.router).await.unwrap();
     assert_eq!(r["status"]["reachable"], false, "{}", r["status"]);
+    // A rule refused for its own reason keeps saying so while the router is silent.
+    let refused = eventually(30, "PortRule refused", async || {
+        let o = get_json(&w.portrules(), "refused").await.ok_or("absent")?;
+        match condition(&o, "Stalled") {
+            Some((s, r, _)) if s == "True" && r == "NamespaceNotAllowed" => Ok(o),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
+    w.portrule("one", standalone(&w, 46102, "10.77.0.20")).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let o = get_json(&w.portrules(), "refused").await.unwrap();
+    assert_eq!(
+        condition(&o, "Stalled").map(|c| c.1),
+        Some("NamespaceNotAllowed".to_owned()),
+        "the router's trouble hid the rule's own refusal: {} (was {})",
+        o["status"],
+        refused["status"]
+    );
     w.sim().set_faults(Faults::default());
     wait_ready_rule(&w, "one", 60).await;
 }
