@@ -11,10 +11,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kube::api::Api;
@@ -36,53 +33,19 @@ fn script_of(kind: &str) -> PathBuf {
     repo().join(format!("docs/gitops/health/{kind}.lua"))
 }
 
-/// The `hack/argocd-health` program, built once per test binary (its one dependency,
-/// gopher-lua, comes from the Go module proxy).
-fn argocd_health_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("argocd-health");
-        let started = Instant::now();
-        let built = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(".")
-            .current_dir(repo().join("hack/argocd-health"))
-            .status()
-            .expect("running go build for hack/argocd-health");
-        assert!(built.success(), "go build of hack/argocd-health failed");
-        eprintln!("built hack/argocd-health in {:?}", started.elapsed());
-        out
-    })
-}
-
 /// What the Lua `script` says of each object, as Argo CD would: (status, message).
 fn run_lua(script: &Path, objects: &[&Value]) -> Vec<(String, String)> {
-    let mut child = Command::new(argocd_health_bin())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting argocd-health");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for o in objects {
-            writeln!(stdin, "{o}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "argocd-health failed");
-    let lines: Vec<(String, String)> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut parts = l.splitn(3, ' ');
-            let _object = parts.next();
-            let status = parts.next().unwrap_or_default().to_owned();
-            let message = parts.next().unwrap_or_default().to_owned();
-            (status, message)
-        })
-        .collect();
+    let lines: Vec<(String, String)> =
+        pipe_lines(&go_tool("argocd-health"), &[script.as_os_str()], objects)
+            .iter()
+            .map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                let _object = parts.next();
+                let status = parts.next().unwrap_or_default().to_owned();
+                let message = parts.next().unwrap_or_default().to_owned();
+                (status, message)
+            })
+            .collect();
     assert_eq!(lines.len(), objects.len(), "one answer per object");
     lines
 }

@@ -402,30 +402,48 @@ pub fn standalone(w: &World, port: u16, to: &str) -> Value {
     })
 }
 
-/// What kstatus (`sigs.k8s.io/cli-utils/pkg/kstatus/status`, as Flux and kpt use it) says
-/// of each object: `Current`, `InProgress`, `Failed`, ... The Go program in
-/// `hack/kstatus` is built once per test binary from the Go module proxy.
-pub fn kstatus(objects: &[&Value]) -> Vec<String> {
+/// The Go program in `hack/<name>`, built once per test binary (its modules come from
+/// the Go module proxy) into the target directory.
+pub fn go_tool(name: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, std::path::PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    built
+        .entry(name.to_owned())
+        .or_insert_with(|| {
+            let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+            let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("hack")
+                .join(name);
+            let started = Instant::now();
+            let ok = std::process::Command::new("go")
+                .args(["build", "-o"])
+                .arg(&out)
+                .arg(".")
+                .current_dir(&src)
+                .status()
+                .unwrap_or_else(|e| panic!("running go build for hack/{name}: {e}"));
+            assert!(ok.success(), "go build of hack/{name} failed");
+            eprintln!("built hack/{name} in {:?}", started.elapsed());
+            out
+        })
+        .clone()
+}
+
+/// Runs `bin args`, writes each object as one JSON line to it, and returns its lines.
+pub fn pipe_lines(
+    bin: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    objects: &[&Value],
+) -> Vec<String> {
     use std::io::Write;
-    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let bin = BIN.get_or_init(|| {
-        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kstatus");
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/kstatus");
-        let built = std::process::Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(".")
-            .current_dir(&src)
-            .status()
-            .expect("running go build for hack/kstatus");
-        assert!(built.success(), "go build of hack/kstatus failed");
-        out
-    });
     let mut child = std::process::Command::new(bin)
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("starting kstatus");
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
     {
         let mut stdin = child.stdin.take().unwrap();
         for o in objects {
@@ -433,10 +451,19 @@ pub fn kstatus(objects: &[&Value]) -> Vec<String> {
         }
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "kstatus failed");
+    assert!(out.status.success(), "{} failed", bin.display());
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What kstatus (`sigs.k8s.io/cli-utils/pkg/kstatus/status`, as Flux and kpt use it) says
+/// of each object: `Current`, `InProgress`, `Failed`, ... (`hack/kstatus`).
+pub fn kstatus(objects: &[&Value]) -> Vec<String> {
+    pipe_lines(&go_tool("kstatus"), &[], objects)
+        .iter()
         .map(|l| l.split(' ').nth(1).unwrap_or_default().to_owned())
         .collect()
 }
