@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vmnet_api::{PortRule, PortRuleStatus, RuleRange, VyosRouterSpec};
-use vmnet_operator::desired::desired;
-use vmnet_operator::render::Refusal;
 use vmnet_operator::sync::{ApplyOptions, apply, read};
+use vmnet_plan::desired::desired;
+use vmnet_plan::render::Refusal;
 use vyos_client::nat::{ConfigOp, NatKind, NatRule};
 use vyos_client::{ClientConfig, VyosClient};
 use vyos_sim::{CostModel, Faults, SimOptions};

@@ -10,8 +10,8 @@ use vmnet_api::RuleRange;
 use vyos_client::nat::{ConfigOp, NatKind, NatRule, NetworkGroup, diff, diff_network_groups};
 use vyos_client::{VyosClient, VyosError, op_body_len};
 
-use crate::commit::{CommitError, Share, fits, isolate, next_size};
-use crate::render::{group_name, is_owned, owned_group};
+use vmnet_plan::commit::{CommitError, Share, fits, isolate, next_size};
+use vmnet_plan::render::{group_name, is_owned, owned_group};
 
 /// The destination-NAT rules of a router, split by ownership.
 #[derive(Debug, Clone, Default)]
@@ -233,7 +233,7 @@ pub async fn apply_with_groups(
     let multi = fits(&shares, size, byte_cap.lock().map_or(usize::MAX, |c| *c)) < shares.len();
     let mut sent = 0;
     let mut rest = shares.as_slice();
-    let mut done = crate::commit::Isolated::default();
+    let mut done = vmnet_plan::commit::Isolated::default();
     while !rest.is_empty() {
         let max_bytes = byte_cap.lock().map_or(usize::MAX, |c| *c);
         let take = fits(rest, size, max_bytes);

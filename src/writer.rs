@@ -22,10 +22,10 @@ use vmnet_api::{OrphanPolicy, PortRule, VyosRouter, VyosRouterStatus};
 use vyos_client::nat::{NatRule, NetworkGroup};
 use vyos_client::{ClientConfig, VyosClient, VyosError};
 
-use crate::conditions::{State, conditions, same};
 use crate::controller::Context;
-use crate::desired::{Desired, Key, desired};
-use crate::render::{owner_of, rule_hash, uses_group};
+use vmnet_plan::conditions::{State, conditions, same};
+use vmnet_plan::desired::{Desired, Key, desired};
+use vmnet_plan::render::{owner_of, rule_hash, uses_group};
 
 /// What a pass reports to those who wait for it: the owned rules on the router afterwards
 /// (number → owner), or why the pass failed.
@@ -856,7 +856,7 @@ mod tests {
 
     #[test]
     fn a_rules_own_refusal_is_not_hidden_by_the_routers_trouble() {
-        use crate::conditions::{State, conditions};
+        use vmnet_plan::conditions::{State, conditions};
         let own = conditions(None, State::Stalled, "NamespaceNotAllowed", "no", Some(2));
         assert!(stalled_on_its_own(Some(&own), Some(2)));
         assert!(

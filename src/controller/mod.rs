@@ -161,7 +161,7 @@ impl Context {
 
     /// The tenant check of `rule` against the allocators: who holds the address decides,
     /// never what a VmNetwork merely asks for. `O(pools)`, whatever the number of VMs.
-    pub fn tenant_check(&self, rule: &PortRule) -> Result<(), crate::render::Refusal> {
+    pub fn tenant_check(&self, rule: &PortRule) -> Result<(), vmnet_plan::render::Refusal> {
         let alloc = lock(&self.alloc);
         let holder = |ip: IpAddr| alloc.addresses.holder(ip).cloned();
         let pool_allows = |ip: IpAddr, ns: &str| {
@@ -170,7 +170,7 @@ impl Context {
                 .pools()
                 .any(|p| p.covers(ip) && p.spec().policy.allows(ns))
         };
-        crate::tenant::check(rule, &holder, &pool_allows)
+        vmnet_plan::tenant::check(rule, &holder, &pool_allows)
     }
 
     /// The rule-number allocator of `router`, created (and filled from the PortRules that

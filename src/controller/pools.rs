@@ -11,8 +11,8 @@ use serde_json::json;
 use vmnet_api::{FINALIZER, IpPool, PortPool};
 use vmnet_core::alloc::{AddressPoolSpec, PoolPolicy, PortPoolSpec, PortProtocol};
 
-use crate::conditions::{State, conditions, same};
 use crate::controller::{Context, Error, lock};
+use vmnet_plan::conditions::{State, conditions, same};
 
 /// The allocator's view of an IpPool.
 pub fn address_spec(p: &IpPool) -> AddressPoolSpec {

@@ -10,8 +10,8 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use serde_json::json;
 use vmnet_api::{FINALIZER, PortRule, VyosRouter};
 
-use crate::conditions::{State, conditions, same};
 use crate::controller::{Context, Error, lock, rule_claimant};
+use vmnet_plan::conditions::{State, conditions, same};
 
 /// Reconciles one PortRule.
 pub async fn reconcile(pr: Arc<PortRule>, ctx: Arc<Context>) -> Result<Action, Error> {

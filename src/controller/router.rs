@@ -10,7 +10,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use serde_json::json;
 use vmnet_api::{FINALIZER, VyosRouter};
 
-use crate::conditions::{State, conditions, same};
+use vmnet_plan::conditions::{State, conditions, same};
 
 use crate::controller::{Context, Error, lock};
 use crate::writer::WriterHandle;

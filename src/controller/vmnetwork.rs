@@ -17,9 +17,9 @@ use vmnet_core::alloc::{
     AddressRequest, AllocError, Assigned, Claimant, PortAllocation, PortRequest,
 };
 
-use crate::conditions::{State, conditions, is_ready, same};
 use crate::controller::pools::protocol;
 use crate::controller::{Context, Error, lock};
+use vmnet_plan::conditions::{State, conditions, is_ready, same};
 
 /// The label that ties a PortRule to the VmNetwork that made it.
 pub const VMNETWORK_LABEL: &str = "vmnet.dev/vmnetwork";
