@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vmnet_api::{PortRule, PortRuleStatus, RuleRange, VyosRouterSpec};
-use vmnet_operator::sync::{ApplyOptions, apply, read};
+use vmnet_operator::writer::apply::{ApplyOptions, apply_rules as apply};
+use vmnet_operator::writer::observe::read;
 use vmnet_plan::desired::desired;
 use vmnet_plan::render::Refusal;
 use vyos_client::nat::{ConfigOp, NatKind, NatRule};
@@ -77,7 +78,7 @@ async fn run() {
     let mut cfg = ClientConfig::new(sim.url(), "test-key");
     cfg.timeout = Duration::from_secs(600);
     let client = VyosClient::new(cfg).unwrap();
-    let none = |_: bool, _: usize| {};
+    let none = |_: &vmnet_operator::writer::apply::Request<'_>| {};
     let quiet = |_: usize, _: usize| {};
     println!(
         "vyos-sim realistic cost model at time scale {SCALE} (real router ≈ {:.0}× slower)",

@@ -104,7 +104,7 @@ impl RunArgs {
             format!("{host}-{:08x}", rand::random::<u32>())
         });
         crate::run::Options {
-            settings: crate::controller::Settings {
+            settings: crate::context::Settings {
                 debounce: std::time::Duration::from_millis(self.debounce_ms),
                 max_ops_per_commit: self.max_ops_per_commit,
                 request_budget: std::time::Duration::from_secs(self.request_budget_seconds.max(1)),

@@ -8,9 +8,9 @@
 
 pub mod admin;
 pub mod cli;
+pub mod context;
 pub mod controller;
 pub mod crdgen;
 pub mod metrics;
 pub mod run;
-pub mod sync;
 pub mod writer;

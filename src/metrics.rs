@@ -60,6 +60,12 @@ pub struct Metrics {
     pool_used: Family<PoolLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pool_size: Family<PoolLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     objects: Family<KindState, Gauge>,
+    status_writes_failed: Family<KindLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
 }
 
 impl Default for Metrics {
@@ -140,7 +146,14 @@ impl Metrics {
             "Objects by kind and the condition that is True (Ready, Reconciling, Stalled, or None before a first status)",
             objects.clone(),
         );
+        let status_writes_failed = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "status_writes_failed",
+            "Status writes the API server refused or failed, by kind (written again on the next pass)",
+            status_writes_failed.clone(),
+        );
         Self {
+            status_writes_failed,
             pool_used,
             pool_size,
             objects,
@@ -213,6 +226,15 @@ impl Metrics {
         self.drift
             .get_or_create(&RouterLabel {
                 router: router.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A status write of a `kind` object failed.
+    pub fn status_write_failed(&self, kind: &str) {
+        self.status_writes_failed
+            .get_or_create(&KindLabel {
+                kind: kind.to_owned(),
             })
             .inc();
     }

@@ -19,8 +19,9 @@ use tokio::task::JoinSet;
 use vmnet_api::{IpPool, PortPool, PortRule, VmNetwork, VyosRouter};
 use vmnet_core::alloc::{Claimant, PortAllocation};
 
+use crate::context::{self, Context, Settings, Stores, lock, rule_claims};
 use crate::controller::pools::{address_spec, port_spec, protocol};
-use crate::controller::{self, Context, Error, Settings, Stores, lock, rule_claims};
+use crate::controller::{self, Error};
 use crate::metrics::Metrics;
 
 /// How to run.
@@ -486,7 +487,7 @@ fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
         }
         other => {
             tracing::warn!(category = other.category(), "reconcile failed: {other}");
-            Action::requeue(controller::backoff(3))
+            Action::requeue(context::backoff(3))
         }
     }
 }

@@ -642,7 +642,7 @@ async fn cleanup_examples(examples: &str) {
     let op = tokio::spawn(vmnet_operator::run::operate(
         client,
         vmnet_operator::run::Options {
-            settings: vmnet_operator::controller::Settings {
+            settings: vmnet_operator::context::Settings {
                 debounce: Duration::from_millis(150),
                 ..Default::default()
             },

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vmnet_operator::controller::Settings;
+use vmnet_operator::context::Settings;
 use vmnet_operator::run::{Options, operate};
 use vmnet_testkit::{install_crds, kubectl, repo_root};
 use vyos_client::nat::{NatKind, NatRule, parse_rules};

@@ -863,7 +863,8 @@ async fn policies_validation_confirm_and_independent_routers() {
     // A PortRule VyOS would refuse is refused before any request, naming the field.
     let before = w.sim().counters().configure_requests;
     let mut bad = standalone(&w, 47002, "10.77.0.95");
-    bad["inboundInterface"] = json!("lab.uplink");
+    // A digit first: neither an interface prefix nor a VRF name (vyos-1x src/validators/vrf-name).
+    bad["inboundInterface"] = json!("1uplink");
     w.portrule("bad-iface", bad).await;
     let api = w.portrules();
     let why = eventually(30, "bad-iface InvalidRule", async || {

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use vmnet_api::RuleRange;
-use vmnet_operator::sync::{ApplyOptions, FIRST_REQUEST_OPS, apply, read};
+use vmnet_operator::writer::apply::{ApplyOptions, FIRST_REQUEST_OPS, apply_rules as apply};
+use vmnet_operator::writer::observe::read;
 use vyos_client::nat::{NatKind, NatRule, Protocol};
 use vyos_client::{ClientConfig, VyosClient};
 use vyos_sim::{SimOp, SimOptions};
@@ -68,7 +69,9 @@ async fn a_large_change_goes_in_paced_requests_with_progress_and_only_owned_rule
     let progress = Mutex::new(Vec::new());
     let on_progress = |sent: usize, total: usize| progress.lock().unwrap().push((sent, total));
     let requests = Mutex::new(Vec::new());
-    let on_request = |ok: bool, ops: usize| requests.lock().unwrap().push((ok, ops));
+    let on_request = |r: &vmnet_operator::writer::apply::Request<'_>| {
+        requests.lock().unwrap().push((r.ok, r.ops))
+    };
     let done = apply(
         &client,
         &before.owned,
@@ -103,7 +106,7 @@ async fn a_large_change_goes_in_paced_requests_with_progress_and_only_owned_rule
     let now = read(&client, &range).await.unwrap();
     assert_eq!(now.owned, target);
     let quiet = |_: usize, _: usize| panic!("progress for nothing");
-    let again = apply(&client, &now.owned, &target, opts(2000), &|_, _| {}, &quiet)
+    let again = apply(&client, &now.owned, &target, opts(2000), &|_| {}, &quiet)
         .await
         .unwrap();
     assert_eq!(again.requests, 0);
@@ -129,7 +132,9 @@ async fn requests_stay_under_the_routers_body_limit_and_a_lower_limit_is_learned
         ..opts(100_000)
     };
     let requests = Mutex::new(Vec::new());
-    let on_request = |ok: bool, ops: usize| requests.lock().unwrap().push((ok, ops));
+    let on_request = |r: &vmnet_operator::writer::apply::Request<'_>| {
+        requests.lock().unwrap().push((r.ok, r.ops))
+    };
     let done = apply(
         &client,
         &BTreeMap::new(),
@@ -165,7 +170,7 @@ async fn requests_stay_under_the_routers_body_limit_and_a_lower_limit_is_learned
         &BTreeMap::new(),
         &target,
         wrong,
-        &|_, _| {},
+        &|_| {},
         &|_, _| {},
     )
     .await
@@ -190,7 +195,7 @@ async fn requests_stay_under_the_routers_body_limit_and_a_lower_limit_is_learned
         max_request_bytes: learned,
         ..wrong
     };
-    let done = apply(&client, &target, &moved, next, &|_, _| {}, &|_, _| {})
+    let done = apply(&client, &target, &moved, next, &|_| {}, &|_, _| {})
         .await
         .unwrap();
     assert_eq!(done.after, moved);

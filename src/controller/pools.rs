@@ -11,7 +11,8 @@ use serde_json::json;
 use vmnet_api::{FINALIZER, IpPool, PortPool};
 use vmnet_core::alloc::{AddressPoolSpec, PoolPolicy, PortPoolSpec, PortProtocol};
 
-use crate::controller::{Context, Error, lock};
+use crate::context::{Context, lock};
+use crate::controller::Error;
 use vmnet_plan::conditions::{State, conditions, same};
 
 /// The allocator's view of an IpPool.

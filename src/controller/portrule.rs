@@ -10,7 +10,8 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use serde_json::json;
 use vmnet_api::{FINALIZER, PortRule, VyosRouter};
 
-use crate::controller::{Context, Error, lock, rule_claimant};
+use crate::context::{Context, release_number, rule_claimant};
+use crate::controller::Error;
 use vmnet_plan::conditions::{State, conditions, same};
 
 /// Reconciles one PortRule.
@@ -230,46 +231,4 @@ async fn set_condition(
     )
     .await?;
     Ok(())
-}
-
-/// Frees the rule number of `pr`.
-pub fn release_number(ctx: &Context, pr: &PortRule) {
-    let claimant = rule_claimant(
-        pr.metadata.namespace.as_deref().unwrap_or_default(),
-        pr.metadata.name.as_deref().unwrap_or_default(),
-    );
-    if let Some(numbers) = lock(&ctx.alloc).rules.get_mut(&pr.spec.router) {
-        numbers.release(&claimant);
-    }
-}
-
-/// Removes the operator's finalizer from `pr` (its rule has left the router).
-pub async fn drop_finalizer(ctx: &Context, pr: &PortRule) {
-    let Some(finalizers) = pr.metadata.finalizers.as_ref() else {
-        return;
-    };
-    if !finalizers.iter().any(|f| f == FINALIZER) {
-        return;
-    }
-    let api: Api<PortRule> = Api::namespaced(
-        ctx.client.clone(),
-        pr.metadata.namespace.as_deref().unwrap_or_default(),
-    );
-    let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
-    // The resourceVersion makes this a compare-and-swap: a list changed meanwhile is not
-    // overwritten (the patch fails with 409 and the next pass tries again).
-    let patch = json!({ "metadata": {
-        "finalizers": rest,
-        "resourceVersion": pr.metadata.resource_version,
-    }});
-    if let Err(e) = api
-        .patch(
-            pr.metadata.name.as_deref().unwrap_or_default(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await
-    {
-        tracing::debug!(error = %e, "finalizer not removed (will retry)");
-    }
 }

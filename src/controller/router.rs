@@ -12,8 +12,11 @@ use vmnet_api::{FINALIZER, VyosRouter};
 
 use vmnet_plan::conditions::{State, conditions, same};
 
-use crate::controller::{Context, Error, lock};
-use crate::writer::WriterHandle;
+use crate::context::WriterSlot;
+use crate::context::{Context, lock};
+use crate::controller::Error;
+use crate::writer::{RECONCILE_REQUESTED_AT, WriterHandle};
+use vmnet_plan::plan::is_paused;
 
 /// Reconciles one VyosRouter. Deleting a router waits (finalizer) until no PortRule uses it,
 /// so the rules leave the router before the operator forgets how to reach it.
@@ -95,19 +98,32 @@ async fn apply(router: &Arc<VyosRouter>, ctx: &Arc<Context>) -> Result<Action, E
         tracing::warn!(router = %name, "TLS verification is OFF for this router (spec.tls.insecureSkipVerify)");
     }
     let generation = router.metadata.generation;
+    let annotations = router.metadata.annotations.as_ref();
+    // A pass at once on a new reconcile request or a pause toggled, as on a spec change.
+    let requested = annotations
+        .and_then(|a| a.get(RECONCILE_REQUESTED_AT))
+        .map(|v| format!("{v}|paused={}", is_paused(annotations)))
+        .or_else(|| Some(format!("|paused={}", is_paused(annotations))));
     {
         let mut writers = lock(&ctx.writers);
         match writers.get_mut(&name) {
             // A spec change: a pass now. Status-only updates (each pass writes one) are not.
-            Some(w) if w.generation != generation => {
+            Some(w) if w.generation != generation || w.requested != requested => {
                 w.generation = generation;
-                w.nudge();
+                w.requested = requested;
+                w.writer.wake();
             }
             Some(_) => {}
             None => {
-                let mut w = WriterHandle::spawn(ctx.clone(), name.clone());
-                w.generation = generation;
-                writers.insert(name, w);
+                let writer = WriterHandle::spawn(ctx.clone(), name.clone());
+                writers.insert(
+                    name,
+                    WriterSlot {
+                        writer: Box::new(writer),
+                        generation,
+                        requested,
+                    },
+                );
             }
         }
     }

@@ -17,8 +17,9 @@ use vmnet_core::alloc::{
     AddressRequest, AllocError, Assigned, Claimant, PortAllocation, PortRequest,
 };
 
+use crate::context::{Context, lock};
+use crate::controller::Error;
 use crate::controller::pools::protocol;
-use crate::controller::{Context, Error, lock};
 use vmnet_plan::conditions::{State, conditions, is_ready, same};
 
 /// The label that ties a PortRule to the VmNetwork that made it.
@@ -86,7 +87,7 @@ struct Outcome {
 
 /// The status entry of a held port.
 fn port_status(
-    alloc: &crate::controller::Allocators,
+    alloc: &crate::context::Allocators,
     vm: &str,
     item: &str,
     held: &Assigned<PortAllocation>,
@@ -263,6 +264,10 @@ fn child_spec(
     }
     if let Some(s) = &port.source_ranges {
         spec["sourceRanges"] = json!(s);
+    }
+    // The VM's policy is its rules' policy: deleting it with Orphan leaves them in place.
+    if let Some(p) = v.spec.deletion_policy {
+        spec["deletionPolicy"] = json!(p);
     }
     Ok(normalise(&spec))
 }

@@ -11,7 +11,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use vmnet_api::{PortRule, VmNetwork, VyosRouter};
-use vmnet_operator::controller::Settings;
+use vmnet_operator::context::Settings;
 use vmnet_operator::run::{Options, operate};
 use vmnet_testkit::{TestNamespace, install_crds, kubectl};
 use vyos_client::nat::{NatKind, NatRule, parse_rules};

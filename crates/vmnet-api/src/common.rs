@@ -81,6 +81,17 @@ impl From<PortProtocol> for RuleProtocol {
 }
 
 /// The status fields every vmnet kind shares.
+/// What deleting a VmNetwork or PortRule does to its rules on the router.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Remove them (the default).
+    #[default]
+    Delete,
+    /// Leave them on the router and give up their ownership (the marker leaves their
+    /// description), so that no later pass removes or changes them.
+    Orphan,
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommonStatus {

@@ -15,12 +15,12 @@ pub mod portrule;
 pub mod router;
 pub mod vmnetwork;
 
-pub use common::{CommonStatus, PortProtocol, RuleProtocol};
+pub use common::{CommonStatus, DeletionPolicy, PortProtocol, RuleProtocol};
 pub use pools::{IpPool, IpPoolSpec, IpPoolStatus, PortPool, PortPoolSpec, PortPoolStatus};
 pub use portrule::{PortRule, PortRuleSpec, PortRuleStatus};
 pub use router::{
-    BackupSpec, OrphanPolicy, RouterTls, RuleRange, SecretKeyRef, VyosRouter, VyosRouterSpec,
-    VyosRouterStatus,
+    BackupSpec, LastChange, OrphanPolicy, RouterTls, RuleRange, SecretKeyRef, VyosRouter,
+    VyosRouterSpec, VyosRouterStatus,
 };
 pub use vmnetwork::{VmNetwork, VmNetworkSpec, VmNetworkStatus, VmPort, VmPortStatus, VmRef};
 

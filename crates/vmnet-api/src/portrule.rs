@@ -112,6 +112,11 @@ pub struct PortRuleSpec {
     /// Log packets matching the rule. Default: false.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<bool>,
+
+    /// `Delete` (default) removes the rule from the router when the PortRule is deleted;
+    /// `Orphan` leaves it there and gives up its ownership, so no later pass removes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<crate::DeletionPolicy>,
 }
 
 /// What the operator programmed for this rule.

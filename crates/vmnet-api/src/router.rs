@@ -261,4 +261,32 @@ pub struct VyosRouterStatus {
     /// Progress of a sync that spans several requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_progress: Option<String>,
+    /// Set/delete ops the next pass would send (while paused: what waits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_ops: Option<i64>,
+    /// The value of the `vmnet.dev/reconcile-requested-at` annotation that the last pass
+    /// answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// The last change made to the router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<LastChange>,
+}
+
+/// One change made to a router: what the audit log line says, on the object.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastChange {
+    /// When it finished.
+    pub time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// Set/delete ops sent.
+    pub ops: i64,
+    /// Configure requests sent.
+    pub requests: i64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: i64,
+    /// Rules added, changed, removed or orphaned.
+    pub rules: i64,
+    /// `Succeeded`, `PartiallyFailed` (some rules refused by the router) or `Failed`.
+    pub outcome: String,
 }

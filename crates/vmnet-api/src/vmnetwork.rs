@@ -85,6 +85,12 @@ pub struct VmNetworkSpec {
         "self.all(p, !has(p.externalPort) || self.filter(q, has(q.externalPort) && q.externalPort == p.externalPort && (p.protocol == q.protocol || p.protocol == 'tcp_udp' || q.protocol == 'tcp_udp')).size() == 1)"
     ).message("two ports ask for the same external port and protocol"))]
     pub ports: Option<Vec<VmPort>>,
+
+    /// `Delete` (default) removes the VM's rules from the router when the VmNetwork is
+    /// deleted; `Orphan` leaves them there and gives up their ownership, so no later pass
+    /// removes them (its PortRules carry the same policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<crate::DeletionPolicy>,
 }
 
 /// The VM a VmNetwork belongs to.

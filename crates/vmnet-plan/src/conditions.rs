@@ -19,15 +19,97 @@ pub enum State {
     Stalled,
 }
 
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident $(router_wide $wide:literal)?,)*) => {
+        /// The reasons the writer puts on conditions (CamelCase, as Kubernetes asks).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Reason {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Reason {
+            /// The reason as the condition carries it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$name => stringify!($name),)*
+                }
+            }
+
+            /// The reason a condition carries, if it is one of these.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $(stringify!($name) => Some(Reason::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// Whether a failed pass spreads this reason over every rule of the router
+            /// (it is the router's trouble, not the rule's).
+            pub fn router_wide(self) -> bool {
+                match self {
+                    $($(Reason::$name => $wide,)?)*
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// The router holds what the cluster declares.
+    Synced,
+    /// The rule is on the router.
+    Programmed,
+    /// A new generation is on its way to the router.
+    Programming,
+    /// The object (or its router) is paused by the `vmnet.dev/paused` annotation.
+    Paused,
+    /// The router refused the rule's commit.
+    CommitFailed,
+    /// The router cannot be reached.
+    RouterUnreachable router_wide true,
+    /// The router refused the API key.
+    AuthFailed router_wide true,
+    /// The router's certificate is not trusted.
+    TLSError router_wide true,
+    /// The router's configuration is invalid.
+    InvalidConfig router_wide true,
+    /// The API key Secret lacks the key.
+    SecretMissing router_wide true,
+    /// The API key Secret could not be read.
+    SecretUnreadable router_wide true,
+    /// The API key Secret is in a namespace the operator may not read.
+    SecretNamespaceNotAllowed router_wide true,
+    /// The router answered with something that is not its API's JSON.
+    MalformedResponse,
+    /// The router refused a value before commit.
+    Rejected,
+    /// Another commit held the router's config lock.
+    RouterBusy,
+    /// The router failed in another way.
+    RouterError,
+    /// Another PortRule holds the endpoint or number.
+    Conflict,
+    /// The PortRule's namespace may not use the address.
+    NamespaceNotAllowed,
+}
+
+impl AsRef<str> for Reason {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// The three conditions for `state` with `reason` and `message`, keeping the transition
 /// time of any condition whose status did not change.
 pub fn conditions(
     previous: Option<&[Condition]>,
     state: State,
-    reason: &str,
+    reason: impl AsRef<str>,
     message: &str,
     generation: Option<i64>,
 ) -> Vec<Condition> {
+    let reason = reason.as_ref();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let make = |type_: &str, on: bool| {
         let status = if on { "True" } else { "False" };
@@ -61,10 +143,11 @@ pub fn conditions(
 pub fn same(
     conds: Option<&[Condition]>,
     state: State,
-    reason: &str,
+    reason: impl AsRef<str>,
     message: &str,
     generation: Option<i64>,
 ) -> bool {
+    let reason = reason.as_ref();
     let want = match state {
         State::Ready => READY,
         State::Reconciling => RECONCILING,

@@ -12,5 +12,6 @@
 pub mod commit;
 pub mod conditions;
 pub mod desired;
+pub mod plan;
 pub mod render;
 pub mod tenant;

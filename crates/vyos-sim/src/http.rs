@@ -512,7 +512,7 @@ async fn configure(State(shared): State<Arc<Shared>>, req: Request) -> Response 
             return bad(v, e);
         }
     }
-    candidate.prune();
+    candidate.prune_keeping(&schema::kept_when_empty);
     let unchanged = candidate == shared.state().running;
     if !unchanged {
         tokio::time::sleep(

@@ -13,6 +13,7 @@ mod http;
 mod pyrepr;
 mod request;
 pub mod schema;
+pub mod services;
 pub mod tree;
 pub mod verify;
 
@@ -298,7 +299,7 @@ impl Shared {
             };
             apply_op(&mut candidate, name, path, None, self.version)?;
         }
-        candidate.prune();
+        candidate.prune_keeping(&schema::kept_when_empty);
         if let Some((_, msg)) = verify::verify(&candidate) {
             return Err(msg);
         }
@@ -341,6 +342,31 @@ impl Shared {
         tracing::info!("vyos-sim: commit-confirm expired; reverted to the saved config");
         self.persist();
         true
+    }
+}
+
+/// One `/configure` request's worth of ops, checked and committed in process, without
+/// HTTP, locks, costs or faults: each `(op, path, value)` is applied to a copy of `running`
+/// exactly as the `/configure` handler applies it, then the commit checks run. Returns the
+/// config the commit would leave, or why the request fails: a set-time error in VyOS's
+/// words, or the NAT commit check's message (unwrapped, and on 1.4 too, where the API
+/// itself only says `Commit failed`).
+///
+/// This is the pure entry point for tests that compare a client's pre-commit checks with
+/// the simulator's (see `vyos-client`'s `validation_agrees_with_sim` test).
+pub fn check_commit<'a>(
+    running: &Node,
+    ops: impl IntoIterator<Item = (&'a str, &'a [String], Option<&'a str>)>,
+    version: Version,
+) -> Result<Node, String> {
+    let mut candidate = running.clone();
+    for (op, path, value) in ops {
+        apply_op(&mut candidate, op, path, value, version)?;
+    }
+    candidate.prune_keeping(&schema::kept_when_empty);
+    match verify::verify(&candidate) {
+        Some((_, msg)) => Err(msg),
+        None => Ok(candidate),
     }
 }
 
@@ -606,4 +632,58 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
         ca_pem,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    fn commit(lines: &[&str]) -> Result<Node, String> {
+        let paths: Vec<Vec<String>> = lines.iter().map(|l| words(l)).collect();
+        check_commit(
+            &Node::default(),
+            paths.iter().map(|p| ("set", p.as_slice(), None)),
+            Version::V1_5,
+        )
+    }
+
+    #[test]
+    fn check_commit_keeps_empty_tag_values_as_vyos_does() {
+        let ok = commit(&[
+            "nat destination rule 10 translation address 10.0.0.5",
+            "nat destination rule 10 load-balance backend 10.0.0.6 weight 100",
+        ])
+        .unwrap();
+        assert_eq!(ok.nat_rules(), 1);
+        // An empty rule stays, and the NAT commit wants a translation.
+        let e = commit(&["nat destination rule 10"]).unwrap_err();
+        assert!(
+            e.contains("translation requires address and/or port"),
+            "{e}"
+        );
+        // A backend without a weight stays too, and nat.py's int(weight) fails.
+        let e = commit(&[
+            "nat destination rule 10 translation address 10.0.0.5",
+            "nat destination rule 10 load-balance backend 10.0.0.6",
+        ])
+        .unwrap_err();
+        assert_eq!(e, "KeyError: 'weight'");
+        // Set-time errors come back in VyOS's words.
+        let e = commit(&["nat destination rule 10 protocol tcp-x"]).unwrap_err();
+        assert!(
+            e.starts_with("Error: tcp-x is not a valid IP protocol"),
+            "{e}"
+        );
+        // An empty group is kept (a rule may name it).
+        let g = commit(&["firewall group network-group EMPTY"]).unwrap();
+        assert!(
+            g.get(&words("firewall group network-group EMPTY"))
+                .is_some()
+        );
+    }
 }

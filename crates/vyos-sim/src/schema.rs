@@ -12,6 +12,7 @@
 use std::net::Ipv4Addr;
 
 use crate::Version;
+use crate::services::SERVICES;
 
 /// What a path names once parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,6 +434,28 @@ fn invalid_path(path: &[String], what: &str) -> String {
     )
 }
 
+/// Whether `path` names a tag value that VyOS keeps when it has no children: a NAT rule,
+/// a rule's load-balance backend, a firewall group. (An empty rule then fails the NAT
+/// commit's "translation requires address and/or port"; a backend without a weight its
+/// `int(weight)`.)
+pub(crate) fn kept_when_empty(path: &[String]) -> bool {
+    let w: Vec<&str> = path.iter().map(String::as_str).collect();
+    matches!(
+        w.as_slice(),
+        ["nat", "destination" | "source", "rule", _]
+            | [
+                "nat",
+                "destination" | "source",
+                "rule",
+                _,
+                "load-balance",
+                "backend",
+                _
+            ]
+            | ["firewall", "group", _, _]
+    )
+}
+
 /// Parses a `set`/`delete` path (the value, if any, as its last element or in `value`).
 /// Errors are VyOS's set-time texts.
 pub fn parse(
@@ -625,7 +648,7 @@ fn nat_rule(full: Vec<String>, version: Version, op: &str, what: &str) -> Result
             (Kind::Value(c) | Kind::Multi(c), 1) => {
                 let value = rest[lp.len()].clone();
                 if op == "set" {
-                    validate(*c, &value)?;
+                    validate(*c, &value, version)?;
                 }
                 Ok(Target::Value {
                     leaf,
@@ -639,8 +662,10 @@ fn nat_rule(full: Vec<String>, version: Version, op: &str, what: &str) -> Result
     Err(invalid_path(&full, what))
 }
 
+/// `load-balance backend <addr>`: `firewall/nat-balance.xml.i`'s `ipv4-address` validator
+/// (ipaddrcheck `--is-ipv4-single`: no leading zeros).
 fn check_backend(v: &str, what: &str) -> Result<(), String> {
-    if v.parse::<Ipv4Addr>().is_ok() {
+    if strict_v4(v).is_some() {
         Ok(())
     } else {
         Err(format!(
@@ -657,78 +682,143 @@ fn fail(lines: &[String], constraint: Option<&str>) -> String {
     out
 }
 
+/// The names of vyos-1x `src/validators/ip-protocol` (its regex, `99` included).
 const PROTOCOLS: &[&str] = &[
-    "tcp",
-    "udp",
+    "all",
+    "ip",
+    "hopopt",
     "icmp",
     "igmp",
+    "ggp",
+    "ipencap",
+    "st",
+    "tcp",
+    "egp",
+    "igp",
+    "pup",
+    "udp",
+    "tcp_udp",
+    "hmp",
+    "xns-idp",
+    "rdp",
+    "iso-tp4",
+    "dccp",
+    "xtp",
+    "ddp",
+    "idpr-cmtp",
+    "ipv6",
+    "ipv6-route",
+    "ipv6-frag",
+    "idrp",
+    "rsvp",
     "gre",
     "esp",
     "ah",
-    "ospf",
-    "pim",
-    "vrrp",
-    "sctp",
+    "skip",
     "ipv6-icmp",
-    "l2tp",
+    "icmpv6",
+    "ipv6-nonxt",
+    "ipv6-opts",
+    "rspf",
+    "vmtp",
+    "eigrp",
+    "ospf",
+    "ax.25",
     "ipip",
-];
-const SERVICES: &[(&str, u16)] = &[
-    ("ssh", 22),
-    ("telnet", 23),
-    ("smtp", 25),
-    ("domain", 53),
-    ("http", 80),
-    ("pop3", 110),
-    ("ntp", 123),
-    ("imap", 143),
-    ("snmp", 161),
-    ("ldap", 389),
-    ("https", 443),
-    ("submission", 587),
-    ("imaps", 993),
-    ("pop3s", 995),
-    ("openvpn", 1194),
-    ("mysql", 3306),
-    ("rdp", 3389),
-    ("postgresql", 5432),
-    ("http-alt", 8080),
+    "etherip",
+    "encap",
+    "99",
+    "pim",
+    "ipcomp",
+    "vrrp",
+    "l2tp",
+    "isis",
+    "sctp",
+    "fc",
+    "mobility-header",
+    "udplite",
+    "mpls-in-ip",
+    "manet",
+    "hip",
+    "shim6",
+    "wesp",
+    "rohc",
 ];
 
-fn is_port(p: &str) -> bool {
-    !p.starts_with('0') && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+/// A string of ASCII digits as a number (`None` for anything else); past `u64`, `u64::MAX`.
+fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = s.trim_start_matches('0');
+    if digits.len() > 19 {
+        return Some(u64::MAX);
+    }
+    Some(digits.parse().unwrap_or(0))
 }
 
-fn is_port_or_range(p: &str) -> bool {
-    match p.split_once('-') {
-        Some((a, b)) => is_port(a) && is_port(b) && a.parse::<u32>().ok() <= b.parse::<u32>().ok(),
-        None => is_port(p),
+fn is_port(n: u64) -> bool {
+    (1..=65535).contains(&n)
+}
+
+/// The validators' `^[0-9]{1,5}-[0-9]{1,5}$`: the ends of a port range.
+fn range_form(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('-')?;
+    let short = |x: &str| (1..=5).contains(&x.len());
+    if short(a) && short(b) {
+        Some((decimal(a)?, decimal(b)?))
+    } else {
+        None
     }
 }
 
-fn is_service(p: &str) -> bool {
-    SERVICES.iter().any(|(n, _)| *n == p)
+/// `port-multi`'s services: every name and alias of `/etc/services`. (The validator splits
+/// whole lines, so the words of a line's comment pass too, and the commit's nft then
+/// refuses them; they are not services here.)
+fn is_service_or_alias(p: &str) -> bool {
+    SERVICES
+        .iter()
+        .any(|(name, aliases)| *name == p || aliases.contains(&p))
 }
 
-/// An IPv4 address, a prefix written with its network address, or a low-high range.
-fn is_v4_target(v: &str) -> bool {
+/// `port-range`'s services: the first word of each `/etc/services` line.
+fn is_service(p: &str) -> bool {
+    SERVICES.iter().any(|(name, _)| *name == p)
+}
+
+/// An IPv4 address, a prefix written with its network address, or a low-high range:
+/// ipaddrcheck's `--is-ipv4-single` and `--is-ipv4-net`, and `src/validators/ipv4-range`,
+/// which on 1.4 (a bash script) wants the first address below the last and on 1.5
+/// (ipaddrcheck `--is-ipv4-range`) takes them equal too. (1.4's script ignores a third `-`
+/// part, which the commit's nft then refuses; refused here.)
+fn is_v4_target(v: &str, version: Version) -> bool {
+    if v.contains('/') {
+        return is_v4_prefix(v);
+    }
     if let Some((a, b)) = v.split_once('-') {
         return match (strict_v4(a), strict_v4(b)) {
+            (Some(a), Some(b)) if version == Version::V1_4 => u32::from(a) < u32::from(b),
             (Some(a), Some(b)) => u32::from(a) <= u32::from(b),
             _ => false,
         };
     }
-    if let Some((a, len)) = v.split_once('/') {
-        let (Some(a), Ok(len)) = (strict_v4(a), len.parse::<u32>()) else {
-            return false;
-        };
-        if len > 32 || len.to_string().len() != v.split_once('/').map_or(0, |(_, l)| l.len()) {
-            return false;
-        }
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-        return u32::from(a) & !mask == 0;
-    }
     strict_v4(v).is_some()
+}
+
+/// ipaddrcheck `--is-ipv4-net`: `^((([1-9]\d{0,2}|0)\.){3}([1-9]\d{0,2}|0)\/([1-9]\d*|0))$`
+/// and no host bits.
+fn is_v4_prefix(v: &str) -> bool {
+    let Some((a, len)) = v.split_once('/') else {
+        return false;
+    };
+    let (Some(a), Some(n)) = (strict_v4(a), decimal(len)) else {
+        return false;
+    };
+    if n > 32 || (len.len() > 1 && len.starts_with('0')) {
+        return false;
+    }
+    let mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
+    u32::from(a) & !mask == 0
 }
 
 fn strict_v4(v: &str) -> Option<Ipv4Addr> {
@@ -737,23 +827,35 @@ fn strict_v4(v: &str) -> Option<Ipv4Addr> {
     (ip.to_string() == v).then_some(ip)
 }
 
+/// The prefixes of `firewall/match-interface.xml.i`'s regex.
+const INTERFACE_PREFIXES: &[&str] = &[
+    "bond", "br", "dum", "en", "ersp", "eth", "gnv", "ifb", "ipoe", "lan", "l2tp", "l2tpeth",
+    "macsec", "peth", "ppp", "pppoe", "pptp", "sstp", "tun", "veth", "vti", "vtun", "vxlan", "wg",
+    "wlan", "wwan",
+];
+
+/// `inbound-interface name` / `outbound-interface name` (vyos-1x
+/// `interface-definitions/include/firewall/match-interface.xml.i`): the regex
+/// `(\!?)(bond|br|…|wwan)([0-9]?)(\*?)(.+)?|(\!?)lo`, or the `vrf-name` validator.
+/// validate-value anchors a regex as `^…$`, which binds to the alternation's ends: any value
+/// that starts with a prefix (after an optional `!`) passes, and any that ends in `lo`.
 fn is_interface(v: &str) -> bool {
-    let v = v.strip_prefix('!').unwrap_or(v);
-    if v == "lo" {
-        return true;
-    }
-    const PREFIXES: &[&str] = &[
-        "bond", "br", "dum", "en", "ersp", "eth", "gnv", "ifb", "ipoe", "lan", "l2tp", "l2tpeth",
-        "macsec", "peth", "ppp", "pppoe", "pptp", "sstp", "tun", "veth", "vti", "vtun", "vxlan",
-        "wg", "wlan", "wwan",
+    let n = v.strip_prefix('!').unwrap_or(v);
+    INTERFACE_PREFIXES.iter().any(|p| n.starts_with(p)) || v.ends_with("lo") || is_vrf_name(v)
+}
+
+/// vyos-1x `src/validators/vrf-name`: 1-15 characters, not `lo`, and not starting with a
+/// digit or an interface prefix of its list (where `vtun` follows a backslash-newline that
+/// the raw string keeps, so never matches). Python's `\d` also takes non-ASCII digits.
+fn is_vrf_name(v: &str) -> bool {
+    const NOT: &[&str] = &[
+        "bond", "br", "dum", "eth", "lan", "eno", "ens", "enp", "enx", "gnv", "ipoe", "l2tp",
+        "ppp", "peth", "tun", "vti", "vxlan", "wg", "wlan", "wwan",
     ];
-    // Or a VRF name: 1-15 of letters, digits, '_' and '-', not all digits.
-    let vrf = !v.is_empty()
-        && v.len() <= 15
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && !v.bytes().all(|b| b.is_ascii_digit());
-    vrf || PREFIXES.iter().any(|p| v.starts_with(p))
+    (1..=15).contains(&v.chars().count())
+        && v != "lo"
+        && !v.starts_with(|c: char| c.is_ascii_digit())
+        && !NOT.iter().any(|p| v.starts_with(p))
 }
 
 /// The three OR-ed validators of an address leaf, one line each, as VyOS prints them.
@@ -768,6 +870,17 @@ fn not_v4_target(v: &str) -> String {
     )
 }
 
+/// A firewall group's name: vyos-1x `interface-definitions/firewall.xml.in` constrains it
+/// with `constraint/alpha-numeric-hyphen-underscore-dot.xml.i`, `[-_a-zA-Z0-9][\w\-\.\+]*`
+/// (PCRE's `\w` is ASCII here), with no limit on length. The regex takes a `+`, but the
+/// commit then fails: the group becomes the nft set `N_<name>`, and nft's names have no
+/// `+`; refused here.
+fn is_group_name(name: &str) -> bool {
+    let mut b = name.bytes();
+    let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    b.next().is_some_and(ok) && b.all(|c| ok(c) || c == b'.')
+}
+
 /// `firewall group network-group <name> [description <text> | include <group>... |
 /// network <prefix>...]`: the group a NAT rule's `source group network-group` names.
 fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
@@ -777,19 +890,12 @@ fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
             "Tag node value name must not contain whitespace\n\n{what} failed"
         ));
     }
-    if name.is_empty() || name.chars().count() > 31 {
+    if !is_group_name(name) {
         return Err(fail(
             &[],
-            Some("Firewall group name must be 31 characters or less"),
-        ));
-    }
-    if name.starts_with('!') || name.starts_with('-') {
-        return Err(fail(
-            &[],
-            Some(&format!(
-                "Firewall group name cannot start with \"{}\"",
-                &name[..1]
-            )),
+            Some(
+                "Name of firewall group can only contain alphanumeric letters, hyphen, underscores and dot",
+            ),
         ));
     }
     match (full.get(4).map(String::as_str), full.len()) {
@@ -802,7 +908,7 @@ fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
             multi: true,
         }),
         (Some("description"), 6) => {
-            validate(Check::Description, &full[5])?;
+            validate(Check::Description, &full[5], Version::V1_5)?;
             Ok(Target::Value {
                 leaf: full[..5].to_vec(),
                 value: full[5].clone(),
@@ -811,7 +917,7 @@ fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
         }
         (Some("network"), 6) => {
             let v = &full[5];
-            if !v.contains('/') || v.contains('-') || !is_v4_target(v) {
+            if !is_v4_prefix(v) {
                 return Err(fail(
                     &[format!("Error: {v} is not a valid IPv4 prefix")],
                     None,
@@ -827,17 +933,67 @@ fn network_group(full: Vec<String>, what: &str) -> Result<Target, String> {
     }
 }
 
-fn validate(check: Check, v: &str) -> Result<(), String> {
+/// vyos-utils' `numeric --allow-range --range 1-100` (the backend weight): a number
+/// (`^-?[0-9]+(\.[0-9]+)?$`, no fraction) or a range `^[0-9]+-[0-9]+$`, all in 1-100.
+fn numeric_1_100(v: &str) -> Result<(), String> {
+    let number = |s: &str| -> Result<f64, String> {
+        let body = s.strip_prefix('-').unwrap_or(s);
+        let (int, frac) = match body.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (body, None),
+        };
+        if decimal(int).is_none() || frac.is_some_and(|f| decimal(f).is_none()) {
+            Err(format!("'{s}' is not a valid number"))
+        } else if frac.is_some() {
+            Err(format!("'{s}' is not a valid integer number"))
+        } else {
+            s.parse::<f64>()
+                .map_err(|_| format!("'{s}' is not a valid number"))
+        }
+    };
+    let inside = |n: f64| (1.0..=100.0).contains(&n);
+    match v.split_once('-') {
+        Some((a, b)) if decimal(a).is_some() && decimal(b).is_some() => {
+            if inside(number(a)?) && inside(number(b)?) {
+                Ok(())
+            } else {
+                Err("Range is not in any of allowed ranges".to_owned())
+            }
+        }
+        _ => {
+            if inside(number(v)?) {
+                Ok(())
+            } else {
+                Err("Number is not in any of allowed ranges".to_owned())
+            }
+        }
+    }
+}
+
+fn validate(check: Check, v: &str, version: Version) -> Result<(), String> {
     let bad = |line: String| Err(fail(&[line], None));
     match check {
-        Check::Group | Check::Fqdn => {
+        Check::Group => {
             if v.is_empty() {
                 return bad(format!("Error: {v} is not a valid value"));
             }
             Ok(())
         }
+        // vyos-1x `src/validators/fqdn`: `[A-Za-z0-9][-.A-Za-z0-9]*`.
+        Check::Fqdn => {
+            let mut b = v.bytes();
+            if b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && b.all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+            {
+                Ok(())
+            } else {
+                bad(format!("Error: {v} is not a valid value"))
+            }
+        }
+        // generic-description.xml.i: `.{0,255}`, which validate-value's PCRE (no UTF-8
+        // mode) counts in bytes.
         Check::Description => {
-            if v.chars().count() > 255 {
+            if v.len() > 255 {
                 Err(
                     fail(&[], Some("Description too long (limit 255 characters)"))
                         .trim_start()
@@ -851,12 +1007,13 @@ fn validate(check: Check, v: &str) -> Result<(), String> {
             "broadcast" | "host" | "multicast" | "other" => Ok(()),
             _ => bad(format!("Error: {v} is not a valid packet type")),
         },
+        // vyos-1x `src/validators/ip-protocol`: `int(value)` in 0-255, or
+        // `re.match('!?\b(names)\b')`. Stricter on two points, values the commit's nft then
+        // refuses: a number is plain digits (`int()` also takes ` 7`, `+7`, `0_7`), and a
+        // name is the whole value (`\b` also passes `tcp-x`).
         Check::Protocol => {
-            let p = v.strip_prefix('!').unwrap_or(v);
-            let ok = p == "all"
-                || p == "tcp_udp"
-                || PROTOCOLS.contains(&p)
-                || (!p.starts_with('0') || p == "0") && p.parse::<u32>().is_ok_and(|n| n <= 255);
+            let ok = decimal(v).is_some_and(|n| n <= 255)
+                || PROTOCOLS.contains(&v.strip_prefix('!').unwrap_or(v));
             if ok {
                 Ok(())
             } else {
@@ -870,40 +1027,52 @@ fn validate(check: Check, v: &str) -> Result<(), String> {
                 bad(format!("Error: {v} is not a valid interface name"))
             }
         }
+        // nat-address.xml.i: ipv4-address, -prefix, -range and their `-exclude` forms (one
+        // leading `!`).
         Check::Address => {
             let a = v.strip_prefix('!').unwrap_or(v);
-            if is_v4_target(a) {
+            if is_v4_target(a, version) {
                 Ok(())
             } else {
                 Err(not_v4_target(v))
             }
         }
+        // vyos-1x `src/validators/port-multi`.
         Check::PortMulti => {
             for item in v.split(',') {
                 let p = item.strip_prefix('!').unwrap_or(item);
-                if p.contains('-') {
-                    if !is_port_or_range(p) {
+                if let Some((a, b)) = range_form(p) {
+                    if !is_port(a) || !is_port(b) || a > b {
                         return bad(format!("Error: {p} is not a valid port range"));
                     }
-                } else if p.chars().all(|c| c.is_ascii_digit()) {
-                    if !is_port(p) {
+                } else if let Some(n) = decimal(p) {
+                    if !is_port(n) {
                         return bad(format!("Error: {p} is not a valid port"));
                     }
-                } else if !is_service(p) {
+                } else if !is_service_or_alias(p) {
                     return bad(format!("Error: {p} is not a valid service name"));
                 }
             }
             Ok(())
         }
+        // vyos-1x `src/validators/port-range`.
         Check::PortRange => {
-            if is_port_or_range(v) || is_service(v) {
+            let ok = match range_form(v) {
+                Some((a, b)) => is_port(a) && is_port(b) && a <= b,
+                None => match decimal(v) {
+                    Some(n) => is_port(n),
+                    None if is_service(v) => true,
+                    None => return bad(format!("Error: {v} is not a valid service name")),
+                },
+            };
+            if ok {
                 Ok(())
             } else {
                 bad(format!("Error: {v} is not a valid port or port range"))
             }
         }
         Check::TranslationAddress { snat } => {
-            if is_v4_target(v) || (snat && v == "masquerade") {
+            if is_v4_target(v, version) || (snat && v == "masquerade") {
                 Ok(())
             } else {
                 Err(not_v4_target(v))
@@ -925,16 +1094,8 @@ fn validate(check: Check, v: &str) -> Result<(), String> {
             | "random" => Ok(()),
             _ => bad(format!("Error: {v} is not a valid hash")),
         },
-        Check::Weight => {
-            if !v.starts_with('0') && v.parse::<u32>().is_ok_and(|n| (1..=100).contains(&n)) {
-                Ok(())
-            } else {
-                Err(fail(
-                    &[format!("Error: {v} is not a valid integer")],
-                    Some("Weight must be between 1 and 100"),
-                ))
-            }
-        }
+        // A range passes here; the commit's `int(weight)` then fails (verify.rs).
+        Check::Weight => numeric_1_100(v).map_err(|line| fail(&[line], None)),
     }
 }
 
@@ -1041,7 +1202,27 @@ mod tests {
             ),
             (
                 "nat destination rule 100 translation port 1,2",
-                "is not a valid port or port range",
+                "Error: 1,2 is not a valid service name",
+            ),
+            (
+                "nat destination rule 100 translation port 0",
+                "Error: 0 is not a valid port or port range",
+            ),
+            (
+                "nat destination rule 100 translation port www",
+                "Error: www is not a valid service name",
+            ),
+            (
+                "nat destination rule 100 protocol !6",
+                "Error: !6 is not a valid IP protocol",
+            ),
+            (
+                "nat destination rule 100 destination address 10.0.0.1-10.0.0.2-10.0.0.3",
+                "is not a valid IPv4",
+            ),
+            (
+                "nat destination rule 100 destination fqdn a_b",
+                "Error: a_b is not a valid value",
             ),
             (
                 "nat destination rule 100 destination address 10.0.0.300",
@@ -1060,7 +1241,11 @@ mod tests {
                 "is not a valid IPv4",
             ),
             (
-                "nat destination rule 100 inbound-interface name lab.uplink",
+                "nat destination rule 100 inbound-interface name 1abc",
+                "is not a valid interface name",
+            ),
+            (
+                "nat destination rule 100 inbound-interface name this-is-not-an-interface",
                 "is not a valid interface name",
             ),
             (
@@ -1073,7 +1258,7 @@ mod tests {
             ),
             (
                 "nat destination rule 100 load-balance backend 10.0.0.1 weight 101",
-                "Weight must be between 1 and 100",
+                "Number is not in any of allowed ranges",
             ),
             ("nat destination rule 100 log yes", "is not valid"),
         ];
@@ -1111,6 +1296,27 @@ mod tests {
     }
 
     #[test]
+    fn versions_and_bytes() {
+        let on = |v, path: &str| parse(&p(path), None, v, "set");
+        let equal = "nat destination rule 100 translation address 10.0.0.5-10.0.0.5";
+        assert!(on(Version::V1_5, equal).is_ok());
+        assert!(on(Version::V1_4, equal).is_err());
+        let long = format!("nat destination rule 100 description {}", "é".repeat(128));
+        assert!(set(&long).unwrap_err().contains("Description too long"));
+        let fits = format!("nat destination rule 100 description {}", "é".repeat(127));
+        assert!(set(&fits).is_ok());
+        for bad in ["a+b", ".dot", "!neg"] {
+            let path = format!("firewall group network-group {bad} network 10.0.0.0/8");
+            assert!(
+                set(&path)
+                    .unwrap_err()
+                    .contains("Name of firewall group can only contain"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn valid_values_pass() {
         for path in [
             "nat destination rule 100 destination port 80,443,1000-2000,!22,https",
@@ -1122,6 +1328,22 @@ mod tests {
             "nat destination rule 100 inbound-interface name eth*",
             "nat source rule 100 translation address masquerade",
             "nat destination rule 100 translation redirect port 8080",
+            // What the vyos-1x sources take that a reading of the help texts might not.
+            "nat destination rule 100 inbound-interface name ipoe0",
+            "nat destination rule 100 inbound-interface name !ipoe*",
+            "nat destination rule 100 inbound-interface name lab.uplink",
+            "nat destination rule 100 inbound-interface name !blue",
+            "nat destination rule 100 inbound-interface name trunk-to-the-hallo",
+            "nat destination rule 100 protocol hopopt",
+            "nat destination rule 100 protocol !99",
+            "nat destination rule 100 protocol 007",
+            "nat destination rule 100 destination port 080,0000443,www,80-80",
+            "nat destination rule 100 translation port 0080",
+            "nat destination rule 100 load-balance backend 10.0.0.1 weight 050",
+            "nat destination rule 100 load-balance backend 10.0.0.1 weight 10-20",
+            "nat destination rule 100 destination fqdn a..b-",
+            "firewall group network-group -x.y_z network 10.0.0.0/8",
+            "firewall group network-group a-very-long-group-name-of-forty-chars network 10.0.0.0/8",
         ] {
             assert!(set(path).is_ok(), "{path}: {:?}", set(path));
         }

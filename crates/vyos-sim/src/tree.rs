@@ -81,6 +81,31 @@ impl Node {
         }
     }
 
+    /// [`prune`](Self::prune), except for the empty nodes whose path `keep` names: tag
+    /// values such as a NAT rule or a load-balance backend, which VyOS keeps without
+    /// children (as it keeps `interfaces ethernet eth0` when its last leaf goes).
+    pub fn prune_keeping(&mut self, keep: &dyn Fn(&[String]) -> bool) {
+        fn walk(node: &mut Node, at: &mut Vec<String>, keep: &dyn Fn(&[String]) -> bool) {
+            if let Node::Inner(m) = node {
+                for (k, child) in m.iter_mut() {
+                    at.push(k.clone());
+                    walk(child, at, keep);
+                    at.pop();
+                }
+                m.retain(|k, c| {
+                    if !c.is_empty() {
+                        return true;
+                    }
+                    at.push(k.clone());
+                    let kept = keep(at);
+                    at.pop();
+                    kept
+                });
+            }
+        }
+        walk(self, &mut Vec::new(), keep);
+    }
+
     /// Whether this is an inner node without children.
     pub fn is_empty(&self) -> bool {
         matches!(self, Node::Inner(m) if m.is_empty())

@@ -174,6 +174,26 @@ fn check_rule(root: &Node, kind: &str, n: u32, r: &Rule<'_>) -> Option<String> {
     {
         return Some("Protocol must be tcp or udp when specifying hash ports".to_owned());
     }
+    // Then it sums the weights, `int(config['load_balance']['backend'][member]['weight'])`:
+    // a backend without one fails the commit with a KeyError, a weight range (which the
+    // set-time `numeric --allow-range` passes) with a ValueError. The texts are Python's.
+    if let Some(Node::Inner(backends)) = r.get(&["load-balance", "backend"]) {
+        for b in backends.values() {
+            match b.get(&path(&["weight"])) {
+                Some(Node::Leaf(w))
+                    if w.first().is_some_and(|w| {
+                        !w.is_empty() && w.bytes().all(|c| c.is_ascii_digit())
+                    }) => {}
+                Some(Node::Leaf(w)) => {
+                    return Some(format!(
+                        "ValueError: invalid literal for int() with base 10: '{}'",
+                        w.first().map(String::as_str).unwrap_or_default()
+                    ));
+                }
+                _ => return Some("KeyError: 'weight'".to_owned()),
+            }
+        }
+    }
     None
 }
 
@@ -291,6 +311,20 @@ mod tests {
                     ("load-balance hash", Some("source-port")),
                 ],
                 "Protocol must be tcp or udp when specifying hash ports",
+            ),
+            (
+                &[
+                    ("translation address", Some("10.0.0.5")),
+                    ("load-balance backend 10.0.0.6", None),
+                ],
+                "KeyError: 'weight'",
+            ),
+            (
+                &[
+                    ("translation address", Some("10.0.0.5")),
+                    ("load-balance backend 10.0.0.6 weight", Some("10-20")),
+                ],
+                "ValueError: invalid literal for int() with base 10: '10-20'",
             ),
         ];
         for (c, want) in bad {

@@ -437,7 +437,7 @@ async fn nat_validation_table() {
         Case {
             what: "bad translation port list",
             cmds: rule(&["translation port 80,443"], &[]),
-            want: Some("is not a valid port or port range"),
+            want: Some("Error: 80,443 is not a valid service name"),
             commit_time: false,
         },
         Case {

@@ -3,14 +3,16 @@
 //!
 //! Pure code, like the rest of this module: [`parse_network_groups`] reads what
 //! `showConfig ["firewall","group","network-group"]` returns, [`render_network_group`]
-//! writes one group as `set` ops, and [`diff_network_groups`] gives the leaf-level ops
-//! from one set of groups to another (a network added or removed is one op).
+//! writes one group as `set` ops, [`diff_network_groups`] gives the leaf-level ops
+//! from one set of groups to another (a network added or removed is one op), and
+//! [`validate_network_group`] checks a group as VyOS would before it is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{ConfigOp, ParseError};
+use super::validate::{forbidden_chars, valid_v4_prefix};
+use super::{ConfigOp, ParseError, RuleError};
 
 /// One `firewall group network-group <name>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,6 +78,74 @@ pub fn parse_network_groups(data: &Value) -> Result<BTreeMap<String, NetworkGrou
         out.insert(name.clone(), g);
     }
     Ok(out)
+}
+
+/// Checks the group `name` the way VyOS (1.4 and 1.5 alike) would when
+/// [`render_network_group`]'s ops are set and committed: vyos-1x
+/// `interface-definitions/firewall.xml.in`'s `network-group` with its name constraint
+/// (`constraint/alpha-numeric-hyphen-underscore-dot.xml.i`), `generic-description.xml.i`
+/// and the `ipv4-prefix` validator on each network. Fields are `name`, `description` and
+/// `network`.
+///
+/// The name regex, `[-_a-zA-Z0-9][\w\-\.\+]*`, takes a `+`, but the commit then fails:
+/// the group becomes the nft set `N_<name>`, and nft's names have no `+`. Refused here.
+pub fn validate_network_group(name: &str, group: &NetworkGroup) -> Result<(), Vec<RuleError>> {
+    let mut errs = Vec::new();
+    let mut err = |field: &str, message: String| {
+        errs.push(RuleError {
+            field: field.to_owned(),
+            message,
+        })
+    };
+    let path = |leaf: &str| {
+        format!("Configuration path: [firewall group network-group {name} {leaf}] requires a value")
+    };
+    if let Some(msg) = forbidden_chars(name) {
+        err("name", msg.to_owned());
+    } else if name.chars().any(char::is_whitespace) {
+        err(
+            "name",
+            "Tag node value name must not contain whitespace".into(),
+        );
+    } else if !valid_group_name(name) {
+        err(
+            "name",
+            "Name of firewall group can only contain alphanumeric letters, hyphen, underscores and dot".into(),
+        );
+    }
+    if let Some(d) = &group.description {
+        if let Some(msg) = forbidden_chars(d) {
+            err("description", msg.to_owned());
+        }
+        if d.is_empty() {
+            err("description", path("description"));
+        }
+        // `.{0,255}`, counted in bytes by validate-value's PCRE.
+        if d.len() > 255 {
+            err(
+                "description",
+                "Description too long (limit 255 characters)".into(),
+            );
+        }
+    }
+    for n in &group.networks {
+        if let Some(msg) = forbidden_chars(n) {
+            err("network", msg.to_owned());
+        }
+        if n.is_empty() {
+            err("network", path("network"));
+        } else if !valid_v4_prefix(n) {
+            err("network", format!("{n} is not a valid IPv4 prefix"));
+        }
+    }
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// `[-_a-zA-Z0-9][\w\-\.\+]*` (PCRE's `\w` is ASCII here), less the `+`.
+fn valid_group_name(name: &str) -> bool {
+    let mut b = name.bytes();
+    let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    b.next().is_some_and(ok) && b.all(|c| ok(c) || c == b'.')
 }
 
 /// The `set` ops that create `group` as `name`.
@@ -168,6 +238,40 @@ mod tests {
         assert!(parse_network_groups(&json!({})).unwrap().is_empty());
         assert!(parse_network_groups(&json!({"G": {"network": [1]}})).is_err());
         assert!(parse_network_groups(&json!("x")).is_err());
+    }
+
+    #[test]
+    fn validation_follows_vyos() {
+        let ok = |name: &str, g: &NetworkGroup| validate_network_group(name, g).is_ok();
+        let g = group(Some("vmnet:lab/web"), &["192.0.2.0/24", "198.51.100.7/32"]);
+        assert!(ok("VMNET-1000", &g));
+        assert!(ok("-starts.with_hyphen", &g));
+        assert!(ok(&"x".repeat(40), &g), "VyOS sets no length limit");
+        assert!(!ok("a+b", &g), "nft refuses the set name");
+        assert!(!ok(".dot", &g));
+        assert!(!ok("!neg", &g));
+        assert!(!ok("sp ace", &g));
+        assert!(!ok("", &g));
+        assert!(ok("E", &NetworkGroup::default()));
+        for bad in [
+            "192.0.2.1",
+            "192.0.2.1/24",
+            "192.0.2.0/33",
+            "192.0.2.0/024",
+            "",
+        ] {
+            assert!(!ok("G", &group(None, &[bad])), "{bad}");
+        }
+        assert!(!ok("G", &group(Some(&"é".repeat(128)), &[])));
+        assert!(!ok("G", &group(Some(""), &[])));
+        assert_eq!(
+            validate_network_group("G", &group(Some("it's"), &[]))
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["description: Cannot use the single quote (') character in a value string"]
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! [`render_rule`] turns a rule into lean `set` operations, [`diff`] computes the
 //! minimal leaf-level set/delete operations between two rule sets, [`apply_ops`]
 //! plays operations on a rule set the way VyOS would, and [`validate`] runs the
-//! checks that VyOS's set-time validators and NAT commit script apply.
+//! checks that VyOS's set-time validators and NAT commit script apply
+//! ([`validate_network_group`] those of a `firewall group network-group`).
 
 mod diff;
 mod group;
@@ -14,6 +15,7 @@ mod parse;
 #[cfg(test)]
 mod proptests;
 mod render;
+mod services;
 mod validate;
 
 use std::fmt;
@@ -23,7 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use diff::{ApplyError, apply_ops, diff};
 pub use group::{
     NetworkGroup, diff_network_groups, network_group_path, network_groups_path,
-    parse_network_groups, render_network_group,
+    parse_network_groups, render_network_group, validate_network_group,
 };
 pub use model::{
     AddressMatch, GroupMatch, InterfaceMatch, LeafValue, LoadBalance, NatRule, Protocol,
@@ -31,7 +33,7 @@ pub use model::{
 };
 pub use parse::{ParseError, is_empty_path_error, parse_rules, rules_to_json};
 pub use render::{render_rule, render_rules};
-pub use validate::{RuleError, validate};
+pub use validate::{RuleError, SchemaVersion, validate, validate_for};
 
 /// Which NAT table a rule lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

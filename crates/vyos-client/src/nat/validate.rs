@@ -1,14 +1,35 @@
 //! The checks VyOS applies to a NAT rule: set-time value validators (§5.2 of the
 //! reference) and the NAT commit script's `verify()` (§5.3), with VyOS's texts.
 //!
+//! The truth is vyos-1x: its `interface-definitions` (the constraints), `src/validators/`
+//! (the validator programs) and `src/conf_mode/nat.py` (`verify()`), on the sagitta branch
+//! for 1.4 and on current for 1.5, with vyos-utils' `validate-value` (which anchors each
+//! constraint regex as `^…$`) and ipaddrcheck. The two versions differ in two places:
+//! 1.4 has no `fqdn` leaf, and 1.4's `ipv4-range` wants the first address below the last
+//! where 1.5's (ipaddrcheck `--is-ipv4-range`) also takes them equal. [`validate`] refuses
+//! what either version refuses; [`validate_for`] follows one.
+//!
 //! Not checked here, because they need the router's state: whether referenced
-//! firewall groups exist, and whether interfaces exist (a warning only in VyOS).
+//! firewall groups exist, and whether interfaces exist (a warning only in VyOS). Nor
+//! what only nft refuses when the commit loads the generated ruleset (`nft --check`),
+//! except where a validator's slip lets through a value nft is sure to refuse; those
+//! places say so.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::NatKind;
-use super::model::{AddressMatch, InterfaceMatch, NatRule, leaves};
+use super::model::{AddressMatch, InterfaceMatch, LeafValue, NatRule, leaves};
+use super::services::SERVICES;
+
+/// Which VyOS schema a check follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaVersion {
+    /// 1.4 (sagitta).
+    V1_4,
+    /// 1.5 (circinus; the current branch).
+    V1_5,
+}
 
 /// One problem with a rule: the field (VyOS path words joined by `.`, relative to
 /// the rule, e.g. `translation.port`) and VyOS's own message for it (without the
@@ -29,9 +50,39 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
-/// Checks `rule` the way VyOS would when it is set and committed. Returns every
-/// problem found (VyOS stops at the first), in field order.
+/// Checks `rule` the way VyOS 1.4 and 1.5 would when it is set and committed: an `Ok`
+/// rule commits on either. Returns every problem found (VyOS stops at the first), in
+/// field order; a problem only one version has says so.
 pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
+    let v14 = validate_for(rule, SchemaVersion::V1_4)
+        .err()
+        .unwrap_or_default();
+    let v15 = validate_for(rule, SchemaVersion::V1_5)
+        .err()
+        .unwrap_or_default();
+    let mut errs: Vec<RuleError> = v14
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if !v15.contains(&e) {
+                e.message.push_str(" (VyOS 1.4)");
+            }
+            e
+        })
+        .collect();
+    for e in v15 {
+        if !v14.contains(&e) {
+            errs.push(RuleError {
+                message: format!("{} (VyOS 1.5)", e.message),
+                ..e
+            });
+        }
+    }
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// Checks `rule` the way the given VyOS version would when it is set and committed.
+pub fn validate_for(rule: &NatRule, version: SchemaVersion) -> Result<(), Vec<RuleError>> {
     let mut errs = Vec::new();
     let mut err = |field: &str, message: String| {
         errs.push(RuleError {
@@ -48,17 +99,40 @@ pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
         );
     }
 
-    // Characters no value may hold, whatever the leaf.
+    // Schema: which interface node and which translation leaves each table has.
+    let schema = |leaf: &str| {
+        format!(
+            "Configuration path: [nat {} rule {n} {leaf}] is not valid",
+            kind.as_str()
+        )
+    };
+    // Characters no value may hold, whatever the leaf; and the API sends a value apart
+    // from its path, where configsession's `set()` drops an empty one (`if not value`),
+    // so the leaf is then set without a value.
     for (path, value) in leaves(rule) {
         for v in value.values().iter().chain(path.iter()) {
             if let Some(msg) = forbidden_chars(v) {
                 err(&path.join("."), msg.to_owned());
             }
         }
+        if matches!(&value, LeafValue::One(v) if v.is_empty())
+            || matches!(&value, LeafValue::Many(vs) if vs.iter().any(String::is_empty))
+        {
+            err(
+                &path.join("."),
+                format!(
+                    "Configuration path: [nat {} rule {n} {}] requires a value",
+                    kind.as_str(),
+                    path.join(" ")
+                ),
+            );
+        }
     }
 
+    // generic-description.xml.i: `.{0,255}`, which validate-value's PCRE (no UTF-8
+    // mode) counts in bytes.
     if let Some(d) = &rule.description
-        && d.chars().count() > 255
+        && d.len() > 255
     {
         err(
             "description",
@@ -71,18 +145,12 @@ pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
         err("packet-type", "Invalid value".into());
     }
     if let Some(p) = &rule.protocol
+        && !p.as_str().is_empty()
         && !valid_protocol(p.as_str())
     {
         err("protocol", format!("{p} is not a valid IP protocol"));
     }
 
-    // Schema: which interface node and which translation leaves each table has.
-    let schema = |leaf: &str| {
-        format!(
-            "Configuration path: [nat {} rule {n} {leaf}] is not valid",
-            kind.as_str()
-        )
-    };
     let (own, own_name, foreign, foreign_name) = match kind {
         NatKind::Destination => (
             &rule.inbound_interface,
@@ -101,6 +169,7 @@ pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
         err(foreign_name, schema(foreign_name));
     }
     if let Some(name) = &own.name
+        && !name.is_empty()
         && !valid_interface(name)
     {
         err(&format!("{own_name}.name"), "Invalid value".into());
@@ -111,7 +180,8 @@ pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
 
     for (side, m) in [("source", &rule.source), ("destination", &rule.destination)] {
         if let Some(a) = &m.address
-            && let Some(msg) = address_error(a.strip_prefix('!').unwrap_or(a), a)
+            && !a.is_empty()
+            && let Some(msg) = address_error(a.strip_prefix('!').unwrap_or(a), a, version)
         {
             err(&format!("{side}.address"), msg);
         }
@@ -120,27 +190,34 @@ pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
         {
             err(&format!("{side}.port"), msg);
         }
-        if let Some(f) = &m.fqdn
-            && !valid_fqdn(f)
-        {
-            err(&format!("{side}.fqdn"), "Invalid value".into());
+        if let Some(f) = &m.fqdn {
+            // nat-rule.xml.i: `fqdn` came with 1.5 (firewall/fqdn.xml.i).
+            if version == SchemaVersion::V1_4 {
+                err(&format!("{side}.fqdn"), schema(&format!("{side} fqdn {f}")));
+            } else if !f.is_empty() && !valid_fqdn(f) {
+                err(&format!("{side}.fqdn"), "Invalid value".into());
+            }
         }
     }
 
     let t = &rule.translation;
-    if let Some(a) = &t.address {
+    if let Some(a) = &t.address
+        && !a.is_empty()
+    {
         let masq = kind == NatKind::Source && a == "masquerade";
-        if !masq && let Some(msg) = address_error(a, a) {
+        if !masq && let Some(msg) = address_error(a, a, version) {
             err("translation.address", msg);
         }
     }
     if let Some(p) = &t.port
+        && !p.is_empty()
         && let Err(msg) = port_range(p)
     {
         err("translation.port", msg);
     }
     if kind == NatKind::Destination
         && let Some(p) = &t.redirect_port
+        && !p.is_empty()
         && let Err(msg) = port_range(p)
     {
         err("translation.redirect.port", msg);
@@ -171,14 +248,15 @@ pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
         }
     }
     for (addr, weight) in &rule.load_balance.backends {
-        if addr.parse::<Ipv4Addr>().is_err() || !canonical_v4(addr) {
+        if v4(addr).is_none() {
             err(
                 "load-balance.backend",
                 format!("{addr} is not a valid IPv4 address"),
             );
         }
         if let Some(w) = weight
-            && !matches!(w.parse::<u32>(), Ok(1..=100))
+            && !w.is_empty()
+            && !valid_weight(w)
         {
             err(
                 &format!("load-balance.backend.{addr}.weight"),
@@ -251,6 +329,19 @@ fn commit_checks(
             "Protocol must be tcp or udp when specifying hash ports".into(),
         );
     }
+    // verify_rule() sums the weights with `int(...['weight'])`: a backend without a weight
+    // fails the commit with a KeyError (a weight range, which the `numeric --allow-range`
+    // validator lets through, with a ValueError; `valid_weight` refuses those at set).
+    for (addr, weight) in &rule.load_balance.backends {
+        if weight.is_none() {
+            err(
+                &format!("load-balance.backend.{addr}.weight"),
+                format!(
+                    "{e} load-balance backend {addr} has no weight, which VyOS's NAT commit needs (KeyError: 'weight')"
+                ),
+            );
+        }
+    }
 }
 
 fn side_checks(side: &str, m: &AddressMatch, ports_ok: bool, err: &mut impl FnMut(&str, String)) {
@@ -294,7 +385,7 @@ fn side_checks(side: &str, m: &AddressMatch, ports_ok: bool, err: &mut impl FnMu
     }
 }
 
-fn forbidden_chars(v: &str) -> Option<&'static str> {
+pub(crate) fn forbidden_chars(v: &str) -> Option<&'static str> {
     if v.contains('\'') {
         Some("Cannot use the single quote (') character in a value string")
     } else if v.contains('"') {
@@ -306,6 +397,7 @@ fn forbidden_chars(v: &str) -> Option<&'static str> {
     }
 }
 
+/// The names of `src/validators/ip-protocol` (its regex, `99` included).
 const PROTOCOL_NAMES: &[&str] = &[
     "all",
     "ip",
@@ -350,6 +442,7 @@ const PROTOCOL_NAMES: &[&str] = &[
     "ipip",
     "etherip",
     "encap",
+    "99",
     "pim",
     "ipcomp",
     "vrrp",
@@ -367,51 +460,54 @@ const PROTOCOL_NAMES: &[&str] = &[
     "rohc",
 ];
 
-/// `ip-protocol`: a number 0-255, or a known name with an optional `!`.
+/// `src/validators/ip-protocol`: `int(value)` in 0-255, or `re.match('!?\b(names)\b')`.
+/// Taken more strictly than the validator on two points, both values the commit's nft
+/// then refuses: a number is plain digits (`int()` also takes ` 7`, `+7`, `0_7`), and a
+/// name is the whole value (`\b` also lets `tcp-x` or `ax-25` through).
 fn valid_protocol(p: &str) -> bool {
-    if matches!(p.parse::<u16>(), Ok(0..=255)) && p.bytes().all(|b| b.is_ascii_digit()) {
-        return true;
-    }
-    PROTOCOL_NAMES.contains(&p.strip_prefix('!').unwrap_or(p))
+    decimal(p).is_some_and(|n| n <= 255)
+        || PROTOCOL_NAMES.contains(&p.strip_prefix('!').unwrap_or(p))
 }
 
-/// The interface regex of `match-interface.xml.i`, or a VRF name.
+/// The prefixes of `firewall/match-interface.xml.i`'s regex.
+const INTERFACE_PREFIXES: &[&str] = &[
+    "bond", "br", "dum", "en", "ersp", "eth", "gnv", "ifb", "ipoe", "lan", "l2tp", "l2tpeth",
+    "macsec", "peth", "ppp", "pppoe", "pptp", "sstp", "tun", "veth", "vti", "vtun", "vxlan", "wg",
+    "wlan", "wwan",
+];
+
+/// `inbound-interface name` / `outbound-interface name` (`firewall/match-interface.xml.i`):
+/// the regex `(\!?)(bond|br|…|wwan)([0-9]?)(\*?)(.+)?|(\!?)lo` or the `vrf-name` validator.
+/// validate-value anchors the regex as `^…$`, which binds to the alternation's ends, so it
+/// takes any value that starts with a prefix (after an optional `!`) and any that ends in
+/// `lo`.
 fn valid_interface(name: &str) -> bool {
     let n = name.strip_prefix('!').unwrap_or(name);
-    if n == "lo" {
-        return true;
-    }
-    const PREFIXES: &[&str] = &[
-        "bond", "br", "dum", "en", "ersp", "eth", "gnv", "ifb", "lan", "l2tp", "l2tpeth", "macsec",
-        "peth", "ppp", "pppoe", "pptp", "sstp", "tun", "veth", "vti", "vtun", "vxlan", "wg",
-        "wlan", "wwan",
+    INTERFACE_PREFIXES.iter().any(|p| n.starts_with(p)) || name.ends_with("lo") || vrf_name(name)
+}
+
+/// `src/validators/vrf-name`: 1-15 characters, not `lo`, not starting with a digit or with
+/// an interface prefix (its list; `vtun` is in it only after a backslash-newline that a raw
+/// string keeps, so never matches). Python's `\d` also takes non-ASCII digits; this does not.
+fn vrf_name(v: &str) -> bool {
+    const NOT: &[&str] = &[
+        "bond", "br", "dum", "eth", "lan", "eno", "ens", "enp", "enx", "gnv", "ipoe", "l2tp",
+        "ppp", "peth", "tun", "vti", "vxlan", "wg", "wlan", "wwan",
     ];
-    if PREFIXES.iter().any(|p| n.starts_with(p)) {
-        return true;
-    }
-    // vrf-name: 1-15 of [A-Za-z0-9_-], not all digits.
-    !name.is_empty()
-        && name.len() <= 15
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && !name.bytes().all(|b| b.is_ascii_digit())
+    (1..=15).contains(&v.chars().count())
+        && v != "lo"
+        && !v.starts_with(|c: char| c.is_ascii_digit())
+        && !NOT.iter().any(|p| v.starts_with(p))
 }
 
+/// `src/validators/fqdn`: the regex `[A-Za-z0-9][-.A-Za-z0-9]*`.
 fn valid_fqdn(f: &str) -> bool {
-    !f.is_empty()
-        && f.len() <= 253
-        && f.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    let mut b = f.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
 }
 
-/// ipaddrcheck's notion of a plain IPv4 address: four decimal octets, no leading zeros.
+/// ipaddrcheck's `--is-ipv4-single`: four decimal octets 0-255, no leading zeros.
 fn canonical_v4(s: &str) -> bool {
     s.parse::<Ipv4Addr>().is_ok() && s.split('.').all(|o| !(o.len() > 1 && o.starts_with('0')))
 }
@@ -424,21 +520,37 @@ fn v4(s: &str) -> Option<u32> {
     }
 }
 
+/// ipaddrcheck's `--is-ipv4-net`: an address, `/`, a length 0-32 without leading zeros,
+/// and no host bits.
+pub(crate) fn valid_v4_prefix(a: &str) -> bool {
+    let Some((addr, len)) = a.split_once('/') else {
+        return false;
+    };
+    match (v4(addr), decimal(len)) {
+        (Some(ip), Some(l)) if l <= 32 && !(len.len() > 1 && len.starts_with('0')) => {
+            let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+            ip & !mask == 0
+        }
+        _ => false,
+    }
+}
+
 /// An address, prefix (network address only) or low-high range; `None` when valid.
 /// `shown` is the value as written (with any `!`), used in the message.
-fn address_error(a: &str, shown: &str) -> Option<String> {
-    if let Some((addr, len)) = a.split_once('/') {
-        let ok = match (v4(addr), len.parse::<u32>()) {
-            (Some(ip), Ok(l)) if l <= 32 && !(len.len() > 1 && len.starts_with('0')) => {
-                let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
-                ip & !mask == 0
-            }
-            _ => false,
-        };
-        return (!ok).then(|| format!("{shown} is not a valid IPv4 prefix"));
+///
+/// Ranges: 1.4's `src/validators/ipv4-range` (a bash script) wants the first address below
+/// the last (`-ge` fails); 1.5's (ipaddrcheck `--is-ipv4-range`) takes them equal too. The
+/// bash one also ignores a third `-` part, which nft then refuses; refused here on both.
+fn address_error(a: &str, shown: &str, version: SchemaVersion) -> Option<String> {
+    if a.contains('/') {
+        return (!valid_v4_prefix(a)).then(|| format!("{shown} is not a valid IPv4 prefix"));
     }
     if let Some((lo, hi)) = a.split_once('-') {
-        let ok = matches!((v4(lo), v4(hi)), (Some(l), Some(h)) if l <= h);
+        let ok = match (v4(lo), v4(hi)) {
+            (Some(l), Some(h)) if version == SchemaVersion::V1_4 => l < h,
+            (Some(l), Some(h)) => l <= h,
+            _ => false,
+        };
         return (!ok).then(|| format!("{shown} is not a valid IPv4 address range"));
     }
     v4(a)
@@ -446,70 +558,91 @@ fn address_error(a: &str, shown: &str) -> Option<String> {
         .then(|| format!("{shown} is not a valid IPv4 address"))
 }
 
-fn port_number(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// A string of ASCII digits as a number (`None` for anything else); past `u64`, `u64::MAX`.
+fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    let digits = s.trim_start_matches('0');
+    if digits.len() > 19 {
+        return Some(u64::MAX);
+    }
+    Some(digits.parse().unwrap_or(0))
 }
 
-fn is_service_name(s: &str) -> bool {
-    // /etc/services is not available here; accept a plausible service name.
-    !s.is_empty()
-        && s.bytes().any(|b| b.is_ascii_alphabetic())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' || b == b'/')
+/// The validators' `^[0-9]{1,5}-[0-9]{1,5}$`: the two ends of a port range.
+fn range_form(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('-')?;
+    let short = |x: &str| (1..=5).contains(&x.len());
+    if short(a) && short(b) {
+        Some((decimal(a)?, decimal(b)?))
+    } else {
+        None
+    }
 }
 
-/// `port-multi`: a comma list; each item a port, `a-b` or a service name, with `!`.
+fn is_port(n: u64) -> bool {
+    (1..=65535).contains(&n)
+}
+
+/// `port-multi`'s services: the names and aliases of `/etc/services`. (It splits whole
+/// lines, so the words of a line's comment count too; nft knows no such service, so they
+/// do not here.)
+fn is_service_or_alias(s: &str) -> bool {
+    SERVICES
+        .iter()
+        .any(|(name, aliases)| *name == s || aliases.contains(&s))
+}
+
+/// `port-range`'s services: the first word of each `/etc/services` line, no aliases.
+fn is_service(s: &str) -> bool {
+    SERVICES.iter().any(|(name, _)| *name == s)
+}
+
+/// `src/validators/port-multi`: a comma list; each item, after one optional `!`, a port
+/// range `a-b` (1-5 digits each, 1-65535, `a <= b`), a port (digits, 1-65535), or a
+/// service name or alias.
 fn port_multi(list: &str) -> Result<(), String> {
     for item in list.split(',') {
         let item = item.strip_prefix('!').unwrap_or(item);
-        if let Some((a, b)) = item.split_once('-')
-            && let (Some(a), Some(b)) = (port_number(a), port_number(b))
-        {
-            if !(1..=65535).contains(&a) || !(1..=65535).contains(&b) || a > b {
+        if let Some((a, b)) = range_form(item) {
+            if !is_port(a) || !is_port(b) || a > b {
                 return Err(format!("{item} is not a valid port range"));
             }
-        } else if let Some(p) = port_number(item) {
-            if !(1..=65535).contains(&p) {
+        } else if let Some(p) = decimal(item) {
+            if !is_port(p) {
                 return Err(format!("{item} is not a valid port"));
             }
-        } else if item.bytes().all(|b| b.is_ascii_digit()) && !item.is_empty() {
-            return Err(format!("{item} is not a valid port"));
-        } else if !is_service_name(item) {
+        } else if !is_service_or_alias(item) {
             return Err(format!("{item} is not a valid service name"));
         }
     }
     Ok(())
 }
 
-/// `port-range`: one port, `a-b` or a service name; no list, no `!`.
+/// `src/validators/port-range`: a port range `a-b` (as in `port-multi`), a port, or a
+/// service name (no aliases); no list, no `!`.
 fn port_range(v: &str) -> Result<(), String> {
     let bad = || format!("{v} is not a valid port or port range");
-    if let Some((a, b)) = v.split_once('-')
-        && let (Some(a), Some(b)) = (port_number(a), port_number(b))
-    {
-        return if (1..=65535).contains(&a) && (1..=65535).contains(&b) && a <= b {
+    if let Some((a, b)) = range_form(v) {
+        return if is_port(a) && is_port(b) && a <= b {
             Ok(())
         } else {
             Err(bad())
         };
     }
-    if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() {
-        return match port_number(v) {
-            Some(1..=65535) => Ok(()),
-            _ => Err(bad()),
-        };
+    match decimal(v) {
+        Some(p) if is_port(p) => Ok(()),
+        Some(_) => Err(bad()),
+        None if is_service(v) => Ok(()),
+        None => Err(format!("{v} is not a valid service name")),
     }
-    if v.contains(',') || v.starts_with('!') || v.contains('-') && !is_service_name(v) {
-        return Err(bad());
-    }
-    if is_service_name(v) {
-        Ok(())
-    } else {
-        Err(format!("{v} is not a valid service name"))
-    }
+}
+
+/// `firewall/nat-balance.xml.i`'s `numeric --allow-range --range 1-100`, as far as the
+/// commit's `int(weight)` then takes it: digits (leading zeros too), 1-100.
+fn valid_weight(w: &str) -> bool {
+    decimal(w).is_some_and(|n| (1..=100).contains(&n))
 }
 
 #[cfg(test)]
@@ -529,6 +662,13 @@ mod tests {
 
     fn errors(r: &NatRule) -> Vec<String> {
         match validate(r) {
+            Ok(()) => vec![],
+            Err(es) => es.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn errors_on(r: &NatRule, v: SchemaVersion) -> Vec<String> {
+        match validate_for(r, v) {
             Ok(()) => vec![],
             Err(es) => es.iter().map(ToString::to_string).collect(),
         }
@@ -567,7 +707,7 @@ mod tests {
             (
                 "translation port list",
                 |r| r.translation.port = Some("80,443".into()),
-                "translation.port: 80,443 is not a valid port or port range",
+                "translation.port: 80,443 is not a valid service name",
             ),
             (
                 "translation range backwards",
@@ -681,9 +821,9 @@ mod tests {
                 "description: Description too long (limit 255 characters)",
             ),
             (
-                "address and fqdn",
+                "fqdn is 1.5 only",
                 |r| r.destination.fqdn = Some("example.com".into()),
-                "",
+                "destination.fqdn: Configuration path: [nat destination rule 100 destination fqdn example.com] is not valid (VyOS 1.4)",
             ),
             (
                 "address-group and address",
@@ -741,8 +881,159 @@ mod tests {
         r.destination.address = Some("203.0.113.1".into());
         r.destination.fqdn = Some("example.com".into());
         assert_eq!(
-            errors(&r),
+            errors_on(&r, SchemaVersion::V1_5),
             vec!["destination: Only one of address, fqdn or geoip can be specified"]
+        );
+    }
+
+    #[test]
+    fn services_table_is_the_simulators() {
+        assert_eq!(SERVICES, vyos_sim::services::SERVICES);
+    }
+
+    #[test]
+    fn versions_differ_on_fqdn_and_one_address_ranges() {
+        let mut r = dnat();
+        r.destination.fqdn = Some("example.com".into());
+        assert_eq!(errors_on(&r, SchemaVersion::V1_5), Vec::<String>::new());
+        assert_eq!(errors_on(&r, SchemaVersion::V1_4).len(), 1);
+        let mut r = dnat();
+        r.translation.address = Some("10.0.0.5-10.0.0.5".into());
+        assert_eq!(errors_on(&r, SchemaVersion::V1_5), Vec::<String>::new());
+        assert_eq!(
+            errors(&r),
+            vec![
+                "translation.address: 10.0.0.5-10.0.0.5 is not a valid IPv4 address range (VyOS 1.4)"
+            ]
+        );
+    }
+
+    #[test]
+    fn vyos_sources_settle_the_edges() {
+        type Edit = fn(&mut NatRule);
+        // (what, edit, valid on both versions)
+        let cases: Vec<(&str, Edit, bool)> = vec![
+            (
+                "ipoe prefix",
+                |r| r.inbound_interface.name = Some("ipoe*".into()),
+                true,
+            ),
+            (
+                "negated ipoe",
+                |r| r.inbound_interface.name = Some("!ipoe1".into()),
+                true,
+            ),
+            (
+                "VRF with a dot",
+                |r| r.inbound_interface.name = Some("lab.uplink".into()),
+                true,
+            ),
+            (
+                "negated VRF",
+                |r| r.inbound_interface.name = Some("!blue".into()),
+                true,
+            ),
+            (
+                "VRF from a digit",
+                |r| r.inbound_interface.name = Some("1abc".into()),
+                false,
+            ),
+            (
+                "long, ends in lo",
+                |r| r.inbound_interface.name = Some("trunk-to-the-hallo".into()),
+                true,
+            ),
+            (
+                "protocol 99 negated",
+                |r| r.protocol = Some(Protocol::Other("!99".into())),
+                false,
+            ),
+            (
+                "protocol 6 negated",
+                |r| r.protocol = Some(Protocol::Other("!6".into())),
+                false,
+            ),
+            (
+                "leading zeros",
+                |r| r.translation.port = Some("0080".into()),
+                true,
+            ),
+            (
+                "leading zeros, long",
+                |r| r.destination.port = Some("0000080".into()),
+                true,
+            ),
+            (
+                "alias in a port list",
+                |r| r.destination.port = Some("www".into()),
+                true,
+            ),
+            (
+                "alias as translation",
+                |r| r.translation.port = Some("www".into()),
+                false,
+            ),
+            (
+                "unknown service",
+                |r| r.destination.port = Some("nosuch".into()),
+                false,
+            ),
+            (
+                "empty description",
+                |r| r.description = Some(String::new()),
+                false,
+            ),
+            ("255 bytes", |r| r.description = Some("é".repeat(127)), true),
+            (
+                "256 bytes in 128 characters",
+                |r| r.description = Some("é".repeat(128)),
+                false,
+            ),
+            (
+                "backend without weight",
+                |r| {
+                    r.load_balance.backends.insert("10.0.0.6".into(), None);
+                },
+                false,
+            ),
+            (
+                "weight with leading zero",
+                |r| {
+                    r.load_balance
+                        .backends
+                        .insert("10.0.0.6".into(), Some("050".into()));
+                },
+                true,
+            ),
+            (
+                "weight with a sign",
+                |r| {
+                    r.load_balance
+                        .backends
+                        .insert("10.0.0.6".into(), Some("+5".into()));
+                },
+                false,
+            ),
+        ];
+        for (what, edit, ok) in cases {
+            let mut r = dnat();
+            edit(&mut r);
+            assert_eq!(validate(&r).is_ok(), ok, "{what}: {:?}", validate(&r));
+        }
+        let mut r = dnat();
+        r.protocol = Some(Protocol::Other("!99".into()));
+        r.destination.port = None;
+        r.translation.port = None;
+        assert_eq!(
+            errors(&r),
+            Vec::<String>::new(),
+            "!99 is in ip-protocol's list"
+        );
+        let mut r = dnat();
+        r.destination.fqdn = Some("a_b".into());
+        assert_eq!(
+            errors_on(&r, SchemaVersion::V1_5),
+            vec!["destination.fqdn: Invalid value"]
         );
     }
 

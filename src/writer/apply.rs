@@ -1,64 +1,16 @@
-//! The router side of a writer pass, apart from Kubernetes: read the owned rules in one
-//! request, and bring them to a target with the fewest ops in as few commits as the op
-//! budget allows (a refused commit narrowed down to the rules at fault). The writer and
-//! the sync benchmark both run this code.
+//! The apply step of a pass: send a plan's ops to the router in paced, size-limited
+//! configure requests, one commit each; a refused commit is narrowed down to the rules at
+//! fault (bisection) so the rest still commits. The writer and the sync benchmark both run
+//! this code.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-
-use vmnet_api::RuleRange;
-use vyos_client::nat::{ConfigOp, NatKind, NatRule, NetworkGroup, diff, diff_network_groups};
-use vyos_client::{VyosClient, VyosError, op_body_len};
+use std::time::{Duration, Instant};
 
 use vmnet_plan::commit::{CommitError, Share, fits, isolate, next_size};
-use vmnet_plan::render::{group_name, is_owned, owned_group};
-
-/// The destination-NAT rules of a router, split by ownership.
-#[derive(Debug, Clone, Default)]
-pub struct Read {
-    /// In the owned range and carrying the marker.
-    pub owned: BTreeMap<u32, NatRule>,
-    /// In the owned range without the marker: never touched.
-    pub foreign: BTreeMap<u32, NatRule>,
-}
-
-/// Reads the router's destination-NAT rules (one request).
-pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosError> {
-    let mut out = Read::default();
-    for (n, r) in client.nat_rules(NatKind::Destination).await? {
-        if is_owned(&r, range) {
-            out.owned.insert(n, r);
-        } else if range.contains(n) {
-            out.foreign.insert(n, r);
-        }
-    }
-    Ok(out)
-}
-
-/// The router's network-groups, split by ownership.
-#[derive(Debug, Clone, Default)]
-pub struct Groups {
-    /// The operator's (see [`owned_group`]), by the number of the rule that uses each.
-    pub owned: BTreeMap<u32, NetworkGroup>,
-    /// The names of all others: never touched, and never written over.
-    pub foreign: BTreeSet<String>,
-}
-
-/// Reads the router's network-groups (one request).
-pub async fn read_groups(client: &VyosClient, range: &RuleRange) -> Result<Groups, VyosError> {
-    let mut out = Groups::default();
-    for (name, g) in client.network_groups().await? {
-        match owned_group(&name, &g, range) {
-            Some(n) => {
-                out.owned.insert(n, g);
-            }
-            None => {
-                out.foreign.insert(name);
-            }
-        }
-    }
-    Ok(out)
-}
+use vmnet_plan::plan::ops_by_rule;
+use vyos_client::nat::{ConfigOp, NatRule, NetworkGroup};
+use vyos_client::{VyosClient, VyosError, op_body_len};
 
 /// How to apply a change.
 #[derive(Debug, Clone, Copy)]
@@ -94,66 +46,72 @@ pub struct Applied {
     pub after_groups: BTreeMap<u32, NetworkGroup>,
 }
 
-/// Brings the owned rules `owned` to `target`: leaf-level diff, op-budgeted batches, one
-/// commit each; a refused batch is narrowed down so only the rules at fault fail.
 /// The first request of a large change carries at most this many ops; later ones are sized
 /// by [`next_size`] from the pace the router showed.
 pub const FIRST_REQUEST_OPS: usize = 500;
 
-/// `on_request(ok, ops)` is told about every configure request; `on_progress(sent, total)`
-/// after each step of a change that takes more than one request.
-pub async fn apply(
+/// One configure request, as the audit log and the metrics see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Its number in this change, from 1.
+    pub seq: usize,
+    /// Whether it committed.
+    pub ok: bool,
+    /// Set/delete ops it carried.
+    pub ops: usize,
+    /// The rules whose ops it carried.
+    pub rules: &'a [u32],
+    /// How long it took.
+    pub took: Duration,
+    /// The router's text when it did not commit.
+    pub error: Option<&'a str>,
+}
+
+/// The change to send: ops by rule number (as [`vmnet_plan::plan::Plan::ops`]), and the
+/// owned rules and groups before and after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// Ops by rule number, in the order they go.
+    pub ops: &'a BTreeMap<u32, Vec<ConfigOp>>,
+    /// The owned rules and groups now.
+    pub before: (&'a BTreeMap<u32, NatRule>, &'a BTreeMap<u32, NetworkGroup>),
+    /// The owned rules and groups after it.
+    pub after: (&'a BTreeMap<u32, NatRule>, &'a BTreeMap<u32, NetworkGroup>),
+}
+
+/// Brings the owned rules `owned` to `target` (no groups): the ops [`ops_by_rule`]
+/// computes, sent by [`apply`].
+pub async fn apply_rules(
     client: &VyosClient,
     owned: &BTreeMap<u32, NatRule>,
     target: &BTreeMap<u32, NatRule>,
     opts: ApplyOptions,
-    on_request: &(dyn Fn(bool, usize) + Send + Sync),
+    on_request: &(dyn Fn(&Request<'_>) + Send + Sync),
     on_progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<Applied, VyosError> {
     let none = BTreeMap::new();
-    apply_with_groups(
-        client,
-        (owned, &none),
-        (target, &none),
-        opts,
-        on_request,
-        on_progress,
-    )
-    .await
+    let ops = ops_by_rule((owned, &none), (target, &none));
+    let change = Change {
+        ops: &ops,
+        before: (owned, &none),
+        after: (target, &none),
+    };
+    apply(client, change, opts, on_request, on_progress).await
 }
 
-/// As [`apply`], for rules and the network-groups some of them use (by rule number): a
-/// rule's group ops go in the same request, so a rule and its sources commit together.
-pub async fn apply_with_groups(
+/// Sends `change`: its ops cut into requests by op budget and body size, paced to the
+/// router, one commit each. `on_request` is told about every configure request;
+/// `on_progress(sent, total)` after each step of a change that takes more than one.
+pub async fn apply(
     client: &VyosClient,
-    (owned, owned_groups): (&BTreeMap<u32, NatRule>, &BTreeMap<u32, NetworkGroup>),
-    (target, target_groups): (&BTreeMap<u32, NatRule>, &BTreeMap<u32, NetworkGroup>),
+    change: Change<'_>,
     opts: ApplyOptions,
-    on_request: &(dyn Fn(bool, usize) + Send + Sync),
+    on_request: &(dyn Fn(&Request<'_>) + Send + Sync),
     on_progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<Applied, VyosError> {
-    let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
-    for op in diff(NatKind::Destination, owned, target) {
-        let n = op.path.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
-        by_rule.entry(n).or_default().push(op);
-    }
-    let named = |m: &BTreeMap<u32, NetworkGroup>, n: u32| -> BTreeMap<String, NetworkGroup> {
-        m.get(&n)
-            .map(|g| (group_name(n), g.clone()))
-            .into_iter()
-            .collect()
-    };
-    let numbers: BTreeSet<u32> = owned_groups
-        .keys()
-        .chain(target_groups.keys())
-        .copied()
-        .collect();
-    for n in numbers {
-        let ops = diff_network_groups(&named(owned_groups, n), &named(target_groups, n));
-        if !ops.is_empty() {
-            by_rule.entry(n).or_default().extend(ops);
-        }
-    }
+    let (owned, owned_groups) = change.before;
+    let (target, target_groups) = change.after;
+    let by_rule = change.ops.clone();
     let mut out = Applied {
         after: owned.clone(),
         after_groups: owned_groups.clone(),
@@ -185,6 +143,7 @@ pub async fn apply_with_groups(
             .collect();
         let (counted, byte_cap) = (&counted, &byte_cap);
         async move {
+            let started = Instant::now();
             let result = match opts.confirm_minutes {
                 Some(m) if m > 0 => match client.configure_confirm(&ops, m).await {
                     Ok(_) => client.confirm().await.map(|_| ()),
@@ -192,11 +151,20 @@ pub async fn apply_with_groups(
                 },
                 _ => client.configure(&ops).await.map(|_| ()),
             };
-            on_request(result.is_ok(), ops.len());
-            if let Ok(mut c) = counted.lock() {
+            let seq = counted.lock().map_or(0, |mut c| {
                 c.0 += ops.len();
                 c.1 += 1;
-            }
+                c.1
+            });
+            let error = result.as_ref().err().map(ToString::to_string);
+            on_request(&Request {
+                seq,
+                ok: result.is_ok(),
+                ops: ops.len(),
+                rules: &batch,
+                took: started.elapsed(),
+                error: error.as_deref(),
+            });
             result.map_err(|e| match e {
                 VyosError::CommitFailed { .. } | VyosError::Rejected { .. } => {
                     CommitError::Refused {
@@ -240,7 +208,7 @@ pub async fn apply_with_groups(
         let ops: usize = rest[..take].iter().map(|s| s.ops).sum();
         let batch: Vec<u32> = rest[..take].iter().map(|s| s.rule).collect();
         rest = &rest[take..];
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let step = isolate(vec![batch], &commit).await?;
         done.committed.extend(step.committed);
         done.failed.extend(step.failed);

@@ -1,0 +1,264 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use super::*;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use proptest::prelude::*;
+use vmnet_api::{PortRuleSpec, PortRuleStatus, RuleRange, SecretKeyRef};
+
+use crate::render::render;
+
+fn router() -> VyosRouterSpec {
+    VyosRouterSpec {
+        endpoint: "https://192.0.2.1".into(),
+        credentials_secret_ref: SecretKeyRef {
+            name: "k".into(),
+            namespace: "ns".into(),
+            key: None,
+        },
+        tls: None,
+        rule_range: RuleRange {
+            start: 100,
+            end: 199,
+        },
+        default_inbound_interface: Some("eth0".into()),
+        drift_check_interval: None,
+        commit_confirm_minutes: None,
+        request_body_size_limit: None,
+        save_config: None,
+        orphan_policy: None,
+        backup: None,
+    }
+}
+
+fn pr(name: &str, number: u32, port: u16) -> PortRule {
+    let spec: PortRuleSpec = serde_json::from_value(serde_json::json!({
+        "router": "edge", "protocol": "tcp", "externalAddress": "203.0.113.10",
+        "externalPort": port, "internalAddress": "10.0.0.5", "internalPort": 22
+    }))
+    .unwrap();
+    let mut r = PortRule::new(name, spec);
+    r.metadata.namespace = Some("lab".into());
+    r.metadata.generation = Some(1);
+    r.metadata.creation_timestamp = Some(Time(
+        k8s_openapi::jiff::Timestamp::from_second(1_700_000_000 + i64::from(number)).unwrap(),
+    ));
+    r.status = Some(PortRuleStatus {
+        rule_number: Some(number),
+        ..PortRuleStatus::default()
+    });
+    r
+}
+
+/// `r` as the operator programmed it: on the router, and its hash in the status.
+fn programmed(r: &mut PortRule) -> NatRule {
+    let n = r.status.as_ref().unwrap().rule_number.unwrap();
+    let rule = render(r, &router(), n).unwrap();
+    r.status.as_mut().unwrap().applied_hash = Some(rule_hash(&rule, None));
+    rule
+}
+
+fn ok(_: &PortRule) -> Result<(), Refusal> {
+    Ok(())
+}
+
+fn run(rules: &[PortRule], observed: &Observed, paused: &BTreeSet<Key>) -> Plan {
+    let rules: Vec<Arc<PortRule>> = rules.iter().cloned().map(Arc::new).collect();
+    plan(&Inputs {
+        router: "edge",
+        spec: &router(),
+        portrules: &rules,
+        check: &ok,
+        observed,
+        paused,
+    })
+}
+
+fn action_of(p: &Plan, n: u32) -> Option<&Action> {
+    p.rules
+        .iter()
+        .find(|r| r.number == Some(n))
+        .map(|r| &r.action)
+}
+
+/// One plan with each kind of line: an add, a change, a removal, a refusal, a drift.
+#[test]
+fn each_rule_gets_the_line_that_says_what_happens_to_it() {
+    let mut same = pr("same", 100, 30000);
+    let mut changed = pr("changed", 101, 30001);
+    let mut drifted = pr("drifted", 102, 30002);
+    let added = pr("added", 103, 30003);
+    let clash = pr("clash", 104, 30000); // the endpoint of "same"
+    let on_router = BTreeMap::from([
+        (100, programmed(&mut same)),
+        (101, programmed(&mut changed)),
+        (102, {
+            let mut r = programmed(&mut drifted);
+            r.translation.port = Some("2222".into()); // edited by hand
+            r
+        }),
+        (105, {
+            let mut gone = pr("gone", 105, 30005);
+            programmed(&mut gone)
+        }),
+    ]);
+    changed.spec.internal_port = Some(2200); // a new spec, not drift
+    let observed = Observed {
+        owned: on_router,
+        ..Observed::default()
+    };
+    let p = run(
+        &[same, changed, drifted, added, clash],
+        &observed,
+        &BTreeSet::new(),
+    );
+    assert_eq!(action_of(&p, 100), None, "in place: no line");
+    let Some(Action::Change { leaves }) = action_of(&p, 101) else {
+        panic!("{:?}", p.rules)
+    };
+    assert_eq!(
+        leaves,
+        &[Leaf {
+            path: "translation port".into(),
+            old: Some("22".into()),
+            new: Some("2200".into())
+        }]
+    );
+    assert!(matches!(action_of(&p, 102), Some(Action::Change { .. })));
+    assert_eq!(
+        p.drifted.get(&102).map(String::as_str),
+        Some("changed on the router")
+    );
+    assert!(!p.drifted.contains_key(&101), "a new spec is not drift");
+    assert_eq!(action_of(&p, 103), Some(&Action::Add));
+    assert_eq!(action_of(&p, 105), Some(&Action::Remove));
+    assert!(
+        matches!(action_of(&p, 104), Some(Action::Refused { reason, .. }) if reason == "Conflict")
+    );
+    let s = p.summary();
+    assert_eq!(
+        (s.add, s.change, s.remove, s.refused, s.drifted),
+        (1, 2, 1, 1, 1)
+    );
+    let text = p.to_text("edge");
+    assert!(text.contains("  + rule 103 lab/added\n"), "{text}");
+    assert!(text.contains("  - rule 105 lab/gone\n"), "{text}");
+    assert!(
+        text.contains("      translation port: 22 -> 2200\n"),
+        "{text}"
+    );
+    assert!(text.contains("(drifted: changed on the router)"), "{text}");
+    assert!(
+        text.contains("  ! rule 104 lab/clash: Conflict: "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(
+            "edge: 1 to add, 2 to change, 1 to remove, 1 refused, 1 drifted ({} ops)\n",
+            p.op_count()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_rule_deleted_on_the_router_is_drift_and_is_added_back() {
+    let mut r = pr("a", 100, 30000);
+    programmed(&mut r);
+    let p = run(&[r], &Observed::default(), &BTreeSet::new());
+    assert_eq!(action_of(&p, 100), Some(&Action::Add));
+    assert_eq!(
+        p.drifted.get(&100).map(String::as_str),
+        Some("deleted on the router")
+    );
+}
+
+#[test]
+fn a_paused_rule_is_neither_changed_nor_removed_nor_added() {
+    let mut kept = pr("kept", 100, 30000);
+    let on_router = BTreeMap::from([(100, programmed(&mut kept))]);
+    kept.spec.internal_port = Some(2200);
+    let mut deleted = pr("deleted", 101, 30001);
+    let deleted_rule = programmed(&mut deleted);
+    deleted.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+    let new = pr("new", 102, 30002);
+    let observed = Observed {
+        owned: on_router.into_iter().chain([(101, deleted_rule)]).collect(),
+        ..Observed::default()
+    };
+    let paused: BTreeSet<Key> = [&kept, &deleted, &new].iter().map(|r| Key::of(r)).collect();
+    let p = run(&[kept, deleted, new], &observed, &paused);
+    assert!(p.is_empty(), "{:?}", p.ops);
+    assert_eq!(p.target, observed.owned);
+    assert_eq!(action_of(&p, 100), Some(&Action::Held));
+}
+
+#[test]
+fn an_orphaned_rule_stays_and_stops_being_ours() {
+    let mut r = pr("a", 100, 30000);
+    let rule = programmed(&mut r);
+    r.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+    r.spec.deletion_policy = Some(DeletionPolicy::Orphan);
+    let observed = Observed {
+        owned: BTreeMap::from([(100, rule.clone())]),
+        ..Observed::default()
+    };
+    let p = run(&[r.clone()], &observed, &BTreeSet::new());
+    assert_eq!(action_of(&p, 100), Some(&Action::Orphan));
+    let after = &p.target[&100];
+    assert_eq!(
+        owner_of(after.description.as_deref()),
+        None,
+        "no longer ours"
+    );
+    assert_eq!(after.translation, rule.translation, "otherwise as it was");
+    assert_eq!(p.op_count(), 1, "one op: the description");
+    // With the default policy it is removed.
+    r.spec.deletion_policy = None;
+    let p = run(&[r], &observed, &BTreeSet::new());
+    assert_eq!(action_of(&p, 100), Some(&Action::Remove));
+}
+
+proptest! {
+    /// Whatever is on the router and whatever is declared: the plan's ops, applied to
+    /// what was observed, give exactly its target; a second plan from there is empty; and
+    /// each rule's line counts exactly the ops that rule takes.
+    #[test]
+    fn the_ops_lead_to_the_target_and_then_there_is_nothing_to_do(
+        declared in proptest::collection::btree_map(100u32..130, (30000u16..30010, 1u16..4, any::<bool>()), 0..12),
+        present in proptest::collection::btree_map(100u32..135, (30000u16..30010, 1u16..4, any::<bool>()), 0..12),
+    ) {
+        let mut rules = Vec::new();
+        let mut owned = BTreeMap::new();
+        for (n, (port, internal, _)) in &declared {
+            let mut r = pr(&format!("r{n}"), *n, *port);
+            r.spec.internal_port = Some(*internal);
+            rules.push(r);
+        }
+        for (n, (port, internal, hashed)) in &present {
+            let mut r = pr(&format!("r{n}"), *n, *port);
+            r.spec.internal_port = Some(*internal);
+            let rule = programmed(&mut r);
+            if *hashed
+                && let Some(d) = rules.iter_mut().find(|d| d.metadata.name == r.metadata.name)
+            {
+                d.status = r.status.clone();
+            }
+            owned.insert(*n, rule);
+        }
+        let observed = Observed { owned, ..Observed::default() };
+        let p = run(&rules, &observed, &BTreeSet::new());
+        let mut after = observed.owned.clone();
+        let ops: Vec<ConfigOp> = p.all_ops().cloned().collect();
+        vyos_client::nat::apply_ops(NatKind::Destination, &mut after, &ops).unwrap();
+        prop_assert_eq!(&after, &p.target);
+        // A refused rule still on the router has two lines: its refusal (no ops) and its
+        // removal.
+        for r in p.rules.iter().filter(|r| !matches!(r.action, Action::Refused { .. })) {
+            let n = r.number.unwrap_or(0);
+            prop_assert_eq!(r.ops, p.ops.get(&n).map_or(0, Vec::len));
+        }
+        prop_assert_eq!(p.rules.iter().map(|r| r.ops).sum::<usize>(), p.op_count());
+        let again = run(&rules, &Observed { owned: after, ..Observed::default() }, &BTreeSet::new());
+        prop_assert!(again.is_empty(), "{:?}", again.ops);
+        prop_assert!(again.drifted.is_empty());
+    }
+}

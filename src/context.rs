@@ -1,0 +1,327 @@
+//! What every controller and every writer shares: settings, caches, allocators, the
+//! writers' wake-up handles, metrics and the Event recorder. Imports neither the
+//! controllers nor the writer, so both can import it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use serde_json::json;
+use vmnet_api::{FINALIZER, IpPool, PortPool, PortRule, VmNetwork, VyosRouter};
+use vmnet_core::alloc::{AddressPools, Claimant, PortPools, RuleNumbers};
+use vmnet_plan::render::Refusal;
+
+use crate::metrics::Metrics;
+
+/// A router's writer as the rest of the operator sees it: something to wake. Dropping it
+/// stops the writer.
+pub trait Wake: Send + Sync {
+    /// Asks for a pass soon.
+    fn wake(&self);
+}
+
+/// A running writer and the router generation it last heard of (status-only updates of
+/// the router, which every pass makes, must not cause another pass).
+pub struct WriterSlot {
+    /// The writer.
+    pub writer: Box<dyn Wake>,
+    /// The generation of the VyosRouter when the writer was last woken for it.
+    pub generation: Option<i64>,
+    /// The `vmnet.dev/reconcile-requested-at` value the writer was last woken for.
+    pub requested: Option<String>,
+}
+
+impl std::fmt::Debug for WriterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterSlot")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a running operator (from `vmnet-operator run`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Changes that arrive within this time of each other go to the router together.
+    pub debounce: Duration,
+    /// At most this many set/delete ops in one configure request (one commit).
+    pub max_ops_per_commit: usize,
+    /// Aim for configure requests of about this duration, sized from the router's pace.
+    pub request_budget: Duration,
+    /// Drift check interval of routers that set none.
+    pub default_drift_interval: Duration,
+    /// Deadline of each request to a router.
+    pub router_timeout: Duration,
+    /// Only VmNetworks and PortRules of this namespace (all when `None`).
+    pub namespace: Option<String>,
+    /// Only VyosRouters, IpPools and PortPools with these labels (a label selector), so
+    /// that several deployments can share a cluster, each with its own routers.
+    pub selector: Option<String>,
+    /// Namespaces whose Secrets may hold router API keys (`None`: any namespace).
+    pub credentials_namespaces: Option<Vec<String>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_millis(300),
+            max_ops_per_commit: 2000,
+            request_budget: Duration::from_secs(60),
+            default_drift_interval: Duration::from_secs(300),
+            router_timeout: Duration::from_secs(30),
+            namespace: None,
+            selector: None,
+            credentials_namespaces: None,
+        }
+    }
+}
+
+/// Read-only caches of every kind, fed by watches.
+#[derive(Clone)]
+pub struct Stores {
+    /// VyosRouters.
+    pub routers: Store<VyosRouter>,
+    /// IpPools.
+    pub ippools: Store<IpPool>,
+    /// PortPools.
+    pub portpools: Store<PortPool>,
+    /// VmNetworks.
+    pub vmnetworks: Store<VmNetwork>,
+    /// PortRules.
+    pub portrules: Store<PortRule>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
+/// The allocators. Rebuilt from the API server before the first new allocation.
+#[derive(Debug, Default)]
+pub struct Allocators {
+    /// Addresses, by IpPool.
+    pub addresses: AddressPools,
+    /// External ports, by PortPool.
+    pub ports: PortPools,
+    /// Rule numbers, by router.
+    pub rules: HashMap<String, RuleNumbers>,
+}
+
+/// What every reconcile and every writer shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Settings.
+    pub settings: Settings,
+    /// Caches.
+    pub stores: Stores,
+    /// Allocators (only the leader runs, so only the leader allocates).
+    pub alloc: Mutex<Allocators>,
+    /// One writer per router.
+    pub writers: Mutex<HashMap<String, WriterSlot>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Publishes Events.
+    pub recorder: Recorder,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data are
+/// plain maps that stay consistent between statements).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(client: Client, settings: Settings, stores: Stores, metrics: Arc<Metrics>) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: vmnet_api::FIELD_MANAGER.to_owned(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Self {
+            client,
+            settings,
+            stores,
+            alloc: Mutex::new(Allocators::default()),
+            writers: Mutex::new(HashMap::new()),
+            metrics,
+            recorder,
+        }
+    }
+
+    /// Wakes the writer of `router` (if it runs): something it programs may have changed.
+    pub fn nudge(&self, router: &str) {
+        if let Some(w) = lock(&self.writers).get(router) {
+            w.writer.wake();
+        }
+    }
+
+    /// Wakes every writer.
+    pub fn nudge_all(&self) {
+        for w in lock(&self.writers).values() {
+            w.writer.wake();
+        }
+    }
+
+    /// The tenant check of `rule` against the allocators: who holds the address decides,
+    /// never what a VmNetwork merely asks for. `O(pools)`, whatever the number of VMs.
+    pub fn tenant_check(&self, rule: &PortRule) -> Result<(), Refusal> {
+        let alloc = lock(&self.alloc);
+        let holder = |ip: IpAddr| alloc.addresses.holder(ip).cloned();
+        let pool_allows = |ip: IpAddr, ns: &str| {
+            alloc
+                .addresses
+                .pools()
+                .any(|p| p.covers(ip) && p.spec().policy.allows(ns))
+        };
+        vmnet_plan::tenant::check(rule, &holder, &pool_allows)
+    }
+
+    /// The rule-number allocator of `router`, created (and filled from the PortRules that
+    /// already hold numbers on it) on first use.
+    pub fn with_rule_numbers<T>(
+        &self,
+        router: &VyosRouter,
+        f: impl FnOnce(&mut RuleNumbers) -> T,
+    ) -> Result<T, vmnet_core::alloc::AllocError> {
+        let name = router.metadata.name.clone().unwrap_or_default();
+        let range = router.spec.rule_range;
+        let mut alloc = lock(&self.alloc);
+        if !alloc.rules.contains_key(&name) {
+            let mut numbers = RuleNumbers::new(&name, range.start, range.end)?;
+            let report = numbers.rebuild(rule_claims(&self.stores.portrules.state(), &name));
+            for c in &report.conflicts {
+                tracing::warn!(router = %name, "rule numbers: {c}");
+            }
+            alloc.rules.insert(name.clone(), numbers);
+        }
+        let numbers = alloc.rules.get_mut(&name).ok_or_else(|| {
+            vmnet_core::alloc::AllocError::InvalidRequest {
+                message: format!("no rule numbers for router {name}"),
+            }
+        })?;
+        if numbers.range() != (range.start, range.end) {
+            let report = numbers.reconfigure(range.start, range.end)?;
+            for o in &report.out_of_range {
+                tracing::warn!(router = %name, "rule numbers: {o}");
+            }
+        }
+        Ok(f(numbers))
+    }
+
+    /// Publishes an Event about `obj` (failures are logged: an Event is never worth failing
+    /// a reconcile for).
+    pub async fn event(
+        &self,
+        obj: ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let ev = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &obj).await {
+            tracing::debug!(error = %e, "could not publish an Event");
+        }
+    }
+}
+
+/// The claimant that holds a PortRule's rule number.
+pub fn rule_claimant(namespace: &str, name: &str) -> Claimant {
+    Claimant::new("PortRule", namespace, name)
+}
+
+/// Every `(claimant, rule number)` recorded in PortRule statuses for `router`.
+pub fn rule_claims(portrules: &[Arc<PortRule>], router: &str) -> Vec<(Claimant, u32)> {
+    portrules
+        .iter()
+        .filter(|r| r.spec.router == router)
+        .filter_map(|r| {
+            let n = r.status.as_ref()?.rule_number?;
+            Some((
+                rule_claimant(
+                    r.metadata.namespace.as_deref().unwrap_or_default(),
+                    r.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                n,
+            ))
+        })
+        .collect()
+}
+
+/// Removes `pr`'s rule number from its router's allocator (its rule has left the router).
+pub fn release_number(ctx: &Context, pr: &PortRule) {
+    let claimant = rule_claimant(
+        pr.metadata.namespace.as_deref().unwrap_or_default(),
+        pr.metadata.name.as_deref().unwrap_or_default(),
+    );
+    if let Some(numbers) = lock(&ctx.alloc).rules.get_mut(&pr.spec.router) {
+        numbers.release(&claimant);
+    }
+}
+
+/// Removes the operator's finalizer from `pr` (its rule has left the router).
+pub async fn drop_finalizer(ctx: &Context, pr: &PortRule) {
+    let Some(finalizers) = pr.metadata.finalizers.as_ref() else {
+        return;
+    };
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        return;
+    }
+    let api: Api<PortRule> = Api::namespaced(
+        ctx.client.clone(),
+        pr.metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+    // The resourceVersion makes this a compare-and-swap: a list changed meanwhile is not
+    // overwritten (the patch fails with 409 and the next pass tries again).
+    let patch = json!({ "metadata": {
+        "finalizers": rest,
+        "resourceVersion": pr.metadata.resource_version,
+    }});
+    if let Err(e) = api
+        .patch(
+            pr.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+    {
+        tracing::debug!(error = %e, "finalizer not removed (will retry)");
+    }
+}
+
+/// Backoff for a failed reconcile: short first, growing to a minute, with jitter.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 500u64.saturating_mul(1u64 << attempt.min(7)).min(60_000);
+    let jitter = rand::random_range(0..=base / 4);
+    Duration::from_millis(base + jitter)
+}

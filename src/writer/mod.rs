@@ -1,0 +1,480 @@
+//! One writer task per router: the only code that changes a router.
+//!
+//! A pass (on a wake-up, debounced, or when the drift interval elapses) is four steps,
+//! each its own module: [`observe`] reads the router's owned rules and groups; the plan
+//! step ([`vmnet_plan::plan`], pure) computes the change as a value; [`apply`] sends its ops
+//! in paced, size-limited commits with bisection; [`report`] writes statuses, Events,
+//! metrics and the audit trail. A paused router (annotation `vmnet.dev/paused`) is observed
+//! and planned, never written to.
+
+pub mod apply;
+pub mod observe;
+pub mod report;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use vmnet_api::{PortRule, VyosRouter};
+use vmnet_plan::conditions::Reason;
+use vmnet_plan::desired::Key;
+use vmnet_plan::plan::{Inputs, Plan, is_paused, plan};
+use vmnet_plan::render::uses_group;
+use vyos_client::VyosError;
+
+use crate::context::{Context, Wake, backoff};
+use apply::{ApplyOptions, Change, Request};
+use observe::{Access, Connection};
+use report::{Outcome, Reporter};
+
+/// The annotation whose every new value starts a pass at once (drift check included); the
+/// router's `status.lastHandledReconcileAt` echoes the value the pass answered.
+pub const RECONCILE_REQUESTED_AT: &str = "vmnet.dev/reconcile-requested-at";
+
+/// A running writer. Dropping the handle stops the task.
+#[derive(Debug)]
+pub struct WriterHandle {
+    tx: mpsc::UnboundedSender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Wake for WriterHandle {
+    fn wake(&self) {
+        let _ = self.tx.send(());
+    }
+}
+
+impl WriterHandle {
+    /// Starts the writer of `router`; its first pass follows at once.
+    pub fn spawn(ctx: Arc<Context>, router: String) -> Self {
+        ctx.metrics.router_started(&router);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(ctx, router, rx));
+        let handle = Self { tx, task };
+        handle.wake();
+        handle
+    }
+}
+
+/// Parses a Go-style duration such as `30s`, `5m` or `1h30m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return None,
+        };
+    }
+    (num.is_empty() && total > 0).then(|| Duration::from_secs(total))
+}
+
+struct Writer {
+    ctx: Arc<Context>,
+    name: String,
+    conn: Connection,
+    failures: u32,
+    /// Whether the router held any of the operator's network-groups after the last pass
+    /// (`None` before the first): if not, and no rule needs one, they are not read.
+    had_groups: Option<bool>,
+    /// A body limit the router showed (413) below the one its spec declares, with that
+    /// declared limit: forgotten when the spec changes.
+    learned_body_limit: Option<(usize, usize)>,
+}
+
+async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()>) {
+    let mut w = Writer {
+        ctx,
+        name,
+        conn: Connection::default(),
+        failures: 0,
+        had_groups: None,
+        learned_body_limit: None,
+    };
+    let mut next = Instant::now();
+    loop {
+        let timer = tokio::time::sleep_until(next.into());
+        tokio::select! {
+            msg = rx.recv() => if msg.is_none() { return },
+            () = timer => {}
+        }
+        // Coalesce what arrives close together into one pass: wait until nothing new came
+        // for one debounce period, but no longer than twenty periods in all, so a burst of
+        // hundreds of changes becomes a few commits and a steady trickle still gets through.
+        let debounce = w.ctx.settings.debounce;
+        let deadline = Instant::now() + debounce * 20;
+        loop {
+            tokio::time::sleep(debounce).await;
+            let mut more = false;
+            while rx.try_recv().is_ok() {
+                more = true;
+            }
+            if !more || Instant::now() >= deadline {
+                break;
+            }
+        }
+        let started = Instant::now();
+        let ok = w.pass().await;
+        let interval = w.drift_interval();
+        next = if ok {
+            w.failures = 0;
+            started + jitter(interval)
+        } else {
+            w.failures += 1;
+            Instant::now() + backoff(w.failures).min(interval)
+        };
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis() as u64;
+    Duration::from_millis(ms - ms / 10 + rand::random_range(0..=ms / 5))
+}
+
+impl Writer {
+    fn router(&self) -> Option<Arc<VyosRouter>> {
+        self.ctx
+            .stores
+            .routers
+            .state()
+            .into_iter()
+            .find(|r| r.metadata.name.as_deref() == Some(self.name.as_str()))
+    }
+
+    fn drift_interval(&self) -> Duration {
+        self.router()
+            .and_then(|r| {
+                r.spec
+                    .drift_check_interval
+                    .as_deref()
+                    .and_then(parse_duration)
+            })
+            .unwrap_or(self.ctx.settings.default_drift_interval)
+    }
+
+    fn reporter(&self) -> Reporter<'_> {
+        Reporter {
+            ctx: &self.ctx,
+            router: &self.name,
+        }
+    }
+
+    /// One pass; errors are recorded on the router and its PortRules.
+    async fn pass(&mut self) -> bool {
+        let Some(router) = self.router() else {
+            return false;
+        };
+        let portrules = scoped_portrules(&self.ctx);
+        let timer = Instant::now();
+        let outcome = self.sync(&router, &portrules).await;
+        self.ctx
+            .metrics
+            .observe_pass(&self.name, timer.elapsed(), outcome.is_ok());
+        match outcome {
+            Ok(()) => true,
+            Err(e) => {
+                let (reason, message, stalled) = describe(&e);
+                tracing::warn!(router = %self.name, reason = reason.as_str(), "sync failed: {message}");
+                self.reporter()
+                    .failure(&router, &portrules, reason, &message, stalled)
+                    .await;
+                false
+            }
+        }
+    }
+
+    /// observe → plan → apply → report.
+    async fn sync(
+        &mut self,
+        router: &VyosRouter,
+        portrules: &[Arc<PortRule>],
+    ) -> Result<(), PassError> {
+        let access = Access {
+            namespaces: self.ctx.settings.credentials_namespaces.as_deref(),
+            timeout: self.ctx.settings.router_timeout,
+        };
+        let client = self.conn.client(&self.ctx.client, access, router).await?;
+        let version = self.conn.version(&client).await?;
+        let groups = self.had_groups != Some(false)
+            || portrules
+                .iter()
+                .any(|r| r.spec.router == self.name && uses_group(r));
+        let observed = observe::observe(&client, &router.spec.rule_range, groups)
+            .await
+            .map_err(PassError::Vyos)?;
+
+        let ctx = self.ctx.clone();
+        let paused = paused_rules(&self.ctx, portrules);
+        let plan = plan(&Inputs {
+            router: &self.name,
+            spec: &router.spec,
+            portrules,
+            check: &|r| ctx.tenant_check(r),
+            observed: &observed,
+            paused: &paused,
+        });
+        let requested = router
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RECONCILE_REQUESTED_AT))
+            .cloned();
+
+        if is_paused(router.metadata.annotations.as_ref()) {
+            self.reporter()
+                .pass(
+                    router,
+                    portrules,
+                    Outcome {
+                        plan: &plan,
+                        applied: None,
+                        observed_owned: observed.owned.len(),
+                        version: Some(version),
+                        requested,
+                        took: Duration::ZERO,
+                    },
+                )
+                .await;
+            return Ok(());
+        }
+
+        let started = Instant::now();
+        let applied = self.apply(&client, router, &observed, &plan).await?;
+        self.had_groups = Some(!applied.after_groups.is_empty());
+        self.reporter()
+            .pass(
+                router,
+                portrules,
+                Outcome {
+                    plan: &plan,
+                    applied: Some(&applied),
+                    observed_owned: observed.owned.len(),
+                    version: Some(version),
+                    requested,
+                    took: started.elapsed(),
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn apply(
+        &mut self,
+        client: &vyos_client::VyosClient,
+        router: &VyosRouter,
+        observed: &vmnet_plan::plan::Observed,
+        plan: &Plan,
+    ) -> Result<apply::Applied, PassError> {
+        let declared = router
+            .spec
+            .request_body_size_limit
+            .unwrap_or(1)
+            .clamp(1, 256) as usize
+            * 1024
+            * 1024;
+        let opts = ApplyOptions {
+            max_ops_per_commit: self.ctx.settings.max_ops_per_commit,
+            max_request_bytes: match self.learned_body_limit {
+                Some((when, limit)) if when == declared => limit.min(declared),
+                _ => declared,
+            },
+            request_budget: self.ctx.settings.request_budget,
+            confirm_minutes: router.spec.commit_confirm_minutes,
+            save: router.spec.save_config == Some(true),
+        };
+        let metrics = self.ctx.metrics.clone();
+        let name = self.name.clone();
+        let owners: std::collections::BTreeMap<u32, String> = plan
+            .rules
+            .iter()
+            .filter_map(|r| Some((r.number?, r.owner.clone()?)))
+            .collect();
+        // The audit trail: one line per configure request, with the rules it carried.
+        let on_request = move |r: &Request<'_>| {
+            metrics.commit(&name, r.ok, r.ops as u64);
+            let rules: Vec<String> = r
+                .rules
+                .iter()
+                .map(|n| format!("{n}:{}", owners.get(n).map_or("-", String::as_str)))
+                .collect();
+            tracing::info!(
+                router = %name,
+                request = r.seq,
+                ops = r.ops,
+                rules = %rules.join(","),
+                outcome = if r.ok { "committed" } else { "refused" },
+                error = r.error.unwrap_or(""),
+                duration_ms = r.took.as_millis() as u64,
+                "configure request"
+            );
+        };
+        // A change that takes several requests shows its progress on the router's status.
+        // One task writes it, in order, and is awaited before the final status is written.
+        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<String>();
+        let progress = {
+            let ctx = self.ctx.clone();
+            let name = self.name.clone();
+            tokio::spawn(async move {
+                let reporter = Reporter {
+                    ctx: &ctx,
+                    router: &name,
+                };
+                while let Some(mut text) = progress_rx.recv().await {
+                    while let Ok(newer) = progress_rx.try_recv() {
+                        text = newer;
+                    }
+                    reporter
+                        .patch_router_status(serde_json::json!({ "syncProgress": text }))
+                        .await;
+                }
+            })
+        };
+        let on_progress = move |sent: usize, total: usize| {
+            let _ = progress_tx.send(format!("{sent}/{total} changes sent"));
+        };
+        let change = Change {
+            ops: &plan.ops,
+            before: (&observed.owned, &observed.owned_groups),
+            after: (&plan.target, &plan.target_groups),
+        };
+        let applied = apply::apply(client, change, opts, &on_request, &on_progress).await;
+        drop(on_progress);
+        let _ = progress.await;
+        let applied = applied.map_err(PassError::Vyos)?;
+        if let Some(limit) = applied.learned_max_request_bytes {
+            tracing::warn!(
+                router = %self.name,
+                limit,
+                "the router refused a request as too large (413); later requests stay under {limit} bytes: check spec.requestBodySizeLimit"
+            );
+            self.learned_body_limit = Some((declared, limit));
+        }
+        Ok(applied)
+    }
+}
+
+/// The PortRules the operator sees (all namespaces, or its `--namespace`).
+pub fn scoped_portrules(ctx: &Context) -> Vec<Arc<PortRule>> {
+    let ns = ctx.settings.namespace.as_deref();
+    ctx.stores
+        .portrules
+        .state()
+        .into_iter()
+        .filter(|r| ns.is_none() || r.metadata.namespace.as_deref() == ns)
+        .collect()
+}
+
+/// PortRules whose rules are held: paused themselves, or through their VmNetwork.
+pub fn paused_rules(ctx: &Context, portrules: &[Arc<PortRule>]) -> BTreeSet<Key> {
+    let paused_vms: BTreeSet<(String, String)> = ctx
+        .stores
+        .vmnetworks
+        .state()
+        .iter()
+        .filter(|v| is_paused(v.metadata.annotations.as_ref()))
+        .filter_map(|v| Some((v.metadata.namespace.clone()?, v.metadata.name.clone()?)))
+        .collect();
+    portrules
+        .iter()
+        .filter(|p| {
+            is_paused(p.metadata.annotations.as_ref())
+                || p.metadata.owner_references.iter().flatten().any(|o| {
+                    o.kind == "VmNetwork"
+                        && paused_vms.contains(&(
+                            p.metadata.namespace.clone().unwrap_or_default(),
+                            o.name.clone(),
+                        ))
+                })
+        })
+        .map(|p| Key::of(p))
+        .collect()
+}
+
+/// Why a pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    /// The router's API.
+    #[error("{0}")]
+    Vyos(VyosError),
+    /// Reading the API key.
+    #[error("reading the API key: {0}")]
+    Kube(kube::Error),
+    /// The Secret lacks the key.
+    #[error("{0}")]
+    Secret(String),
+    /// The Secret is in a namespace the operator may not read.
+    #[error("{0}")]
+    SecretElsewhere(String),
+}
+
+/// Reason, message, and whether only a person can fix it.
+pub fn describe(e: &PassError) -> (Reason, String, bool) {
+    match e {
+        PassError::Vyos(v) => {
+            let reason = Reason::parse(v.category()).unwrap_or(Reason::RouterError);
+            let stalled = matches!(
+                reason,
+                Reason::AuthFailed | Reason::TLSError | Reason::InvalidConfig
+            );
+            let hint = match reason {
+                Reason::AuthFailed => {
+                    "; check the key in spec.credentialsSecretRef against `service https api keys` on the router"
+                }
+                Reason::TLSError => {
+                    "; set spec.tls.caBundle to the router's CA (or its self-signed certificate)"
+                }
+                Reason::RouterUnreachable => "; retrying with backoff",
+                _ => "",
+            };
+            (reason, format!("{v}{hint}"), stalled)
+        }
+        PassError::Kube(k) => (
+            Reason::SecretUnreadable,
+            format!("reading the API key Secret: {k}"),
+            false,
+        ),
+        PassError::Secret(m) => (Reason::SecretMissing, m.clone(), true),
+        PassError::SecretElsewhere(m) => (Reason::SecretNamespaceNotAllowed, m.clone(), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_the_crd_allows() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("3d"), None);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(100));
+            assert!(
+                j >= Duration::from_secs(90) && j <= Duration::from_secs(110),
+                "{j:?}"
+            );
+        }
+    }
+}

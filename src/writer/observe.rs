@@ -1,0 +1,180 @@
+//! The observe step of a pass: the router's client (from the API-key Secret, rebuilt when
+//! the key, endpoint or CA changes) and what the router holds in the operator's part of its
+//! config, as a [`vmnet_plan::plan::Observed`]. Reads only.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::Api;
+use vmnet_api::{RuleRange, VyosRouter};
+use vmnet_plan::plan::Observed;
+use vmnet_plan::render::{is_owned, owned_group};
+use vyos_client::nat::{NatKind, NatRule};
+use vyos_client::{ClientConfig, VyosClient, VyosError};
+
+use super::PassError;
+
+/// The destination-NAT rules of a router, split by ownership.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    /// In the owned range and carrying the marker.
+    pub owned: BTreeMap<u32, NatRule>,
+    /// In the owned range without the marker: never touched.
+    pub foreign: BTreeMap<u32, NatRule>,
+}
+
+/// Reads the router's destination-NAT rules (one request).
+pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosError> {
+    let mut out = Read::default();
+    for (n, r) in client.nat_rules(NatKind::Destination).await? {
+        if is_owned(&r, range) {
+            out.owned.insert(n, r);
+        } else if range.contains(n) {
+            out.foreign.insert(n, r);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the rules (one request) and, when `groups` is set, the network-groups (a second):
+/// a router whose rules use no group costs one read a pass.
+pub async fn observe(
+    client: &VyosClient,
+    range: &RuleRange,
+    groups: bool,
+) -> Result<Observed, VyosError> {
+    let Read { owned, foreign } = read(client, range).await?;
+    let mut out = Observed {
+        owned,
+        foreign,
+        ..Observed::default()
+    };
+    if groups {
+        for (name, g) in client.network_groups().await? {
+            match owned_group(&name, &g, range) {
+                Some(n) => {
+                    out.owned_groups.insert(n, g);
+                }
+                None => {
+                    out.foreign_groups.insert(name);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A router's client and what it reported of itself, kept between passes.
+#[derive(Debug, Default)]
+pub struct Connection {
+    client: Option<(String, VyosClient)>,
+    /// The VyOS version, read once per client.
+    pub version: Option<String>,
+}
+
+/// Where the operator may read API-key Secrets (`None`: anywhere) and how long a request
+/// to a router may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    /// `--credentials-namespaces`.
+    pub namespaces: Option<&'a [String]>,
+    /// Deadline of each request.
+    pub timeout: std::time::Duration,
+}
+
+impl Connection {
+    /// The client for `router`, from its Secret; a rotated key or a new CA takes effect on
+    /// the next pass, without a restart. The key itself is never logged or reported.
+    pub async fn client(
+        &mut self,
+        kube: &Client,
+        access: Access<'_>,
+        router: &VyosRouter,
+    ) -> Result<VyosClient, PassError> {
+        let name = router.metadata.name.as_deref().unwrap_or_default();
+        let spec = &router.spec;
+        let sref = &spec.credentials_secret_ref;
+        if let Some(allowed) = access.namespaces
+            && !allowed.contains(&sref.namespace)
+        {
+            return Err(PassError::SecretElsewhere(format!(
+                "spec.credentialsSecretRef names namespace {:?}, but the operator reads API-key \
+                 Secrets only in {} (its --credentials-namespaces, the Helm chart's \
+                 credentials.namespaces): move the Secret there, or add the namespace",
+                sref.namespace,
+                allowed
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let key_name = sref.key.clone().unwrap_or_else(|| "api-key".to_owned());
+        let secrets: Api<Secret> = Api::namespaced(kube.clone(), &sref.namespace);
+        let secret = secrets.get_opt(&sref.name).await.map_err(PassError::Kube)?;
+        let key = secret
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .and_then(|d| d.get(&key_name))
+            .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
+            .filter(|k| !k.is_empty());
+        let Some(key) = key else {
+            // A Secret deleted together with everything else (`kubectl delete -f`) must
+            // not strand the rules on the router: keep the last key that worked.
+            if let Some((_, c)) = &self.client {
+                tracing::warn!(router = %name, secret = %format!("{}/{}", sref.namespace, sref.name), "the API key Secret is gone; using the last key read");
+                return Ok(c.clone());
+            }
+            return Err(PassError::Secret(format!(
+                "Secret {}/{} has no key {key_name:?} (spec.credentialsSecretRef)",
+                sref.namespace, sref.name
+            )));
+        };
+        let tls = spec.tls.clone().unwrap_or(vmnet_api::RouterTls {
+            ca_bundle: None,
+            insecure_skip_verify: None,
+            insecure_plain_http: None,
+        });
+        let fingerprint = format!(
+            "{}|{:x}|{:?}|{:?}",
+            spec.endpoint,
+            fnv(&key),
+            tls.ca_bundle.as_deref().map(fnv),
+            tls.insecure_skip_verify
+        );
+        if let Some((fp, c)) = &self.client
+            && *fp == fingerprint
+        {
+            return Ok(c.clone());
+        }
+        let mut cfg = ClientConfig::new(spec.endpoint.clone(), key);
+        cfg.ca_bundle_pem = tls.ca_bundle.clone();
+        cfg.insecure_skip_verify = tls.insecure_skip_verify == Some(true);
+        cfg.timeout = access.timeout;
+        cfg.read_retries = 1;
+        let client = VyosClient::new(cfg).map_err(PassError::Vyos)?;
+        self.client = Some((fingerprint, client.clone()));
+        self.version = None;
+        Ok(client)
+    }
+
+    /// The router's VyOS version (one request for each new client).
+    pub async fn version(&mut self, client: &VyosClient) -> Result<String, PassError> {
+        if let Some(v) = &self.version {
+            return Ok(v.clone());
+        }
+        let v = client.version().await.map_err(PassError::Vyos)?.version;
+        self.version = Some(v.clone());
+        Ok(v)
+    }
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,529 @@
+//! The report step of a pass: PortRule and VyosRouter statuses, Events, metrics, the audit
+//! trail, and the finalizers of deleted PortRules whose rules have left the router. Writes
+//! to Kubernetes only; never to the router.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use vmnet_api::{LastChange, PortRule, VyosRouter, VyosRouterStatus};
+use vmnet_plan::conditions::{Reason, State, conditions, same};
+use vmnet_plan::desired::Key;
+use vmnet_plan::plan::{Action, Plan};
+use vmnet_plan::render::{owner_of, rule_hash};
+use vyos_client::nat::NatRule;
+
+use super::apply::Applied;
+use crate::context::{Context, drop_finalizer, release_number};
+
+/// Who reports: the shared context and the router's name.
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)]
+pub struct Reporter<'a> {
+    /// The shared context.
+    pub ctx: &'a Context,
+    /// The router.
+    pub router: &'a str,
+}
+
+/// What the pass did, for the router's status.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// What the apply step did (`None`: the router is paused and nothing was sent).
+    pub applied: Option<&'a Applied>,
+    /// How many owned rules the observe step found.
+    pub observed_owned: usize,
+    /// The router's version.
+    pub version: Option<String>,
+    /// The `vmnet.dev/reconcile-requested-at` value this pass answers.
+    pub requested: Option<String>,
+    /// How long the apply step took.
+    pub took: Duration,
+}
+
+impl Reporter<'_> {
+    fn find(&self, key: &Key) -> Option<Arc<PortRule>> {
+        self.ctx.stores.portrules.state().into_iter().find(|r| {
+            r.metadata.namespace.as_deref() == Some(key.namespace.as_str())
+                && r.metadata.name.as_deref() == Some(key.name.as_str())
+        })
+    }
+
+    /// Everything after a pass that reached the router.
+    pub async fn pass(&self, router: &VyosRouter, portrules: &[Arc<PortRule>], out: Outcome<'_>) {
+        let plan = out.plan;
+        let paused = out.applied.is_none();
+        let failed = out.applied.map(|a| a.failed.clone()).unwrap_or_default();
+        if let Some(applied) = out.applied {
+            self.audit(plan, applied, out.took).await;
+            let repaired: Vec<(u32, &String)> = plan
+                .drifted
+                .iter()
+                .filter(|(n, _)| !failed.contains_key(n))
+                .map(|(n, d)| (*n, d))
+                .collect();
+            for (n, what) in repaired {
+                self.ctx.metrics.drift_repaired(self.router);
+                self.drift_repaired(n, what, plan).await;
+            }
+        }
+        self.portrule_statuses(portrules, plan, &failed, paused)
+            .await;
+        if let Some(applied) = out.applied {
+            self.release_finalizers(portrules, &applied.after).await;
+        }
+        self.router_status(router, &out).await;
+    }
+
+    /// One structured line per change, and a Normal Event on each PortRule whose rule was
+    /// added, changed, removed or orphaned. No secret is in either: the key never leaves
+    /// the client.
+    async fn audit(&self, plan: &Plan, applied: &Applied, took: Duration) {
+        if applied.requests == 0 {
+            return;
+        }
+        let changed: Vec<String> = plan
+            .rules
+            .iter()
+            .filter(|r| r.ops > 0)
+            .filter_map(|r| {
+                let n = r.number?;
+                let ok = !applied.failed.contains_key(&n);
+                Some(format!(
+                    "{n}:{}:{}{}",
+                    r.owner.as_deref().unwrap_or("-"),
+                    verb(&r.action),
+                    if ok { "" } else { ":refused" }
+                ))
+            })
+            .collect();
+        tracing::info!(
+            router = %self.router,
+            requests = applied.requests,
+            ops = applied.ops,
+            rules = %changed.join(","),
+            outcome = outcome(applied),
+            duration_ms = took.as_millis() as u64,
+            "router changed"
+        );
+        for r in &plan.rules {
+            let (Some(n), Some(owner)) = (r.number, r.owner.as_deref()) else {
+                continue;
+            };
+            if r.ops == 0 || applied.failed.contains_key(&n) {
+                continue;
+            }
+            let Some((ns, name)) = owner.split_once('/') else {
+                continue;
+            };
+            let key = Key {
+                namespace: ns.to_owned(),
+                name: name.to_owned(),
+            };
+            let Some(pr) = self.find(&key) else {
+                continue;
+            };
+            let (reason, what) = match r.action {
+                Action::Add => ("RuleAdded", "added"),
+                Action::Change { .. } => ("RuleChanged", "changed"),
+                Action::Remove => ("RuleRemoved", "removed"),
+                Action::Orphan => ("RuleOrphaned", "left in place and no longer managed"),
+                _ => continue,
+            };
+            self.ctx
+                .event(
+                    pr.object_ref(&()),
+                    false,
+                    reason,
+                    "Program",
+                    format!("rule {n} {what} on router {} ({} ops)", self.router, r.ops),
+                )
+                .await;
+        }
+    }
+
+    async fn drift_repaired(&self, number: u32, what: &str, plan: &Plan) {
+        let Some(entry) = plan.desired.rules.get(&number) else {
+            return;
+        };
+        tracing::warn!(router = %self.router, rule = number, "drift repaired: rule {what}");
+        let Some(pr) = self.find(&entry.key) else {
+            return;
+        };
+        self.ctx
+            .event(
+                pr.object_ref(&()),
+                true,
+                "DriftRepaired",
+                "Reconcile",
+                format!(
+                    "rule {number} on router {} was {what}; restored as declared",
+                    self.router
+                ),
+            )
+            .await;
+    }
+
+    async fn portrule_statuses(
+        &self,
+        portrules: &[Arc<PortRule>],
+        plan: &Plan,
+        failed: &BTreeMap<u32, String>,
+        paused: bool,
+    ) {
+        let want = &plan.desired;
+        let mut patches = Vec::new();
+        let by_key: BTreeMap<&Key, u32> = want.rules.iter().map(|(n, e)| (&e.key, *n)).collect();
+        let held: BTreeMap<u32, ()> = plan
+            .rules
+            .iter()
+            .filter(|r| matches!(r.action, Action::Held))
+            .filter_map(|r| Some((r.number?, ())))
+            .collect();
+        for pr in portrules {
+            if pr.spec.router != self.router || pr.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let key = Key::of(pr);
+            let is_paused = vmnet_plan::plan::is_paused(pr.metadata.annotations.as_ref());
+            let (state, reason, message, hash) = if let Some(r) = want.refused.get(&key) {
+                (State::Stalled, r.reason, r.message.clone(), None)
+            } else if let Some(n) = by_key.get(&key) {
+                let entry = &want.rules[n];
+                match failed.get(n) {
+                    Some(text) => (
+                        State::Stalled,
+                        Reason::CommitFailed.as_str(),
+                        format!("router {} refused rule {n}: {text}", self.router),
+                        None,
+                    ),
+                    None if held.contains_key(n) || (is_paused && !paused) => (
+                        State::Reconciling,
+                        Reason::Paused.as_str(),
+                        format!(
+                            "paused (annotation {}): rule {n} on router {} is left as it is; \
+                             remove the annotation to update it",
+                            vmnet_plan::plan::PAUSED,
+                            self.router
+                        ),
+                        None,
+                    ),
+                    None if paused => (
+                        State::Reconciling,
+                        Reason::Paused.as_str(),
+                        format!(
+                            "router {} is paused (annotation {}): rule {n} waits",
+                            self.router,
+                            vmnet_plan::plan::PAUSED
+                        ),
+                        None,
+                    ),
+                    None => (
+                        State::Ready,
+                        Reason::Programmed.as_str(),
+                        format!("rule {n} on router {}", self.router),
+                        Some(rule_hash(&entry.rule, entry.group.as_ref())),
+                    ),
+                }
+            } else {
+                continue;
+            };
+            let status = pr.status.clone().unwrap_or_default();
+            let conds = status.common.conditions.as_deref();
+            let generation = pr.metadata.generation;
+            if same(conds, state, reason, &message, generation)
+                && (hash.is_none() || status.applied_hash == hash)
+            {
+                continue;
+            }
+            let mut body = json!({
+                "observedGeneration": generation,
+                "conditions": conditions(conds, state, reason, &message, generation),
+            });
+            if hash.is_some() {
+                body["appliedHash"] = json!(hash);
+            }
+            patches.push((key, body));
+        }
+        self.patch_statuses(patches).await;
+    }
+
+    /// Writes PortRule statuses, eight at a time. A failed write is logged at warn and
+    /// counted: the next pass writes it again.
+    async fn patch_statuses(&self, patches: Vec<(Key, serde_json::Value)>) {
+        let client = self.ctx.client.clone();
+        let metrics = self.ctx.metrics.clone();
+        futures::stream::iter(patches)
+            .for_each_concurrent(8, |(key, body)| {
+                let api: Api<PortRule> = Api::namespaced(client.clone(), &key.namespace);
+                let metrics = metrics.clone();
+                async move {
+                    let patch = Patch::Merge(json!({ "status": body }));
+                    if let Err(e) = api
+                        .patch_status(&key.name, &PatchParams::default(), &patch)
+                        .await
+                    {
+                        metrics.status_write_failed("PortRule");
+                        tracing::warn!(portrule = %key, error = %e, "status not written");
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Every PortRule of this router that is being deleted and whose rule is no longer the
+    /// operator's on the router (removed, or orphaned) loses the finalizer.
+    async fn release_finalizers(
+        &self,
+        portrules: &[Arc<PortRule>],
+        after: &BTreeMap<u32, NatRule>,
+    ) {
+        for pr in portrules {
+            if pr.spec.router != self.router || pr.metadata.deletion_timestamp.is_none() {
+                continue;
+            }
+            let key = Key::of(pr);
+            let still = after.values().any(|r| {
+                owner_of(r.description.as_deref())
+                    == Some((key.namespace.as_str(), key.name.as_str()))
+            });
+            if !still {
+                release_number(self.ctx, pr);
+                drop_finalizer(self.ctx, pr).await;
+            }
+        }
+    }
+
+    async fn router_status(&self, router: &VyosRouter, out: &Outcome<'_>) {
+        let plan = out.plan;
+        let summary = plan.summary();
+        let declared = plan.desired.rules.len();
+        let refused = plan.desired.refused.len();
+        let owned = out.applied.map_or(out.observed_owned, |a| a.after.len());
+        let (state, reason, message) = match out.applied {
+            None => (
+                State::Reconciling,
+                Reason::Paused,
+                format!(
+                    "paused (annotation {}): no writes to the router; {} ops pending, {} rules \
+                     drifted; remove the annotation to resume",
+                    vmnet_plan::plan::PAUSED,
+                    summary.ops,
+                    summary.drifted
+                ),
+            ),
+            Some(_) if refused == 0 => (
+                State::Ready,
+                Reason::Synced,
+                format!("{declared} rules programmed"),
+            ),
+            Some(_) => (
+                State::Ready,
+                Reason::Synced,
+                format!(
+                    "{declared} rules programmed, {refused} refused (see the PortRules' conditions)"
+                ),
+            ),
+        };
+        let previous = router
+            .status
+            .as_ref()
+            .and_then(|s| s.common.conditions.as_deref());
+        let last_change = match out.applied {
+            Some(a) if a.requests > 0 => Some(LastChange {
+                time: Time(k8s_openapi::jiff::Timestamp::now()),
+                ops: a.ops as i64,
+                requests: a.requests as i64,
+                duration_ms: out.took.as_millis() as i64,
+                rules: plan.rules.iter().filter(|r| r.ops > 0).count() as i64,
+                outcome: outcome(a).to_owned(),
+            }),
+            _ => router.status.as_ref().and_then(|s| s.last_change.clone()),
+        };
+        let status = VyosRouterStatus {
+            common: vmnet_api::CommonStatus {
+                observed_generation: router.metadata.generation,
+                conditions: Some(conditions(
+                    previous,
+                    state,
+                    reason,
+                    &message,
+                    router.metadata.generation,
+                )),
+            },
+            reachable: Some(true),
+            vyos_version: out.version.clone(),
+            last_sync_time: match out.applied {
+                Some(_) => Some(Time(k8s_openapi::jiff::Timestamp::now())),
+                None => router
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.last_sync_time.clone()),
+            },
+            owned_rules: Some(owned as i64),
+            declared_rules: Some(declared as i64),
+            drifted_rules: Some(summary.drifted as i64),
+            sync_progress: None,
+            pending_ops: Some(match out.applied {
+                None => summary.ops as i64,
+                Some(a) => a
+                    .failed
+                    .keys()
+                    .map(|n| plan.ops.get(n).map_or(0, Vec::len) as i64)
+                    .sum(),
+            }),
+            last_handled_reconcile_at: out.requested.clone().or_else(|| {
+                router
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.last_handled_reconcile_at.clone())
+            }),
+            last_change,
+        };
+        self.ctx
+            .metrics
+            .router_rules(self.router, owned as i64, declared as i64, refused as i64);
+        let mut body = json!(status);
+        // A finished pass clears the progress of a long one.
+        body["syncProgress"] = serde_json::Value::Null;
+        self.patch_router_status(body).await;
+    }
+
+    /// Writes the router's status (merge patch). A failed write is logged at warn and
+    /// counted.
+    pub async fn patch_router_status(&self, status: serde_json::Value) {
+        let api: Api<VyosRouter> = Api::all(self.ctx.client.clone());
+        let patch = Patch::Merge(json!({ "status": status }));
+        if let Err(e) = api
+            .patch_status(self.router, &PatchParams::default(), &patch)
+            .await
+        {
+            self.ctx.metrics.status_write_failed("VyosRouter");
+            tracing::warn!(router = %self.router, error = %e, "router status not written");
+        }
+    }
+
+    /// A pass that failed: the router's condition, and each PortRule's unless it is
+    /// refused for a reason of its own.
+    pub async fn failure(
+        &self,
+        router: &VyosRouter,
+        portrules: &[Arc<PortRule>],
+        reason: Reason,
+        message: &str,
+        stalled: bool,
+    ) {
+        let state = if stalled {
+            State::Stalled
+        } else {
+            State::Reconciling
+        };
+        let generation = router.metadata.generation;
+        let conds = conditions(
+            router
+                .status
+                .as_ref()
+                .and_then(|s| s.common.conditions.as_deref()),
+            state,
+            reason,
+            message,
+            generation,
+        );
+        let reachable = reason != Reason::RouterUnreachable;
+        self.patch_router_status(json!({
+            "observedGeneration": generation,
+            "reachable": reachable,
+            "conditions": conds,
+        }))
+        .await;
+        let text = format!("router {}: {message}", self.router);
+        let mut patches = Vec::new();
+        for pr in portrules {
+            if pr.spec.router != self.router {
+                continue;
+            }
+            let status = pr.status.clone().unwrap_or_default();
+            let conds = status.common.conditions.as_deref();
+            let g = pr.metadata.generation;
+            // A rule already refused for its own reason (for this generation) keeps that
+            // reason: the router's trouble would hide what the person must fix.
+            if stalled_on_its_own(conds, g) {
+                continue;
+            }
+            if same(conds, state, reason, &text, g) {
+                continue;
+            }
+            patches.push((
+                Key::of(pr),
+                json!({
+                    "observedGeneration": g,
+                    "conditions": conditions(conds, state, reason, &text, g),
+                }),
+            ));
+        }
+        self.patch_statuses(patches).await;
+    }
+}
+
+fn verb(a: &Action) -> &'static str {
+    match a {
+        Action::Add => "add",
+        Action::Change { .. } => "change",
+        Action::Remove => "remove",
+        Action::Orphan => "orphan",
+        Action::Refused { .. } => "refused",
+        Action::Held => "held",
+    }
+}
+
+fn outcome(a: &Applied) -> &'static str {
+    if a.failed.is_empty() {
+        "Succeeded"
+    } else {
+        "PartiallyFailed"
+    }
+}
+
+/// Whether `conds` say Stalled, for generation `g`, for a reason of the rule itself (not
+/// one a failed pass spreads over every rule of the router).
+fn stalled_on_its_own(conds: Option<&[Condition]>, g: Option<i64>) -> bool {
+    conds.into_iter().flatten().any(|c| {
+        c.type_ == "Stalled"
+            && c.status == "True"
+            && c.observed_generation == g
+            && Reason::parse(&c.reason).is_none_or(|r| !r.router_wide())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rules_own_refusal_is_not_hidden_by_the_routers_trouble() {
+        let own = conditions(
+            None,
+            State::Stalled,
+            Reason::NamespaceNotAllowed,
+            "no",
+            Some(2),
+        );
+        assert!(stalled_on_its_own(Some(&own), Some(2)));
+        assert!(
+            !stalled_on_its_own(Some(&own), Some(3)),
+            "an older generation's refusal"
+        );
+        let router = conditions(None, State::Stalled, Reason::AuthFailed, "key", Some(2));
+        assert!(!stalled_on_its_own(Some(&router), Some(2)));
+        let ready = conditions(None, State::Ready, Reason::Programmed, "", Some(2));
+        assert!(!stalled_on_its_own(Some(&ready), Some(2)));
+        assert!(!stalled_on_its_own(None, Some(2)));
+    }
+}
