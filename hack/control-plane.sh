@@ -2,7 +2,8 @@
 # A local Kubernetes control plane for tests and the demo, built from Go modules.
 #
 #   hack/control-plane.sh build   compile etcd, kube-apiserver, kube-controller-manager,
-#                                 kubectl and helm into the cache (idempotent)
+#                                 kubectl, helm (Helm 3) and helm4 (Helm 4) into the cache
+#                                 (idempotent)
 #   hack/control-plane.sh up      start etcd, kube-apiserver and kube-controller-manager on
 #                                 loopback; print where the kubeconfig is
 #   hack/control-plane.sh env     print `export KUBECONFIG=... PATH=...` for a shell to eval
@@ -15,6 +16,9 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
+# Helm 4, built as `helm4` next to `helm` (the chart is tested with both). Not part of the
+# bin directory's name, so adding it to an existing cache builds only helm4.
+HELM4_VERSION=${HELM4_VERSION:-v4.3.1}
 
 CACHE=${VMNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmnet-operator}
 BIN=$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION
@@ -27,11 +31,18 @@ export GOFLAGS="-mod=mod -buildvcs=false"
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# What `up` needs. helm4 is not among them: a cache built before it existed still runs.
 have_all() {
   local b
   for b in etcd kube-apiserver kube-controller-manager kubectl helm; do
     [ -x "$BIN/$b" ] || return 1
   done
+}
+
+# helm4 is there and is HELM4_VERSION (its version is not in the bin directory's name).
+have_helm4() {
+  [ -x "$BIN/helm4" ] &&
+    [ "$("$BIN/helm4" version --template '{{.Version}}' 2>/dev/null)" = "$HELM4_VERSION" ]
 }
 
 build_k8s() {
@@ -101,9 +112,34 @@ build_helm() {
     -o "$BIN/helm" helm.sh/helm/v3/cmd/helm)
 }
 
+build_helm4() {
+  local w=$CACHE/src/helm-$HELM4_VERSION
+  mkdir -p "$w"
+  if [ ! -f "$w/.ready" ]; then
+    log "preparing the helm $HELM4_VERSION wrapper module"
+    rm -f "$w/go.mod" "$w/go.sum"
+    (cd "$w" && go mod init vmnet.invalid/helm4-bin >/dev/null 2>&1 &&
+      go get "helm.sh/helm/v4/cmd/helm@$HELM4_VERSION")
+    touch "$w/.ready"
+  fi
+  # Helm 4 has no link-time Kubernetes version (Helm 3's chartutil/lint k8sVersion*): its
+  # default (`helm template`, `helm lint`) is 1.<minor of the k8s.io/client-go it is built
+  # with>, read from the binary's build info. Say so when that is not K8S_VERSION's minor.
+  local minor=${K8S_VERSION#v1.} cg
+  minor=${minor%%.*}
+  cg=$(cd "$w" && go list -m -f '{{.Version}}' k8s.io/client-go)
+  cg=${cg#v0.}; cg=${cg%%.*}
+  [ "$cg" = "$minor" ] ||
+    log "note: helm4's default Kubernetes version is 1.$cg (its client-go), not 1.$minor"
+  log "building helm $HELM4_VERSION as helm4"
+  (cd "$w" && go build -trimpath -ldflags "-s -w \
+    -X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION" \
+    -o "$BIN/helm4" helm.sh/helm/v4/cmd/helm)
+}
+
 cmd_build() {
   command -v go >/dev/null || die "Go is not installed; it is needed to build the control plane"
-  if have_all; then
+  if have_all && have_helm4; then
     log "binaries present in $BIN"
     return 0
   fi
@@ -112,7 +148,8 @@ cmd_build() {
   [ -x "$BIN/etcd" ] || build_etcd
   [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && [ -x "$BIN/kubectl" ] || build_k8s
   [ -x "$BIN/helm" ] || build_helm
-  have_all || die "the build finished but binaries are missing from $BIN"
+  have_helm4 || build_helm4
+  have_all && have_helm4 || die "the build finished but binaries are missing from $BIN"
   log "built in $((SECONDS - start)) s into $BIN"
 }
 

@@ -2,7 +2,7 @@
 //! by as a follower) and `/metrics` (Prometheus text format).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -11,7 +11,13 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::metrics::Metrics;
-use crate::run::Health;
+
+/// What the admin server reports, set by `run`.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Caches synced and controllers running (or standing by as a follower).
+    pub ready: AtomicBool,
+}
 
 #[derive(Clone)]
 struct AppState {

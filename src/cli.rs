@@ -1,4 +1,4 @@
-//! The command line: `vmnet-operator run | crd | version`.
+//! The command line: `vmnet-operator run | plan | crd | version`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the operator: watch the custom resources and converge the routers.
     Run(Box<RunArgs>),
+    /// Show what the next pass would do to each router (reads only; never writes).
+    Plan(PlanArgs),
     /// Print the CustomResourceDefinitions (or write one file per kind).
     Crd(CrdArgs),
     /// Print the version.
@@ -171,6 +173,85 @@ fn run_operator(args: &RunArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Options of `plan`.
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// Only this VyosRouter.
+    #[arg(long)]
+    pub router: Option<String>,
+    /// `text` (one line per rule, Terraform-style) or `json`.
+    #[arg(long, short = 'o', value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// Manifests not yet applied (files or directories), laid over what the cluster holds:
+    /// what applying them would do to the routers.
+    #[arg(long, short = 'f', value_name = "FILE|DIR")]
+    pub filename: Vec<PathBuf>,
+    /// With `-f`: VmNetworks and standalone PortRules in the manifests' namespaces that
+    /// the manifests do not contain count as deleted.
+    #[arg(long, requires = "filename")]
+    pub prune: bool,
+    /// Exit 0 when nothing is to do, 2 when changes are pending, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Namespaces whose Secrets may hold router API keys, as the operator's flag (default:
+    /// any the caller may read).
+    #[arg(long, value_delimiter = ',')]
+    pub credentials_namespaces: Option<Vec<String>>,
+    /// Deadline of each request to a router, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub router_timeout_seconds: u64,
+}
+
+/// Output of `plan`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanOutput {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+fn run_plan(args: &PlanArgs) -> anyhow::Result<i32> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let req = crate::preview::Request {
+        router: args.router.clone(),
+        files: args.filename.clone(),
+        prune: args.prune,
+        credentials_namespaces: args.credentials_namespaces.clone(),
+        timeout: std::time::Duration::from_secs(args.router_timeout_seconds.max(1)),
+    };
+    let plans = rt.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to Kubernetes (KUBECONFIG or in-cluster config)")?;
+        crate::preview::plans(client, &req).await
+    })?;
+    let text = match args.output {
+        PlanOutput::Text => crate::preview::to_text(&plans),
+        PlanOutput::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&crate::preview::to_json(&plans))?
+        ),
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    let code = crate::preview::exit_code(&plans);
+    Ok(if args.detailed_exitcode {
+        code
+    } else {
+        i32::from(code == 1)
+    })
+}
+
 /// Options of `crd`.
 #[derive(clap::Args, Debug)]
 pub struct CrdArgs {
@@ -198,6 +279,13 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Run(args) => run_operator(&args),
+            Command::Plan(args) => {
+                let code = run_plan(&args)?;
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                Ok(())
+            }
             Command::Crd(args) => run_crd(&args),
             Command::Version => {
                 println!("vmnet-operator {}", env!("CARGO_PKG_VERSION"));

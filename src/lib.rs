@@ -12,5 +12,6 @@ pub mod context;
 pub mod controller;
 pub mod crdgen;
 pub mod metrics;
+pub mod preview;
 pub mod run;
 pub mod writer;

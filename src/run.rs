@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use vmnet_api::{IpPool, PortPool, PortRule, VmNetwork, VyosRouter};
 use vmnet_core::alloc::{Claimant, PortAllocation};
 
+use crate::admin::Health;
 use crate::context::{self, Context, Settings, Stores, lock, rule_claims};
 use crate::controller::pools::{address_spec, port_spec, protocol};
 use crate::controller::{self, Error};
@@ -39,13 +40,6 @@ pub struct Options {
     pub lease_seconds: u64,
     /// Where `/healthz`, `/readyz` and `/metrics` listen (`None`: no admin server).
     pub admin_addr: Option<SocketAddr>,
-}
-
-/// Shared with the admin server.
-#[derive(Debug, Default)]
-pub struct Health {
-    /// Caches synced and controllers running (or standing by as a follower).
-    pub ready: AtomicBool,
 }
 
 /// Runs the operator until `shutdown` completes or leadership is lost (an error: the
@@ -318,7 +312,7 @@ pub async fn operate(
 /// Imports every existing allocation before the first new one: pools, addresses and ports
 /// from VmNetwork statuses, rule numbers from PortRule statuses. Conflicts are logged (the
 /// reconciles then report them on the objects).
-fn rebuild(ctx: &Context) {
+pub fn rebuild(ctx: &Context) {
     let s = &ctx.stores;
     let mut alloc = lock(&ctx.alloc);
     for p in s.ippools.state() {

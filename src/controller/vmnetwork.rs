@@ -78,11 +78,14 @@ fn release_all(ctx: &Context, v: &VmNetwork) {
 
 /// What a VmNetwork holds after an allocation: everything its spec asks for, or (when some
 /// of it cannot be had) exactly what it held before, which for a new VmNetwork is nothing.
-struct Outcome {
-    address: Option<(IpAddr, Option<String>)>,
-    ports: Vec<VmPortStatus>,
+#[derive(Debug)]
+pub struct Outcome {
+    /// The address held, and the IpPool it is from.
+    pub address: Option<(IpAddr, Option<String>)>,
+    /// The ports held.
+    pub ports: Vec<VmPortStatus>,
     /// Why the spec cannot be satisfied: where (`address`, `port ssh`) and the outcome.
-    problem: Option<(String, AllocError)>,
+    pub problem: Option<(String, AllocError)>,
 }
 
 /// The status entry of a held port.
@@ -118,7 +121,7 @@ fn api_protocol(p: vmnet_core::alloc::PortProtocol) -> vmnet_api::PortProtocol {
 /// Allocates (or confirms) the address and every port, all or nothing: if any of them
 /// cannot be had, the VmNetwork is put back to exactly what it held before (nothing is
 /// taken that it could not use, nothing it used is lost). Never moves what is held.
-fn allocate(ctx: &Context, v: &VmNetwork) -> Outcome {
+pub fn allocate(ctx: &Context, v: &VmNetwork) -> Outcome {
     let me = claimant(v);
     let vm = v.metadata.name.clone().unwrap_or_default();
     let router = v.spec.router.as_str();
@@ -219,7 +222,7 @@ fn endpoint_text(p: &VmPortStatus) -> Option<String> {
 }
 
 /// The spec of the PortRule that carries `port`, or why there can be none.
-fn child_spec(
+pub fn child_spec(
     ctx: &Context,
     v: &VmNetwork,
     address: IpAddr,

@@ -75,6 +75,27 @@ pub fn desired(
     foreign: &BTreeMap<u32, NatRule>,
     foreign_groups: &BTreeSet<String>,
 ) -> Desired {
+    desired_with(
+        router_name,
+        router,
+        portrules,
+        check,
+        (foreign, foreign_groups),
+        &BTreeSet::new(),
+    )
+}
+
+/// As [`desired`], where `incumbents` (the PortRules whose rules the router holds now) keep
+/// what they hold against newcomers, whatever their ages: a new PortRule never takes the
+/// endpoint of one that is programmed (creation times have a resolution of one second).
+pub fn desired_with(
+    router_name: &str,
+    router: &VyosRouterSpec,
+    portrules: &[Arc<PortRule>],
+    check: &dyn Fn(&PortRule) -> Result<(), Refusal>,
+    (foreign, foreign_groups): (&BTreeMap<u32, NatRule>, &BTreeSet<String>),
+    incumbents: &BTreeSet<Key>,
+) -> Desired {
     let mut out = Desired::default();
     let mut candidates: Vec<&Arc<PortRule>> = portrules
         .iter()
@@ -83,7 +104,11 @@ pub fn desired(
     candidates.sort_by(|a, b| {
         let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
         let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        ta.cmp(&tb).then_with(|| Key::of(a).cmp(&Key::of(b)))
+        let (ka, kb) = (Key::of(a), Key::of(b));
+        (!incumbents.contains(&ka))
+            .cmp(&!incumbents.contains(&kb))
+            .then(ta.cmp(&tb))
+            .then_with(|| ka.cmp(&kb))
     });
     let mut taken: Vec<(Endpoint, Key)> = Vec::new();
     for r in candidates {

@@ -17,7 +17,7 @@ use vyos_client::nat::{
     ConfigOp, NatKind, NatRule, NetworkGroup, OpKind, diff, diff_network_groups, render_rule,
 };
 
-use crate::desired::{Desired, Key, desired};
+use crate::desired::{Desired, Key, desired_with};
 use crate::render::{MARKER, Refusal, group_name, owner_of, rule_hash};
 
 /// The annotation that pauses a VyosRouter (no writes to it), a VmNetwork or a PortRule
@@ -177,13 +177,22 @@ pub struct Plan {
 /// The plan for one router.
 pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let observed = inputs.observed;
-    let mut want = desired(
+    let incumbents: BTreeSet<Key> = observed
+        .owned
+        .values()
+        .filter_map(|r| owner_of(r.description.as_deref()))
+        .map(|(ns, name)| Key {
+            namespace: ns.to_owned(),
+            name: name.to_owned(),
+        })
+        .collect();
+    let mut want = desired_with(
         inputs.router,
         inputs.spec,
         inputs.portrules,
         inputs.check,
-        &observed.foreign,
-        &observed.foreign_groups,
+        (&observed.foreign, &observed.foreign_groups),
+        &incumbents,
     );
     let mine: Vec<&Arc<PortRule>> = inputs
         .portrules

@@ -160,6 +160,23 @@ fn each_rule_gets_the_line_that_says_what_happens_to_it() {
 }
 
 #[test]
+fn a_programmed_rule_keeps_its_endpoint_against_an_older_newcomer() {
+    let mut young = pr("young", 101, 30000);
+    let rule = programmed(&mut young);
+    // Older by creation time (rule 100 is created first), same endpoint, not programmed.
+    let old = pr("old", 100, 30000);
+    let observed = Observed {
+        owned: BTreeMap::from([(101, rule)]),
+        ..Observed::default()
+    };
+    let p = run(&[young, old], &observed, &BTreeSet::new());
+    assert!(p.is_empty(), "{:?}", p.ops);
+    assert!(
+        matches!(action_of(&p, 100), Some(Action::Refused { reason, .. }) if reason == "Conflict")
+    );
+}
+
+#[test]
 fn a_rule_deleted_on_the_router_is_drift_and_is_added_back() {
     let mut r = pr("a", 100, 30000);
     programmed(&mut r);

@@ -32,7 +32,8 @@ pub const TEST_LABEL: &str = "vmnet.dev/test";
 pub struct ControlPlane {
     /// The admin kubeconfig.
     pub kubeconfig: PathBuf,
-    /// Directory with the built `kubectl` and `helm`, when the project's control plane is used.
+    /// Directory with the built `kubectl`, `helm` and `helm4`, when the project's control plane
+    /// is used.
     pub bin_dir: Option<PathBuf>,
     /// True when the tests run against a cluster named by `VMNET_TEST_KUBECONFIG`.
     pub external: bool,
@@ -143,6 +144,13 @@ pub fn kubectl(args: &[&str]) -> anyhow::Result<String> {
 /// cluster's kubeconfig, and returns its standard output.
 pub fn helm(args: &[&str]) -> anyhow::Result<String> {
     tool("helm", args, None)
+}
+
+/// Runs the built Helm 4 (`helm4`, built next to `helm` by `hack/control-plane.sh build`; or
+/// the `helm4` on PATH against an external cluster) with the test cluster's kubeconfig, and
+/// returns its standard output.
+pub fn helm4(args: &[&str]) -> anyhow::Result<String> {
+    tool("helm4", args, None)
 }
 
 /// Runs kubectl with `input` on its standard input.
