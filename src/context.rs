@@ -130,6 +130,34 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Publishes Events.
     pub recorder: Recorder,
+    /// Failed reconciles in a row, per object.
+    pub retries: Retries,
+}
+
+/// Failed reconciles in a row, per object (`Kind/namespace/name`), so each object backs off
+/// on its own: its first failure is retried soon, its tenth after a minute, and another
+/// object's first failure soon again.
+#[derive(Debug, Default)]
+pub struct Retries(Mutex<HashMap<String, u32>>);
+
+impl Retries {
+    /// One more failure of `key`: the delay before its next attempt.
+    pub fn failed(&self, key: &str) -> Duration {
+        let mut m = lock(&self.0);
+        let n = m.entry(key.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        backoff(*n)
+    }
+
+    /// `key` reconciled: its count starts over.
+    pub fn succeeded(&self, key: &str) {
+        lock(&self.0).remove(key);
+    }
+
+    /// Failures of `key` in a row.
+    pub fn attempts(&self, key: &str) -> u32 {
+        lock(&self.0).get(key).copied().unwrap_or(0)
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -164,6 +192,7 @@ impl Context {
             writers: Mutex::new(HashMap::new()),
             metrics,
             recorder,
+            retries: Retries::default(),
         }
     }
 
@@ -319,9 +348,33 @@ pub async fn drop_finalizer(ctx: &Context, pr: &PortRule) {
     }
 }
 
-/// Backoff for a failed reconcile: short first, growing to a minute, with jitter.
+/// Backoff for the `attempt`th failure in a row (from 1): 1 s, 2 s, 4 s, … up to a minute,
+/// with up to a quarter more of jitter.
 pub fn backoff(attempt: u32) -> Duration {
     let base = 500u64.saturating_mul(1u64 << attempt.min(7)).min(60_000);
     let jitter = rand::random_range(0..=base / 4);
     Duration::from_millis(base + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_object_backs_off_on_its_own_and_starts_over_after_a_success() {
+        let r = Retries::default();
+        let first = r.failed("PortRule/a/x");
+        for _ in 0..8 {
+            r.failed("PortRule/a/x");
+        }
+        let ninth = r.failed("PortRule/a/x");
+        assert_eq!(r.attempts("PortRule/a/x"), 10);
+        assert!(first <= Duration::from_millis(1250), "{first:?}");
+        assert!(ninth >= Duration::from_secs(60), "{ninth:?}");
+        // Another object is not held back by this one's failures.
+        assert!(r.failed("PortRule/a/y") <= Duration::from_millis(1250));
+        r.succeeded("PortRule/a/x");
+        assert_eq!(r.attempts("PortRule/a/x"), 0);
+        assert!(r.failed("PortRule/a/x") <= Duration::from_millis(1250));
+    }
 }

@@ -20,7 +20,7 @@ use vmnet_api::{IpPool, PortPool, PortRule, VmNetwork, VyosRouter};
 use vmnet_core::alloc::{Claimant, PortAllocation};
 
 use crate::admin::Health;
-use crate::context::{self, Context, Settings, Stores, lock, rule_claims};
+use crate::context::{Context, Settings, Stores, lock, rule_claims};
 use crate::controller::pools::{address_spec, port_spec, protocol};
 use crate::controller::{self, Error};
 use crate::metrics::Metrics;
@@ -233,7 +233,11 @@ pub async fn operate(
     health.ready.store(true, Ordering::Relaxed);
 
     let router_ctl = Controller::new(routers_api, cluster_cfg())
-        .run(controller::router::reconcile, error_policy, ctx.clone())
+        .run(
+            counted(controller::router::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
     let pr_ctl = Controller::new(pr_api.clone(), cfg())
         .watches(Api::<VyosRouter>::all(client.clone()), cluster_cfg(), {
@@ -253,7 +257,11 @@ pub async fn operate(
                 }
             }
         })
-        .run(controller::portrule::reconcile, error_policy, ctx.clone())
+        .run(
+            counted(controller::portrule::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
     let vmn_ctl = Controller::new(vmn_api, cfg())
         .owns_shared_stream(portrule_changes)
@@ -265,13 +273,25 @@ pub async fn operate(
             let store = vmnetworks.clone();
             move |_: PortPool| all_of(&store)
         })
-        .run(controller::vmnetwork::reconcile, error_policy, ctx.clone())
+        .run(
+            counted(controller::vmnetwork::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
     let ippool_ctl = Controller::new(ippool_api, cluster_cfg())
-        .run(controller::pools::reconcile_ip, error_policy, ctx.clone())
+        .run(
+            counted(controller::pools::reconcile_ip),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
     let portpool_ctl = Controller::new(portpool_api, cluster_cfg())
-        .run(controller::pools::reconcile_port, error_policy, ctx.clone())
+        .run(
+            counted(controller::pools::reconcile_port),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
     let prune = {
         let ctx = ctx.clone();
@@ -472,7 +492,46 @@ fn all_of<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<Object
         .collect()
 }
 
-fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
+/// The key under which an object's failures are counted.
+fn retry_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    let m = obj.meta();
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// `reconcile`, with the object's failure count cleared when it succeeds.
+fn counted<K, F, Fut>(
+    reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, Result<Action, Error>>
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    move |obj, ctx| {
+        async move {
+            let key = retry_key(obj.as_ref());
+            let result = reconcile(obj, ctx.clone()).await;
+            if result.is_ok() {
+                ctx.retries.succeeded(&key);
+            }
+            result
+        }
+        .boxed()
+    }
+}
+
+/// A failed reconcile is retried after its object's own backoff (counted per object:
+/// 1 s, 2 s, … a minute); a wait or a race with our own write, soon.
+fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    err: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     match err {
         Error::Waiting(_) => Action::requeue(Duration::from_secs(2)),
         Error::Stale(why) => {
@@ -480,8 +539,16 @@ fn error_policy<K>(_obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
             Action::requeue(Duration::from_millis(500))
         }
         other => {
-            tracing::warn!(category = other.category(), "reconcile failed: {other}");
-            Action::requeue(context::backoff(3))
+            let key = retry_key(obj.as_ref());
+            let delay = ctx.retries.failed(&key);
+            tracing::warn!(
+                object = %key,
+                attempt = ctx.retries.attempts(&key),
+                retry_in_ms = delay.as_millis() as u64,
+                category = other.category(),
+                "reconcile failed: {other}"
+            );
+            Action::requeue(delay)
         }
     }
 }

@@ -13,7 +13,7 @@ use vmnet_core::alloc::{AddressPoolSpec, PoolPolicy, PortPoolSpec, PortProtocol}
 
 use crate::context::{Context, lock};
 use crate::controller::Error;
-use vmnet_plan::conditions::{State, conditions, same};
+use vmnet_plan::conditions::{Reason, State, conditions, same};
 
 /// The allocator's view of an IpPool.
 pub fn address_spec(p: &IpPool) -> AddressPoolSpec {
@@ -131,7 +131,13 @@ async fn apply_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error>
                     .map(|p| p.out_of_range().iter().map(ToString::to_string).collect())
                     .unwrap_or_default();
                 if out.is_empty() {
-                    (State::Ready, "Loaded", String::new(), Some(counts), out)
+                    (
+                        State::Ready,
+                        Reason::Loaded,
+                        String::new(),
+                        Some(counts),
+                        out,
+                    )
                 } else {
                     let msg = format!(
                         "{} allocations lie outside the pool now; they are kept, not moved",
@@ -139,14 +145,20 @@ async fn apply_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error>
                     );
                     (
                         State::Ready,
-                        "AllocationsOutOfRange",
+                        Reason::AllocationsOutOfRange,
                         msg,
                         Some(counts),
                         out,
                     )
                 }
             }
-            Err(e) => (State::Stalled, e.reason(), e.to_string(), None, Vec::new()),
+            Err(e) => (
+                State::Stalled,
+                Reason::from(&e),
+                e.to_string(),
+                None,
+                Vec::new(),
+            ),
         }
     };
     let g = pool.metadata.generation;
@@ -180,16 +192,28 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
                     .map(|p| p.out_of_range().iter().map(ToString::to_string).collect())
                     .unwrap_or_default();
                 if out.is_empty() {
-                    (State::Ready, "Loaded", String::new(), counts, out)
+                    (State::Ready, Reason::Loaded, String::new(), counts, out)
                 } else {
                     let msg = format!(
                         "{} allocations lie outside the pool now; they are kept, not moved",
                         out.len()
                     );
-                    (State::Ready, "AllocationsOutOfRange", msg, counts, out)
+                    (
+                        State::Ready,
+                        Reason::AllocationsOutOfRange,
+                        msg,
+                        counts,
+                        out,
+                    )
                 }
             }
-            Err(e) => (State::Stalled, e.reason(), e.to_string(), None, Vec::new()),
+            Err(e) => (
+                State::Stalled,
+                Reason::from(&e),
+                e.to_string(),
+                None,
+                Vec::new(),
+            ),
         }
     };
     let g = pool.metadata.generation;
@@ -313,7 +337,7 @@ where
     if !same(
         conds.as_deref(),
         State::Reconciling,
-        "Deleting",
+        Reason::Deleting,
         &msg,
         generation,
     ) {
@@ -322,7 +346,7 @@ where
         status["conditions"] = json!(conditions(
             conds.as_deref(),
             State::Reconciling,
-            "Deleting",
+            Reason::Deleting,
             &msg,
             generation
         ));

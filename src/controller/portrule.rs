@@ -12,7 +12,7 @@ use vmnet_api::{FINALIZER, PortRule, VyosRouter};
 
 use crate::context::{Context, release_number, rule_claimant};
 use crate::controller::Error;
-use vmnet_plan::conditions::{State, conditions, same};
+use vmnet_plan::conditions::{Reason, State, conditions, same};
 
 /// Reconciles one PortRule.
 pub async fn reconcile(pr: Arc<PortRule>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -51,7 +51,7 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
             "VyosRouter {:?} does not exist; create it or fix spec.router",
             pr.spec.router
         );
-        set_condition(ctx, pr, State::Stalled, "RouterNotFound", &msg).await?;
+        set_condition(ctx, pr, State::Stalled, Reason::RouterNotFound, &msg).await?;
         return Ok(Action::requeue(Duration::from_secs(300)));
     };
     let external = external_text(pr);
@@ -79,7 +79,8 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
             None => match ctx.with_rule_numbers(&router, |r| r.allocate(&claimant)) {
                 Ok(Ok(n)) => Some(n),
                 Ok(Err(e)) | Err(e) => {
-                    set_condition(ctx, pr, State::Stalled, e.reason(), &e.to_string()).await?;
+                    set_condition(ctx, pr, State::Stalled, Reason::from(&e), &e.to_string())
+                        .await?;
                     return Ok(Action::requeue(Duration::from_secs(300)));
                 }
             },
@@ -91,7 +92,7 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
     if first || lagging {
         let (reason, msg) = if first {
             (
-                "Allocated",
+                Reason::Allocated,
                 format!(
                     "rule number allocated; waiting for router {}",
                     pr.spec.router
@@ -99,7 +100,7 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
             )
         } else {
             (
-                "Programming",
+                Reason::Programming,
                 format!(
                     "generation {} is not on router {} yet",
                     generation.unwrap_or_default(),
@@ -166,18 +167,21 @@ async fn cleanup(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
     let stuck = conds
         .and_then(|cs| cs.iter().find(|c| c.status == "True"))
         .filter(|c| {
-            c.reason == "RouterUnreachable" || c.reason == "AuthFailed" || c.reason == "TLSError"
+            matches!(
+                Reason::parse(&c.reason),
+                Some(Reason::RouterUnreachable | Reason::AuthFailed | Reason::TLSError)
+            )
         });
     if stuck.is_none()
         && !same(
             conds,
             State::Reconciling,
-            "Deleting",
+            Reason::Deleting,
             &waiting,
             pr.metadata.generation,
         )
     {
-        let _ = set_condition(ctx, pr, State::Reconciling, "Deleting", &waiting).await;
+        let _ = set_condition(ctx, pr, State::Reconciling, Reason::Deleting, &waiting).await;
     }
     Err(Error::Waiting(waiting))
 }
@@ -202,7 +206,7 @@ async fn set_condition(
     ctx: &Context,
     pr: &PortRule,
     state: State,
-    reason: &str,
+    reason: Reason,
     message: &str,
 ) -> Result<(), Error> {
     let status = pr.status.clone().unwrap_or_default();

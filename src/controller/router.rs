@@ -10,7 +10,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use serde_json::json;
 use vmnet_api::{FINALIZER, VyosRouter};
 
-use vmnet_plan::conditions::{State, conditions, same};
+use vmnet_plan::conditions::{Reason, State, conditions, same};
 
 use crate::context::WriterSlot;
 use crate::context::{Context, lock};
@@ -71,9 +71,9 @@ async fn cleanup(router: &VyosRouter, ctx: &Context) -> Result<Action, Error> {
         .status
         .as_ref()
         .and_then(|s| s.common.conditions.as_deref());
-    if !same(conds, State::Reconciling, "Deleting", &msg, g) {
+    if !same(conds, State::Reconciling, Reason::Deleting, &msg, g) {
         let api: Api<VyosRouter> = Api::all(ctx.client.clone());
-        let body = json!({ "status": { "conditions": conditions(conds, State::Reconciling, "Deleting", &msg, g) } });
+        let body = json!({ "status": { "conditions": conditions(conds, State::Reconciling, Reason::Deleting, &msg, g) } });
         let _ = api
             .patch_status(&name, &PatchParams::default(), &Patch::Merge(body))
             .await;
@@ -149,7 +149,7 @@ async fn mark_in_flight(router: &VyosRouter, ctx: &Context) -> Result<(), Error>
         "metadata": { "resourceVersion": router.metadata.resource_version },
         "status": {
             "observedGeneration": g,
-            "conditions": conditions(conds, State::Reconciling, "Programming", &msg, g),
+            "conditions": conditions(conds, State::Reconciling, Reason::Programming, &msg, g),
         },
     });
     let api: Api<VyosRouter> = Api::all(ctx.client.clone());

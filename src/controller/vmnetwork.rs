@@ -20,7 +20,7 @@ use vmnet_core::alloc::{
 use crate::context::{Context, lock};
 use crate::controller::Error;
 use crate::controller::pools::protocol;
-use vmnet_plan::conditions::{State, conditions, is_ready, same};
+use vmnet_plan::conditions::{Reason, State, conditions, is_ready, same};
 
 /// The label that ties a PortRule to the VmNetwork that made it.
 pub const VMNETWORK_LABEL: &str = "vmnet.dev/vmnetwork";
@@ -285,7 +285,7 @@ fn child_ready(child: &PortRule, spec: &serde_json::Value) -> bool {
 }
 
 /// A condition's reason and message.
-type Said = Option<(String, String)>;
+type Said = Option<(Reason, String)>;
 
 /// What a not-Ready child says about itself: a Stalled reason (for the generation it has),
 /// or a Reconciling one worth passing up (RouterUnreachable, Deleting, ...).
@@ -301,10 +301,17 @@ fn child_state(child: Option<&PortRule>) -> (Said, Said) {
         conds
             .iter()
             .find(|c| c.type_ == t && c.status == "True")
-            .map(|c| (c.reason.clone(), c.message.clone()))
+            // Every reason on a PortRule is one of ours; one from elsewhere reads as Waiting.
+            .map(|c| {
+                (
+                    Reason::parse(&c.reason).unwrap_or(Reason::Waiting),
+                    c.message.clone(),
+                )
+            })
     };
     let stalled = find("Stalled").filter(|_| fresh);
-    let waiting = find("Reconciling").filter(|(r, _)| r != "Allocated" && r != "Programming");
+    let waiting =
+        find("Reconciling").filter(|(r, _)| !matches!(r, Reason::Allocated | Reason::Programming));
     (stalled, waiting)
 }
 
@@ -324,7 +331,7 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     let mut port_status = outcome.ports.clone();
     let mut not_ready = Vec::new();
     let mut stalled_child = None;
-    let mut waiting_child: Option<(String, String)> = None;
+    let mut waiting_child: Option<(Reason, String)> = None;
     let mut unprogrammable = None;
     let mut wanted = BTreeSet::new();
     if let (None, Some((address, _))) = (&outcome.problem, &outcome.address) {
@@ -417,16 +424,16 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
         };
         (
             State::Stalled,
-            e.reason().to_owned(),
+            Reason::from(e),
             format!("{place}: {e}{kept}"),
         )
     } else if let Some(why) = unprogrammable {
-        (State::Stalled, "InvalidRequest".to_owned(), why)
+        (State::Stalled, Reason::InvalidRequest, why)
     } else if let Some((port, reason, msg)) = stalled_child {
         (State::Stalled, reason, format!("port {port}: {msg}"))
     } else if !not_ready.is_empty() {
         let (reason, why) = waiting_child.map_or_else(
-            || ("Programming".to_owned(), String::new()),
+            || (Reason::Programming, String::new()),
             |(r, m)| (r, format!(": {m}")),
         );
         (
@@ -440,14 +447,14 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     } else {
         (
             State::Ready,
-            "Programmed".to_owned(),
+            Reason::Programmed,
             format!("{} port(s) forwarded", port_status.len()),
         )
     };
     let address = outcome.address.as_ref().map(|(ip, _)| ip.to_string());
     let ip_pool = outcome.address.as_ref().and_then(|(_, p)| p.clone());
     let endpoints = (!endpoints.is_empty()).then(|| endpoints.join(", "));
-    let unchanged = same(prev_conds, state, &reason, &message, g)
+    let unchanged = same(prev_conds, state, reason, &message, g)
         && prev.address == address
         && prev.ip_pool == ip_pool
         && prev.endpoints == endpoints
@@ -459,7 +466,7 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
             "ipPool": ip_pool,
             "endpoints": endpoints,
             "ports": if port_status.is_empty() { None } else { Some(&port_status) },
-            "conditions": conditions(prev_conds, state, &reason, &message, g),
+            "conditions": conditions(prev_conds, state, reason, &message, g),
         });
         api.patch_status(
             &name,

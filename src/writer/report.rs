@@ -200,13 +200,13 @@ impl Reporter<'_> {
                 match failed.get(n) {
                     Some(text) => (
                         State::Stalled,
-                        Reason::CommitFailed.as_str(),
+                        Reason::CommitFailed,
                         format!("router {} refused rule {n}: {text}", self.router),
                         None,
                     ),
                     None if held.contains_key(n) || (is_paused && !paused) => (
                         State::Reconciling,
-                        Reason::Paused.as_str(),
+                        Reason::Paused,
                         format!(
                             "paused (annotation {}): rule {n} on router {} is left as it is; \
                              remove the annotation to update it",
@@ -217,7 +217,7 @@ impl Reporter<'_> {
                     ),
                     None if paused => (
                         State::Reconciling,
-                        Reason::Paused.as_str(),
+                        Reason::Paused,
                         format!(
                             "router {} is paused (annotation {}): rule {n} waits",
                             self.router,
@@ -227,7 +227,7 @@ impl Reporter<'_> {
                     ),
                     None => (
                         State::Ready,
-                        Reason::Programmed.as_str(),
+                        Reason::Programmed,
                         format!("rule {n} on router {}", self.router),
                         Some(rule_hash(&entry.rule, entry.group.as_ref())),
                     ),

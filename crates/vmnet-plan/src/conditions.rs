@@ -88,15 +88,55 @@ reasons! {
     RouterBusy,
     /// The router failed in another way.
     RouterError,
-    /// Another PortRule holds the endpoint or number.
+    /// Another PortRule holds the endpoint or number (or another claimant the value).
     Conflict,
-    /// The PortRule's namespace may not use the address.
+    /// The PortRule's namespace may not use the address (or the pool).
     NamespaceNotAllowed,
+    /// The object is being deleted and waits for something.
+    Deleting,
+    /// A rule number (or an address, ports) was allocated; the router is next.
+    Allocated,
+    /// The VyosRouter the object names does not exist.
+    RouterNotFound,
+    /// A pool is loaded and serving.
+    Loaded,
+    /// A pool's new ranges leave out values that are held.
+    AllocationsOutOfRange,
+    /// The request cannot be satisfied as written.
+    InvalidRequest,
+    /// The rule would be refused by VyOS (a field is invalid there).
+    InvalidRule,
+    /// Not allowed for another reason the message gives.
+    NotAllowed,
+    /// The rule number is outside the router's ruleRange.
+    RuleNumberOutOfRange,
+    /// Every value of the pool is held.
+    PoolExhausted,
+    /// The value asked for lies outside the pool.
+    OutsidePool,
+    /// The pool is being deleted.
+    PoolDeleting,
+    /// A child object is not Ready yet.
+    Waiting,
 }
 
-impl AsRef<str> for Reason {
-    fn as_ref(&self) -> &str {
-        self.as_str()
+impl From<&vmnet_core::alloc::AllocError> for Reason {
+    fn from(e: &vmnet_core::alloc::AllocError) -> Self {
+        use vmnet_core::alloc::AllocError as E;
+        match e {
+            E::Exhausted { .. } => Reason::PoolExhausted,
+            E::NotAllowedForNamespace { .. } => Reason::NamespaceNotAllowed,
+            E::Conflict { .. } => Reason::Conflict,
+            E::OutsidePool { .. } => Reason::OutsidePool,
+            E::PoolDeleting { .. } => Reason::PoolDeleting,
+            E::InvalidRequest { .. } => Reason::InvalidRequest,
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -105,11 +145,11 @@ impl AsRef<str> for Reason {
 pub fn conditions(
     previous: Option<&[Condition]>,
     state: State,
-    reason: impl AsRef<str>,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) -> Vec<Condition> {
-    let reason = reason.as_ref();
+    let reason = reason.as_str();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let make = |type_: &str, on: bool| {
         let status = if on { "True" } else { "False" };
@@ -143,11 +183,11 @@ pub fn conditions(
 pub fn same(
     conds: Option<&[Condition]>,
     state: State,
-    reason: impl AsRef<str>,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) -> bool {
-    let reason = reason.as_ref();
+    let reason = reason.as_str();
     let want = match state {
         State::Ready => READY,
         State::Reconciling => RECONCILING,
@@ -175,23 +215,43 @@ mod tests {
     #[test]
     fn exactly_one_condition_is_true() {
         for state in [State::Ready, State::Reconciling, State::Stalled] {
-            let cs = conditions(None, state, "Why", "because", Some(3));
+            let cs = conditions(None, state, Reason::Waiting, "because", Some(3));
             assert_eq!(cs.iter().filter(|c| c.status == "True").count(), 1);
             assert!(cs.iter().all(|c| c.observed_generation == Some(3)));
-            assert!(same(Some(&cs), state, "Why", "because", Some(3)));
-            assert!(!same(Some(&cs), state, "Why", "other", Some(3)));
-            assert!(!same(Some(&cs), state, "Why", "because", Some(4)));
+            assert!(same(Some(&cs), state, Reason::Waiting, "because", Some(3)));
+            assert!(!same(Some(&cs), state, Reason::Waiting, "other", Some(3)));
+            assert!(!same(Some(&cs), state, Reason::Waiting, "because", Some(4)));
         }
     }
 
     #[test]
+    fn every_reason_reads_back_as_itself() {
+        for r in [
+            Reason::Synced,
+            Reason::Paused,
+            Reason::SecretNamespaceNotAllowed,
+            Reason::Waiting,
+        ] {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Reason::parse("NotAReason"), None);
+        assert!(Reason::AuthFailed.router_wide() && !Reason::Conflict.router_wide());
+    }
+
+    #[test]
     fn transition_time_survives_an_unchanged_status() {
-        let mut first = conditions(None, State::Reconciling, "Waiting", "", Some(1));
+        let mut first = conditions(None, State::Reconciling, Reason::Waiting, "", Some(1));
         let old = Time(k8s_openapi::jiff::Timestamp::from_second(1_000_000).unwrap());
         for c in &mut first {
             c.last_transition_time = old.clone();
         }
-        let next = conditions(Some(&first), State::Ready, "Programmed", "ok", Some(1));
+        let next = conditions(
+            Some(&first),
+            State::Ready,
+            Reason::Programmed,
+            "ok",
+            Some(1),
+        );
         let ready = next.iter().find(|c| c.type_ == READY).unwrap();
         let stalled = next.iter().find(|c| c.type_ == STALLED).unwrap();
         assert_ne!(

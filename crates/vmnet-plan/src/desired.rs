@@ -123,7 +123,7 @@ pub fn desired_with(
             .and_then(|nat| {
                 if let Some(other) = out.rules.get(&number) {
                     return Err(Refusal::new(
-                        "Conflict",
+                        crate::conditions::Reason::Conflict,
                         format!(
                             "rule number {number} is already used by PortRule {}",
                             other.key
@@ -132,7 +132,7 @@ pub fn desired_with(
                 }
                 if foreign.contains_key(&number) {
                     return Err(Refusal::new(
-                        "Conflict",
+                        crate::conditions::Reason::Conflict,
                         format!(
                             "rule {number} on router {router_name} holds a rule that \
                              vmnet-operator does not own; it is left alone, so this rule \
@@ -143,7 +143,7 @@ pub fn desired_with(
                 }
                 if group.is_some() && foreign_groups.contains(&group_name(number)) {
                     return Err(Refusal::new(
-                        "Conflict",
+                        crate::conditions::Reason::Conflict,
                         format!(
                             "firewall group network-group {} on router {router_name} exists \
                              and vmnet-operator does not own it; it is left alone, so this \
@@ -156,7 +156,7 @@ pub fn desired_with(
                 let ep = Endpoint::of(r, router);
                 if let Some((_, holder)) = taken.iter().find(|(e, _)| e.overlaps(&ep)) {
                     return Err(Refusal::new(
-                        "Conflict",
+                        crate::conditions::Reason::Conflict,
                         format!(
                             "{} is already forwarded by PortRule {holder}; change \
                              spec.externalPort (or the address) of one of them",
@@ -376,7 +376,7 @@ mod tests {
         let d = want(&rules);
         assert_eq!(d.rules[&100].key.name, "old");
         let why = &d.refused[&Key::of(&rules[0])];
-        assert_eq!(why.reason, "Conflict");
+        assert_eq!(why.reason, crate::conditions::Reason::Conflict);
         assert!(
             why.message.contains("lab/old") && why.message.contains("203.0.113.10:53"),
             "{}",
@@ -434,7 +434,7 @@ mod tests {
         let d = taken("VMNET-100");
         assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![101]);
         let why = &d.refused[&Key::of(&rules[0])];
-        assert_eq!(why.reason, "Conflict");
+        assert_eq!(why.reason, crate::conditions::Reason::Conflict);
         assert!(why.message.contains("VMNET-100"), "{}", why.message);
         assert!(d.groups().is_empty());
     }
@@ -451,7 +451,7 @@ mod tests {
                 .message
                 .contains("rule number 100")
         );
-        let deny = |_: &PortRule| Err(Refusal::new("NotAllowed", "no"));
+        let deny = |_: &PortRule| Err(Refusal::new(crate::conditions::Reason::NotAllowed, "no"));
         let d = desired(
             "edge",
             &router(),
@@ -475,7 +475,7 @@ mod tests {
             namespace: "lab".into(),
             name: "any".into(),
         }];
-        assert_eq!(why.reason, "Conflict");
+        assert_eq!(why.reason, crate::conditions::Reason::Conflict);
         assert!(
             why.message
                 .contains("every address on interface eth0:30022"),

@@ -331,7 +331,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 .and_then(|s| s.rule_number),
             owner: Some(k.to_string()),
             action: Action::Refused {
-                reason: r.reason.to_owned(),
+                reason: r.reason.as_str().to_owned(),
                 message: r.message.clone(),
             },
             drifted: None,

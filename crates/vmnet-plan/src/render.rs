@@ -85,15 +85,15 @@ pub fn source_group(rule: &PortRule) -> Option<NetworkGroup> {
 /// Why a PortRule cannot be rendered; becomes a `Stalled` condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// CamelCase reason for the condition and the Event.
-    pub reason: &'static str,
+    /// The reason for the condition and the Event.
+    pub reason: crate::conditions::Reason,
     /// What is wrong and what to do, naming the field.
     pub message: String,
 }
 
 impl Refusal {
     /// A refusal with `reason` and `message`.
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(reason: crate::conditions::Reason, message: impl Into<String>) -> Self {
         Self {
             reason,
             message: message.into(),
@@ -110,7 +110,7 @@ pub fn render(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<N
     let name = rule.metadata.name.as_deref().unwrap_or_default();
     if !router.rule_range.contains(number) {
         return Err(Refusal::new(
-            "RuleNumberOutOfRange",
+            crate::conditions::Reason::RuleNumberOutOfRange,
             format!(
                 "status.ruleNumber {number} is outside the router's ruleRange {}-{}",
                 router.rule_range.start, router.rule_range.end
@@ -162,7 +162,7 @@ pub fn render(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<N
             .collect::<Vec<_>>()
             .join("; ");
         return Err(Refusal::new(
-            "InvalidRule",
+            crate::conditions::Reason::InvalidRule,
             format!("VyOS would reject this rule: {text}"),
         ));
     }
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn out_of_range_numbers_are_refused_and_several_sources_go_through_a_group() {
         let e = render(&rule(base()), &router(), 99).unwrap_err();
-        assert_eq!(e.reason, "RuleNumberOutOfRange");
+        assert_eq!(e.reason, crate::conditions::Reason::RuleNumberOutOfRange);
         let mut s = base();
         s["sourceRanges"] = serde_json::json!(["198.51.100.0/24"]);
         let one = rule(s);

@@ -25,14 +25,14 @@ pub fn check(
     let target = rule.spec.internal_address.as_str();
     let Ok(ip) = target.parse::<IpAddr>() else {
         return Err(Refusal::new(
-            "InvalidRule",
+            crate::conditions::Reason::InvalidRule,
             format!("spec.internalAddress {target:?} is not an IP address"),
         ));
     };
     match holder(ip) {
         Some(c) if c.namespace == ns => Ok(()),
         Some(c) => Err(Refusal::new(
-            "NamespaceNotAllowed",
+            crate::conditions::Reason::NamespaceNotAllowed,
             format!(
                 "spec.internalAddress {target} belongs to a {} in namespace {:?}; a PortRule \
                  may only forward to VMs of its own namespace ({ns:?})",
@@ -41,7 +41,7 @@ pub fn check(
         )),
         None if pool_allows(ip, ns) => Ok(()),
         None => Err(Refusal::new(
-            "NamespaceNotAllowed",
+            crate::conditions::Reason::NamespaceNotAllowed,
             format!(
                 "spec.internalAddress {target} is held by no VmNetwork in namespace {ns:?} and \
                  lies in no IpPool that namespace may use; a PortRule may only forward to its \
@@ -88,7 +88,7 @@ mod tests {
         let held = |ip: IpAddr| (ip.to_string() == "10.0.0.9").then(|| vm("b"));
         let pool_for_a = |ip: IpAddr, ns: &str| ns == "a" && ip.to_string().starts_with("10.0.0.");
         let e = check(&pr("a", "10.0.0.9"), &held, &pool_for_a).unwrap_err();
-        assert_eq!(e.reason, "NamespaceNotAllowed");
+        assert_eq!(e.reason, crate::conditions::Reason::NamespaceNotAllowed);
         assert!(e.message.contains("namespace \"b\""), "{}", e.message);
         // A pool the namespace may use covers free addresses, not another namespace's VM.
         assert!(check(&pr("a", "10.0.0.7"), &held, &pool_for_a).is_ok());
