@@ -11,30 +11,19 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use charts::{CRDS, adopt_crds, copy_dir, documents, every_optional_feature, monitoring_standins};
 use serde_json::{Value, json};
 use vmnet_testkit::{helm, install_crds, kubectl, kubectl_with_input, repo_root};
+
+#[path = "common/chart.rs"]
+mod charts;
 
 const RELEASE: &str = "vmnet";
 const NS: &str = "vmnet-system";
 const CHART: &str = "charts/vmnet-operator";
-const CRDS: [&str; 5] = [
-    "vyosrouters",
-    "ippools",
-    "portpools",
-    "vmnetworks",
-    "portrules",
-];
 
 fn chart() -> String {
-    repo_root().join(CHART).to_string_lossy().into_owned()
-}
-
-/// Every document of a multi-document YAML stream, as JSON.
-fn documents(yaml: &str) -> Vec<Value> {
-    yaml.split("\n---")
-        .filter_map(|d| serde_yaml_ng::from_str::<Value>(d).ok())
-        .filter(|v| v.is_object())
-        .collect()
+    charts::chart().to_string_lossy().into_owned()
 }
 
 fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> Result<(), String>) {
@@ -50,26 +39,6 @@ fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> Result<(), String>) 
     panic!("timed out after {secs} s waiting for {what}; last: {last}");
 }
 
-/// Stand-ins for prometheus-operator's CRDs (open schemas, ours), so the apiserver knows
-/// the kinds the chart's optional monitoring objects use.
-fn monitoring_standins() {
-    for (plural, kind) in [
-        ("servicemonitors", "ServiceMonitor"),
-        ("prometheusrules", "PrometheusRule"),
-    ] {
-        let crd = json!({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
-            "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
-                "names": {"plural": plural, "kind": kind},
-                "versions": [{"name": "v1", "served": true, "storage": true,
-                    "schema": {"openAPIV3Schema": {"type": "object",
-                        "x-kubernetes-preserve-unknown-fields": true}}}]}
-        });
-        kubectl_with_input(&["apply", "-f", "-"], &crd.to_string()).unwrap();
-    }
-}
-
 #[test]
 fn the_chart_lints_and_renders_into_objects_the_apiserver_accepts() {
     install_crds_blocking();
@@ -77,13 +46,8 @@ fn the_chart_lints_and_renders_into_objects_the_apiserver_accepts() {
     assert!(lint.contains("0 chart(s) failed"), "{lint}");
     monitoring_standins();
     let _ = kubectl(&["create", "namespace", NS]);
-    for sets in [
-        "",
-        "metrics.service.enabled=true,metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true,\
-         metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true,\
-         credentials.namespaces={vmnet-system,default},operator.watchNamespace=lab,\
-         operator.selector=shard=a,image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000",
-    ] {
+    let every = every_optional_feature(NS);
+    for sets in ["", every.as_str()] {
         // Its own release name, so the install test's objects are not in the way.
         let mut args = vec!["template", "dryrun", CHART, "-n", NS];
         if !sets.is_empty() {
@@ -331,24 +295,7 @@ async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts
     let dir = tempfile::tempdir().unwrap();
     // The CRDs exist already (other tests install them): Helm adopts them, as it adopts
     // any object with its ownership metadata.
-    for crd in CRDS {
-        let name = format!("crd/{crd}.vmnet.dev");
-        kubectl(&[
-            "label",
-            &name,
-            "--overwrite",
-            "app.kubernetes.io/managed-by=Helm",
-        ])
-        .unwrap();
-        kubectl(&[
-            "annotate",
-            &name,
-            "--overwrite",
-            &format!("meta.helm.sh/release-name={RELEASE}"),
-            &format!("meta.helm.sh/release-namespace={NS}"),
-        ])
-        .unwrap();
-    }
+    adopt_crds(RELEASE, NS);
     let _ = helm(&["uninstall", RELEASE, "-n", NS]);
     helm(&[
         "install",
@@ -669,17 +616,4 @@ async fn cleanup_examples(examples: &str) {
         }
     });
     op.abort();
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, PostParams};
@@ -16,40 +15,6 @@ use vmnet_testkit::{TestNamespace, kubectl};
 use vyos_sim::Faults;
 
 use common::*;
-
-/// Every WARN or ERROR event this test binary's operators log, as text.
-fn warnings() -> &'static Mutex<Vec<String>> {
-    static LOG: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        struct Collect;
-        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
-            fn on_event(
-                &self,
-                event: &tracing::Event<'_>,
-                _: tracing_subscriber::layer::Context<'_, S>,
-            ) {
-                if *event.metadata().level() > tracing::Level::WARN {
-                    return;
-                }
-                struct Text(String);
-                impl tracing::field::Visit for Text {
-                    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                        self.0.push_str(&format!("{}={v:?} ", f.name()));
-                    }
-                }
-                let mut t = Text(String::new());
-                event.record(&mut t);
-                if let Some(log) = LOG.get() {
-                    log.lock().unwrap().push(t.0);
-                }
-            }
-        }
-        let _ =
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Collect));
-        Mutex::new(Vec::new())
-    })
-}
 
 fn rbac(body: Value) {
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -556,7 +521,7 @@ async fn pool_used(pools: &Api<vmnet_api::PortPool>, name: &str, used: u64) {
 //    finalizers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalizer_races_are_not_warnings() {
-    let log = warnings();
+    let log = logged();
     let mut w = world("quiet").await;
     for i in 0..6 {
         w.vmnetwork(
@@ -601,8 +566,8 @@ async fn finalizer_races_are_not_warnings() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|l| l.contains("finalizer"))
-        .cloned()
+        .filter(|(level, l)| *level <= tracing::Level::WARN && l.contains("finalizer"))
+        .map(|(_, l)| l.clone())
         .collect();
     assert!(bad.is_empty(), "warnings about finalizers: {bad:#?}");
 }

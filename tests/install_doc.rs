@@ -9,17 +9,14 @@
 
 use std::process::Command;
 
+use charts::{CRDS, adopt_crds};
 use vmnet_testkit::{control_plane, helm, install_crds, kubectl, repo_root};
+
+#[path = "common/chart.rs"]
+mod charts;
 
 const PAGE: &str = "docs/install.md";
 const SKIP: &str = "<!-- not run by tests/install_doc.rs:";
-const CRDS: [&str; 5] = [
-    "vyosrouters",
-    "ippools",
-    "portpools",
-    "vmnetworks",
-    "portrules",
-];
 
 /// The section whose commands are the alternative to Helm's: run after `helm uninstall`
 /// (applied over a Helm release, its objects conflict with Helm's fields, as the page says).
@@ -104,24 +101,7 @@ fn every_command_of_the_install_page_runs_as_written() {
         .unwrap();
     // The CRDs exist already (other tests install them); a fresh cluster would not have
     // them. Give them Helm's ownership so `helm install` adopts them, as it would its own.
-    for crd in CRDS {
-        let name = format!("crd/{crd}.vmnet.dev");
-        kubectl(&[
-            "label",
-            &name,
-            "--overwrite",
-            "app.kubernetes.io/managed-by=Helm",
-        ])
-        .unwrap();
-        kubectl(&[
-            "annotate",
-            &name,
-            "--overwrite",
-            "meta.helm.sh/release-name=vmnet",
-            "meta.helm.sh/release-namespace=vmnet-system",
-        ])
-        .unwrap();
-    }
+    adopt_crds("vmnet", "vmnet-system");
     let _ = helm(&["uninstall", "vmnet", "-n", "vmnet-system"]);
     let _ = kubectl(&[
         "delete",

@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -18,37 +17,6 @@ use vmnet_testkit::control_plane;
 use vyos_sim::SimOp;
 
 use common::*;
-
-/// Everything this test binary's operators log, as text (for the audit checks).
-fn log() -> &'static Mutex<Vec<String>> {
-    static LOG: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        struct Collect;
-        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
-            fn on_event(
-                &self,
-                event: &tracing::Event<'_>,
-                _: tracing_subscriber::layer::Context<'_, S>,
-            ) {
-                struct Text(String);
-                impl tracing::field::Visit for Text {
-                    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                        self.0.push_str(&format!("{}={v:?} ", f.name()));
-                    }
-                }
-                let mut t = Text(String::new());
-                event.record(&mut t);
-                if let Some(log) = LOG.get() {
-                    log.lock().unwrap().push(t.0);
-                }
-            }
-        }
-        let _ =
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Collect));
-        Mutex::new(Vec::new())
-    })
-}
 
 /// Runs `vmnet-operator plan` with `args`; its exit code and standard output.
 fn plan(args: &[&str]) -> (i32, String) {
@@ -136,7 +104,7 @@ async fn router_json(w: &World) -> Value {
 /// and the API key appears in none of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_lists_exactly_what_the_next_pass_does_and_writes_nothing() {
-    log();
+    logged();
     let mut w = world("plan").await;
     w.start_operator("op-1", true).await;
     for (name, port) in [
@@ -281,7 +249,12 @@ async fn plan_lists_exactly_what_the_next_pass_does_and_writes_nothing() {
     ] {
         assert!(events.contains(want), "no {want} Event:\n{events}");
     }
-    let lines = log().lock().unwrap().clone();
+    let lines: Vec<String> = logged()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect();
     let ours: Vec<&String> = lines.iter().filter(|l| l.contains(&w.router)).collect();
     assert!(
         ours.iter().any(|l| l.contains("configure request")
@@ -401,9 +374,16 @@ async fn a_paused_router_or_rule_is_left_alone() {
         Some("8080"),
         "a paused rule was changed"
     );
-    let o = get_json(&w.portrules(), "a").await.unwrap();
-    let (s, reason, _) = condition(&o, "Reconciling").unwrap();
-    assert_eq!((s.as_str(), reason.as_str()), ("True", "Paused"), "{o:#}");
+    // The PortRule controller marks the new generation Programming; the writer's next pass
+    // says Paused.
+    eventually(10, "a says Paused", async || {
+        let o = get_json(&w.portrules(), "a").await.ok_or("absent")?;
+        match condition(&o, "Reconciling") {
+            Some((s, r, _)) if s == "True" && r == "Paused" => Ok(()),
+            _ => Err(o["status"].to_string()),
+        }
+    })
+    .await;
 }
 
 /// Done when 4 and 5: `deletionPolicy: Orphan` on a VmNetwork leaves its rules on the router

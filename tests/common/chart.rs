@@ -1,5 +1,4 @@
-//! What the chart's tests share (tests/chart_helm4.rs; tests/chart.rs has its own copies of
-//! some of these). Included with `#[path = "common/chart.rs"] mod chart;`, apart from
+//! What the chart's tests share (tests/chart.rs, tests/chart_helm4.rs). Included with `#[path = "common/chart.rs"] mod chart;`, apart from
 //! tests/common/mod.rs, whose worlds a chart test does not need.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -103,5 +102,28 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(e.path(), dest).unwrap();
         }
+    }
+}
+
+/// Gives the CRDs (other tests install them without Helm) the ownership metadata of
+/// `release` in `namespace`, so `helm install` adopts them as it would its own.
+pub fn adopt_crds(release: &str, namespace: &str) {
+    for crd in CRDS {
+        let name = format!("crd/{crd}.vmnet.dev");
+        kubectl(&[
+            "label",
+            &name,
+            "--overwrite",
+            "app.kubernetes.io/managed-by=Helm",
+        ])
+        .unwrap();
+        kubectl(&[
+            "annotate",
+            &name,
+            "--overwrite",
+            &format!("meta.helm.sh/release-name={release}"),
+            &format!("meta.helm.sh/release-namespace={namespace}"),
+        ])
+        .unwrap();
     }
 }

@@ -467,3 +467,36 @@ pub fn kstatus(objects: &[&Value]) -> Vec<String> {
         .map(|l| l.split(' ').nth(1).unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Every event this test binary logs (its operators run in process), with its level, from
+/// the first call on (which installs the collecting subscriber).
+pub fn logged() -> &'static std::sync::Mutex<Vec<(tracing::Level, String)>> {
+    use std::sync::{Mutex, OnceLock};
+    static LOG: OnceLock<Mutex<Vec<(tracing::Level, String)>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        struct Collect;
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                struct Text(String);
+                impl tracing::field::Visit for Text {
+                    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                        self.0.push_str(&format!("{}={v:?} ", f.name()));
+                    }
+                }
+                let mut t = Text(String::new());
+                event.record(&mut t);
+                if let Some(log) = LOG.get() {
+                    log.lock().unwrap().push((*event.metadata().level(), t.0));
+                }
+            }
+        }
+        let _ =
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Collect));
+        Mutex::new(Vec::new())
+    })
+}

@@ -15,3 +15,6 @@ pub mod desired;
 pub mod plan;
 pub mod render;
 pub mod tenant;
+
+#[cfg(test)]
+mod fixtures;

@@ -2,32 +2,11 @@
 use super::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use proptest::prelude::*;
-use vmnet_api::{PortRuleSpec, PortRuleStatus, RuleRange, SecretKeyRef};
+use vmnet_api::{PortRuleSpec, PortRuleStatus};
 
 use crate::render::render;
 
-fn router() -> VyosRouterSpec {
-    VyosRouterSpec {
-        endpoint: "https://192.0.2.1".into(),
-        credentials_secret_ref: SecretKeyRef {
-            name: "k".into(),
-            namespace: "ns".into(),
-            key: None,
-        },
-        tls: None,
-        rule_range: RuleRange {
-            start: 100,
-            end: 199,
-        },
-        default_inbound_interface: Some("eth0".into()),
-        drift_check_interval: None,
-        commit_confirm_minutes: None,
-        request_body_size_limit: None,
-        save_config: None,
-        orphan_policy: None,
-        backup: None,
-    }
-}
+use crate::fixtures::router;
 
 fn pr(name: &str, number: u32, port: u16) -> PortRule {
     let spec: PortRuleSpec = serde_json::from_value(serde_json::json!({

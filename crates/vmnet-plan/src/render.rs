@@ -200,30 +200,9 @@ pub fn rule_hash(rule: &NatRule, group: Option<&NetworkGroup>) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use vmnet_api::{PortRuleSpec, SecretKeyRef};
+    use vmnet_api::PortRuleSpec;
 
-    fn router() -> VyosRouterSpec {
-        VyosRouterSpec {
-            endpoint: "https://192.0.2.1".into(),
-            credentials_secret_ref: SecretKeyRef {
-                name: "k".into(),
-                namespace: "ns".into(),
-                key: None,
-            },
-            tls: None,
-            rule_range: RuleRange {
-                start: 100,
-                end: 199,
-            },
-            default_inbound_interface: Some("eth0".into()),
-            drift_check_interval: None,
-            commit_confirm_minutes: None,
-            request_body_size_limit: None,
-            save_config: None,
-            orphan_policy: None,
-            backup: None,
-        }
-    }
+    use crate::fixtures::router;
 
     fn rule(spec: serde_json::Value) -> PortRule {
         let spec: PortRuleSpec = serde_json::from_value(spec).unwrap();

@@ -1,8 +1,8 @@
 //! `/etc/services` as VyOS 1.4 and 1.5 have it: Debian 12 (bookworm) netbase 6.4, the
 //! file the `port-multi` and `port-range` validators read (vyos-1x `src/validators/`).
 //! Each service name with its aliases, in the file's order; the comments are left out.
-//! Generated from that file; vyos-client and vyos-sim hold the same copy (a test in
-//! vyos-client compares them).
+//! Generated from that file; vyos-client compiles this same file (a `#[path]` module), so
+//! the client and the simulator cannot disagree on it.
 
 /// `(name, aliases)` for every service in `/etc/services`.
 pub const SERVICES: &[(&str, &[&str])] = &[

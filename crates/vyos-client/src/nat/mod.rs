@@ -15,6 +15,9 @@ mod parse;
 #[cfg(test)]
 mod proptests;
 mod render;
+// One copy of VyOS's service names for the client and the simulator: the simulator's file
+// (both crates are built from this workspace only; neither is published).
+#[path = "../../../vyos-sim/src/services.rs"]
 mod services;
 mod validate;
 

@@ -887,11 +887,6 @@ mod tests {
     }
 
     #[test]
-    fn services_table_is_the_simulators() {
-        assert_eq!(SERVICES, vyos_sim::services::SERVICES);
-    }
-
-    #[test]
     fn versions_differ_on_fqdn_and_one_address_ranges() {
         let mut r = dnat();
         r.destination.fqdn = Some("example.com".into());
