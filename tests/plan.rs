@@ -560,3 +560,48 @@ async fn plan_with_manifests_shows_what_applying_them_would_do() {
         "plan -f wrote to the cluster"
     );
 }
+
+/// Issue 16, item 4: a configure request that outlives the client's deadline may still
+/// commit (VyOS goes on with it, and so does vyos-sim). The writer reads the router again
+/// instead of reporting it unreachable, waits for it rather than resending, and converges
+/// with exactly the ops `plan` predicted: none sent twice, no commit refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_timed_out_is_read_again_and_never_sent_twice() {
+    logged();
+    let mut w = world("slow").await;
+    for i in 0..5u16 {
+        w.portrule(&format!("r{i}"), standalone(&w, 35000 + i, "10.77.0.50"))
+            .await;
+    }
+    let (code, json) = plan_json(&w.router);
+    assert_eq!(code, 2, "{json:#}");
+    let planned = json["routers"][0]["summary"]["ops"].as_u64().unwrap();
+    // Every commit takes longer than the operator's 3 s deadline.
+    w.sim().set_faults(vyos_sim::Faults {
+        commit_delay_ms: 3500,
+        ..Default::default()
+    });
+    w.start_operator("op-1", true).await;
+    for i in 0..5 {
+        wait_ready_rule(&w, &format!("r{i}"), 60).await;
+    }
+    let c = w.sim().counters();
+    assert_eq!(c.ops_applied, planned, "ops sent twice (or missing): {c:?}");
+    assert_eq!(c.failed_commits, 0, "{c:?}");
+    let lines: Vec<String> = logged()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, l)| l.contains(&w.router))
+        .map(|(_, l)| l.clone())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("CommitUnconfirmed")),
+        "the timeout was not seen: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("reason=\"RouterUnreachable\"")),
+        "a slow commit was reported as an unreachable router: {lines:#?}"
+    );
+    assert_eq!(router_json(&w).await["status"]["reachable"], true);
+}

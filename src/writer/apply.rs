@@ -65,6 +65,8 @@ pub struct Request<'a> {
     pub took: Duration,
     /// The router's text when it did not commit.
     pub error: Option<&'a str>,
+    /// No answer came within the client's timeout: it may have committed.
+    pub timed_out: bool,
 }
 
 /// The change to send: ops by rule number (as [`vmnet_plan::plan::Plan::ops`]), and the
@@ -164,6 +166,7 @@ pub async fn apply(
                 rules: &batch,
                 took: started.elapsed(),
                 error: error.as_deref(),
+                timed_out: matches!(result, Err(VyosError::Timeout { .. })),
             });
             result.map_err(|e| match e {
                 VyosError::CommitFailed { .. } | VyosError::Rejected { .. } => {

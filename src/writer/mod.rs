@@ -95,6 +95,12 @@ struct Writer {
     /// A body limit the router showed (413) below the one its spec declares, with that
     /// declared limit: forgotten when the spec changes.
     learned_body_limit: Option<(usize, usize)>,
+    /// At most this many ops per request since a request of twice as many got no answer
+    /// within the deadline.
+    learned_max_ops: Option<usize>,
+    /// The last pass ended with a write whose outcome is unknown: the next waits a whole
+    /// request deadline, so the router has finished it before it is read again.
+    unconfirmed: bool,
 }
 
 async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()>) {
@@ -105,6 +111,8 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         failures: 0,
         had_groups: None,
         learned_body_limit: None,
+        learned_max_ops: None,
+        unconfirmed: false,
     };
     let mut next = Instant::now();
     loop {
@@ -134,6 +142,10 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         next = if ok {
             w.failures = 0;
             started + jitter(interval)
+        } else if w.unconfirmed {
+            // Never resend after a timeout: let the router finish, then read it again.
+            w.failures += 1;
+            Instant::now() + w.ctx.settings.router_timeout.min(interval)
         } else {
             w.failures += 1;
             Instant::now() + backoff(w.failures).min(interval)
@@ -254,7 +266,34 @@ impl Writer {
         }
 
         let started = Instant::now();
-        let applied = self.apply(&client, router, &observed, &plan).await?;
+        self.unconfirmed = false;
+        let applied = match self.apply(&client, router, &observed, &plan).await {
+            Err(PassError::Vyos(VyosError::Timeout { .. })) => {
+                // The request may have committed: read the router again before anything
+                // is reported or sent, and say what is still to do.
+                self.unconfirmed = true;
+                let now = observe::observe(&client, &router.spec.rule_range, groups)
+                    .await
+                    .map_err(PassError::Vyos)?;
+                let again = vmnet_plan::plan::plan(&Inputs {
+                    router: &self.name,
+                    spec: &router.spec,
+                    portrules,
+                    check: &|r| ctx.tenant_check(r),
+                    observed: &now,
+                    paused: &paused,
+                });
+                return Err(PassError::Unconfirmed(format!(
+                    "a configure request got no answer within {} s, so it may have committed; \
+                     read again: {} of {} ops still to send; the next pass waits for the \
+                     router and sends smaller requests",
+                    self.ctx.settings.router_timeout.as_secs(),
+                    again.op_count(),
+                    plan.op_count()
+                )));
+            }
+            other => other?,
+        };
         self.had_groups = Some(!applied.after_groups.is_empty());
         self.reporter()
             .pass(
@@ -288,12 +327,20 @@ impl Writer {
             * 1024
             * 1024;
         let opts = ApplyOptions {
-            max_ops_per_commit: self.ctx.settings.max_ops_per_commit,
+            max_ops_per_commit: self
+                .learned_max_ops
+                .map_or(self.ctx.settings.max_ops_per_commit, |m| {
+                    m.min(self.ctx.settings.max_ops_per_commit)
+                }),
             max_request_bytes: match self.learned_body_limit {
                 Some((when, limit)) if when == declared => limit.min(declared),
                 _ => declared,
             },
-            request_budget: self.ctx.settings.request_budget,
+            // Sized to end well inside the deadline (half of it at most).
+            request_budget: vmnet_plan::commit::request_budget(
+                self.ctx.settings.request_budget,
+                self.ctx.settings.router_timeout,
+            ),
             confirm_minutes: router.spec.commit_confirm_minutes,
             save: router.spec.save_config == Some(true),
         };
@@ -304,9 +351,14 @@ impl Writer {
             .iter()
             .filter_map(|r| Some((r.number?, r.owner.clone()?)))
             .collect();
+        let timed_out = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let timed_out_ops = timed_out.clone();
         // The audit trail: one line per configure request, with the rules it carried.
         let on_request = move |r: &Request<'_>| {
             metrics.commit(&name, r.ok, r.ops as u64);
+            if r.timed_out {
+                timed_out_ops.store(r.ops, std::sync::atomic::Ordering::Relaxed);
+            }
             let rules: Vec<String> = r
                 .rules
                 .iter()
@@ -355,6 +407,12 @@ impl Writer {
         let applied = apply::apply(client, change, opts, &on_request, &on_progress).await;
         drop(on_progress);
         let _ = progress.await;
+        let timed_out = timed_out.load(std::sync::atomic::Ordering::Relaxed);
+        if timed_out > 0 {
+            let limit = (timed_out / 2).max(1);
+            tracing::warn!(router = %self.name, ops = timed_out, limit, "a configure request outlived the deadline; later requests carry at most {limit} ops");
+            self.learned_max_ops = Some(limit);
+        }
         let applied = applied.map_err(PassError::Vyos)?;
         if let Some(limit) = applied.learned_max_request_bytes {
             tracing::warn!(
@@ -420,6 +478,9 @@ pub enum PassError {
     /// The Secret is in a namespace the operator may not read.
     #[error("{0}")]
     SecretElsewhere(String),
+    /// A write got no answer in time; the router was read again.
+    #[error("{0}")]
+    Unconfirmed(String),
 }
 
 /// Reason, message, and whether only a person can fix it.
@@ -450,6 +511,7 @@ pub fn describe(e: &PassError) -> (Reason, String, bool) {
         ),
         PassError::Secret(m) => (Reason::SecretMissing, m.clone(), true),
         PassError::SecretElsewhere(m) => (Reason::SecretNamespaceNotAllowed, m.clone(), true),
+        PassError::Unconfirmed(m) => (Reason::CommitUnconfirmed, m.clone(), false),
     }
 }
 

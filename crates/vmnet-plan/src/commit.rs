@@ -55,6 +55,19 @@ pub fn next_size(
     fits.min(current.saturating_mul(2)).clamp(1, cap)
 }
 
+/// The time a request should take: the configured budget, but never more than half the
+/// client's deadline for a request, so that a request sized from the router's pace ends
+/// well inside it (a request that outlives the deadline may still commit on the router,
+/// and its outcome is then unknown).
+pub fn request_budget(
+    budget: std::time::Duration,
+    timeout: std::time::Duration,
+) -> std::time::Duration {
+    budget
+        .min(timeout / 2)
+        .max(std::time::Duration::from_millis(1))
+}
+
 /// Why a commit did not happen.
 #[derive(Debug)]
 pub enum CommitError<E> {
@@ -137,6 +150,30 @@ mod tests {
         }))
         .unwrap();
         (result, calls)
+    }
+
+    #[test]
+    fn requests_are_sized_to_end_well_inside_the_deadline() {
+        use std::time::Duration as D;
+        // The defaults (60 s budget, 30 s deadline): 15 s requests.
+        assert_eq!(
+            request_budget(D::from_secs(60), D::from_secs(30)),
+            D::from_secs(15)
+        );
+        assert_eq!(
+            request_budget(D::from_secs(10), D::from_secs(30)),
+            D::from_secs(10)
+        );
+        // At 30 ms per op, the default budget gave 1,988-op requests (60 s, past the
+        // 30 s deadline); now at most 500 fit.
+        let size = next_size(
+            1000,
+            1000,
+            D::from_secs(30),
+            request_budget(D::from_secs(60), D::from_secs(30)),
+            2000,
+        );
+        assert_eq!(size, 500);
     }
 
     #[test]

@@ -68,6 +68,9 @@ reasons! {
     CommitFailed,
     /// The router cannot be reached.
     RouterUnreachable router_wide true,
+    /// A configure request got no answer in time: it may have committed; the router is
+    /// read again before anything is sent.
+    CommitUnconfirmed router_wide true,
     /// The router refused the API key.
     AuthFailed router_wide true,
     /// The router's certificate is not trusted.

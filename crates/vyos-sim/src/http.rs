@@ -490,7 +490,26 @@ async fn configure(State(shared): State<Arc<Shared>>, req: Request) -> Response 
         },
         _ => None,
     };
+    // The write runs to its end even when the client goes away (a client timeout): VyOS's
+    // API server goes on with a commit it has started, and reports to nobody.
+    let work = tokio::spawn(write(shared.clone(), ops, confirm_time));
+    match work.await {
+        Ok(r) => r,
+        Err(e) => envelope(
+            v,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Err(format!("vyos-sim: the write task failed: {e}")),
+        ),
+    }
+}
 
+/// The write part of `/configure`: the ops, the commit, the answer.
+async fn write(
+    shared: Arc<Shared>,
+    ops: Vec<(String, Vec<String>, Option<String>)>,
+    confirm_time: Option<u64>,
+) -> Response {
+    let v = shared.version;
     // One write at a time, as on VyOS: the others wait here.
     let _lock = shared.write_lock.lock().await;
     shared.state().counters.configure_requests += 1;
