@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// At most this many set/delete operations per configure request (one commit each).
     #[arg(long, env = "VMNET_MAX_OPS_PER_COMMIT", default_value_t = 2000)]
     pub max_ops_per_commit: usize,
+    /// At most this many reconciles of one kind at a time (the apiserver's load stays
+    /// bounded whatever the number of objects).
+    #[arg(long, env = "VMNET_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
     /// Aim for configure requests of about this many seconds: after a first request of at
     /// most 500 ops, requests are sized from the router's measured pace (VyOS's proxy gives
     /// up after 600 s).
@@ -109,6 +113,7 @@ impl RunArgs {
             settings: crate::context::Settings {
                 debounce: std::time::Duration::from_millis(self.debounce_ms),
                 max_ops_per_commit: self.max_ops_per_commit,
+                concurrency: self.concurrency.max(1),
                 request_budget: std::time::Duration::from_secs(self.request_budget_seconds.max(1)),
                 default_drift_interval: self.drift_interval,
                 router_timeout: std::time::Duration::from_secs(self.router_timeout_seconds),

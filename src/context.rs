@@ -52,6 +52,8 @@ pub struct Settings {
     pub debounce: Duration,
     /// At most this many set/delete ops in one configure request (one commit).
     pub max_ops_per_commit: usize,
+    /// At most this many reconciles of one kind at a time.
+    pub concurrency: u16,
     /// Aim for configure requests of about this duration, sized from the router's pace.
     pub request_budget: Duration,
     /// Drift check interval of routers that set none.
@@ -72,6 +74,7 @@ impl Default for Settings {
         Self {
             debounce: Duration::from_millis(300),
             max_ops_per_commit: 2000,
+            concurrency: 16,
             request_budget: Duration::from_secs(60),
             default_drift_interval: Duration::from_secs(300),
             router_timeout: Duration::from_secs(30),

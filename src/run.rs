@@ -232,7 +232,11 @@ pub async fn operate(
     count_states(&ctx);
     health.ready.store(true, Ordering::Relaxed);
 
+    // Bounded: at most this many reconciles of one kind at a time.
+    let ctl_cfg =
+        kube::runtime::controller::Config::default().concurrency(opts.settings.concurrency);
     let router_ctl = Controller::new(routers_api, cluster_cfg())
+        .with_config(ctl_cfg.clone())
         .run(
             counted(controller::router::reconcile),
             error_policy,
@@ -240,6 +244,7 @@ pub async fn operate(
         )
         .for_each(|_| futures::future::ready(()));
     let pr_ctl = Controller::new(pr_api.clone(), cfg())
+        .with_config(ctl_cfg.clone())
         .watches(Api::<VyosRouter>::all(client.clone()), cluster_cfg(), {
             let store = portrules.clone();
             // Only spec changes (a new generation) concern the PortRules; every writer pass
@@ -264,14 +269,26 @@ pub async fn operate(
         )
         .for_each(|_| futures::future::ready(()));
     let vmn_ctl = Controller::new(vmn_api, cfg())
+        .with_config(ctl_cfg.clone())
         .owns_shared_stream(portrule_changes)
+        // A pool's change wakes only the VmNetworks it can affect (not every VmNetwork).
         .watches(ippool_api.clone(), cluster_cfg(), {
             let store = vmnetworks.clone();
-            move |_: IpPool| all_of(&store)
+            move |p: IpPool| {
+                let name = p.metadata.name.unwrap_or_default();
+                some_of(&store, |v| {
+                    controller::vmnetwork::affected_by_ip_pool(v, &name)
+                })
+            }
         })
         .watches(portpool_api.clone(), cluster_cfg(), {
             let store = vmnetworks.clone();
-            move |_: PortPool| all_of(&store)
+            move |p: PortPool| {
+                let name = p.metadata.name.unwrap_or_default();
+                some_of(&store, |v| {
+                    controller::vmnetwork::affected_by_port_pool(v, &name, &p.spec.router)
+                })
+            }
         })
         .run(
             counted(controller::vmnetwork::reconcile),
@@ -280,6 +297,7 @@ pub async fn operate(
         )
         .for_each(|_| futures::future::ready(()));
     let ippool_ctl = Controller::new(ippool_api, cluster_cfg())
+        .with_config(ctl_cfg.clone())
         .run(
             counted(controller::pools::reconcile_ip),
             error_policy,
@@ -287,6 +305,7 @@ pub async fn operate(
         )
         .for_each(|_| futures::future::ready(()));
     let portpool_ctl = Controller::new(portpool_api, cluster_cfg())
+        .with_config(ctl_cfg.clone())
         .run(
             counted(controller::pools::reconcile_port),
             error_policy,
@@ -484,10 +503,14 @@ fn rules_of(store: &Store<PortRule>, router: &str) -> Vec<ObjectRef<PortRule>> {
         .collect()
 }
 
-fn all_of<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<ObjectRef<K>> {
+fn some_of<K: Resource<DynamicType = ()> + Clone>(
+    store: &Store<K>,
+    keep: impl Fn(&K) -> bool,
+) -> Vec<ObjectRef<K>> {
     store
         .state()
         .iter()
+        .filter(|o| keep(o))
         .map(|o| ObjectRef::from_obj(&**o))
         .collect()
 }

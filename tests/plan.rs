@@ -600,7 +600,9 @@ async fn a_write_that_timed_out_is_read_again_and_never_sent_twice() {
         "the timeout was not seen: {lines:#?}"
     );
     assert!(
-        !lines.iter().any(|l| l.contains("reason=\"RouterUnreachable\"")),
+        !lines
+            .iter()
+            .any(|l| l.contains("reason=\"RouterUnreachable\"")),
         "a slow commit was reported as an unreachable router: {lines:#?}"
     );
     assert_eq!(router_json(&w).await["status"]["reachable"], true);

@@ -61,6 +61,34 @@ fn claimant(v: &VmNetwork) -> Claimant {
     )
 }
 
+/// Whether `v` might see a change of the IpPool `pool`: it holds an address from it,
+/// names it, holds no address yet (a new or grown pool may serve it), or is not Ready.
+/// Every other VmNetwork is left alone, so one pool's change costs O(its consumers).
+pub fn affected_by_ip_pool(v: &VmNetwork, pool: &str) -> bool {
+    let st = v.status.as_ref();
+    st.and_then(|s| s.ip_pool.as_deref()) == Some(pool)
+        || v.spec.ip_pool_ref.as_deref() == Some(pool)
+        || st.and_then(|s| s.address.as_ref()).is_none()
+        || !is_ready(st.and_then(|s| s.common.conditions.as_deref()))
+}
+
+/// Whether `v` might see a change of the PortPool `pool` on `router`: it is on that router
+/// and holds a port from it, names it, lacks a port, or is not Ready.
+pub fn affected_by_port_pool(v: &VmNetwork, pool: &str, router: &str) -> bool {
+    if v.spec.router != router {
+        return false;
+    }
+    let st = v.status.as_ref();
+    let held = st.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+    let wanted = v.spec.ports.as_deref().unwrap_or_default();
+    held.iter().any(|p| p.port_pool.as_deref() == Some(pool))
+        || wanted
+            .iter()
+            .any(|p| p.port_pool_ref.as_deref() == Some(pool))
+        || held.iter().filter(|p| p.external_port.is_some()).count() < wanted.len()
+        || !is_ready(st.and_then(|s| s.common.conditions.as_deref()))
+}
+
 /// The PortRule that carries port `port` of VmNetwork `vm`.
 pub fn child_name(vm: &str, port: &str) -> String {
     format!("{vm}-{port}")
@@ -496,5 +524,44 @@ fn normalise(spec: &serde_json::Value) -> serde_json::Value {
                 .collect(),
         ),
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn vm(spec: serde_json::Value, status: serde_json::Value) -> VmNetwork {
+        let mut v = VmNetwork::new("vm", serde_json::from_value(spec).unwrap());
+        v.status = serde_json::from_value(status).unwrap();
+        v
+    }
+
+    fn ready() -> serde_json::Value {
+        json!([{"type": "Ready", "status": "True", "reason": "Programmed", "message": "",
+                "lastTransitionTime": "2026-12-01T00:00:00Z"}])
+    }
+
+    #[test]
+    fn a_pool_change_wakes_only_the_vmnetworks_it_can_affect() {
+        let settled = vm(
+            json!({"router": "edge", "ports": [{"name": "ssh", "port": 22, "protocol": "tcp"}]}),
+            json!({"address": "10.0.0.5", "ipPool": "a", "conditions": ready(),
+                   "ports": [{"name": "ssh", "externalPort": 30000, "portPool": "p"}]}),
+        );
+        assert!(affected_by_ip_pool(&settled, "a"));
+        assert!(!affected_by_ip_pool(&settled, "b"), "another pool's change");
+        assert!(affected_by_port_pool(&settled, "p", "edge"));
+        assert!(!affected_by_port_pool(&settled, "q", "edge"));
+        assert!(!affected_by_port_pool(&settled, "p", "other-router"));
+        // Waiting for an address or a port: any pool may now serve it.
+        let waiting = vm(
+            json!({"router": "edge", "ports": [{"name": "ssh", "port": 22, "protocol": "tcp"}]}),
+            json!({"conditions": [{"type": "Stalled", "status": "True", "reason": "PoolExhausted",
+                   "message": "", "lastTransitionTime": "2026-12-01T00:00:00Z"}]}),
+        );
+        assert!(affected_by_ip_pool(&waiting, "b"));
+        assert!(affected_by_port_pool(&waiting, "q", "edge"));
     }
 }
