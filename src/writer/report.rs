@@ -279,26 +279,31 @@ impl Reporter<'_> {
     }
 
     /// Every PortRule of this router that is being deleted and whose rule is no longer the
-    /// operator's on the router (removed, or orphaned) loses the finalizer.
+    /// operator's on the router (removed, or orphaned) loses the finalizer, eight at a time
+    /// (deleting a thousand rules is a few router requests; their finalizers should not
+    /// take a thousand round trips one after the other).
     async fn release_finalizers(
         &self,
         portrules: &[Arc<PortRule>],
         after: &BTreeMap<u32, NatRule>,
     ) {
-        for pr in portrules {
-            if pr.spec.router != self.router || pr.metadata.deletion_timestamp.is_none() {
-                continue;
-            }
-            let key = Key::of(pr);
-            let still = after.values().any(|r| {
-                owner_of(r.description.as_deref())
-                    == Some((key.namespace.as_str(), key.name.as_str()))
-            });
-            if !still {
-                release_number(self.ctx, pr);
-                drop_finalizer(self.ctx, pr).await;
-            }
+        let gone: Vec<&Arc<PortRule>> = portrules
+            .iter()
+            .filter(|pr| pr.spec.router == self.router && pr.metadata.deletion_timestamp.is_some())
+            .filter(|pr| {
+                let key = Key::of(pr);
+                !after.values().any(|r| {
+                    owner_of(r.description.as_deref())
+                        == Some((key.namespace.as_str(), key.name.as_str()))
+                })
+            })
+            .collect();
+        for pr in &gone {
+            release_number(self.ctx, pr);
         }
+        futures::stream::iter(gone)
+            .for_each_concurrent(8, |pr| drop_finalizer(self.ctx, pr))
+            .await;
     }
 
     async fn router_status(&self, router: &VyosRouter, out: &Outcome<'_>) {
