@@ -378,6 +378,8 @@ fn health_scripts_on_hand_written_objects() {
          "Degraded", "PoolExhausted", "Failed"),
         ("Reconciling", 5, Some(5), three("Reconciling", "RouterUnreachable", "router r: timed out", Some(5)),
          "Progressing", "router r: timed out", "InProgress"),
+        ("Paused", 8, Some(8), three("Reconciling", "Paused", "paused (annotation vmnet.dev/paused): no writes to the router", Some(8)),
+         "Suspended", "paused (annotation vmnet.dev/paused): no writes to the router", "InProgress"),
         ("Reconciling for an older generation", 6, Some(5), three("Reconciling", "Programming", "soon", Some(5)),
          "Progressing", "Waiting for the operator to observe generation 6 (the status is of generation 5)", "InProgress"),
         ("Ready", 7, Some(7), three("Ready", "Programmed", "rule 1000 on router r", Some(7)),

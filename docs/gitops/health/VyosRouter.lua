@@ -8,6 +8,8 @@
 --                or a Stalled (or Ready) left from an older generation
 --   Degraded     Stalled is True for the current generation: nothing changes until a
 --                person changes something
+--   Suspended    Reconciling is True with reason Paused: the vmnet.dev/paused annotation
+--                holds it (or its router) as it is
 -- The message is the True condition's message (its reason when the message is empty).
 --
 -- Only Lua's base library is used: Argo CD runs custom health checks without the standard
@@ -67,7 +69,11 @@ end
 
 local reconciling = holds("Reconciling")
 if reconciling ~= nil then
-  hs.status = "Progressing"
+  if reconciling.reason == "Paused" then
+    hs.status = "Suspended"
+  else
+    hs.status = "Progressing"
+  end
   hs.message = said(reconciling)
   return hs
 end
