@@ -147,6 +147,9 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
     Ok(Action::requeue(Duration::from_secs(3600)))
 }
 
+/// A deletion waiting this long gets a `Deleting` condition naming what it waits for.
+const DELETING_SAYS_SO_AFTER_SECONDS: f64 = 3.0;
+
 async fn cleanup(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
     let number = pr.status.as_ref().and_then(|s| s.rule_number);
     if number.is_none() || router_of(ctx, pr).is_none() {
@@ -155,8 +158,15 @@ async fn cleanup(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
     ctx.nudge(&pr.spec.router);
-    // The writer drops the finalizer once the rule is gone from the router; until then the
-    // condition says what it waits for.
+    // The writer drops the finalizer once the rule is gone from the router; a deletion that
+    // waits longer than a few seconds says what it waits for. One that completes at once
+    // (the usual case: one router request for many rules) costs no status write.
+    let age = pr
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0))
+        .map_or(0.0, |d| d.as_secs_f64());
     let waiting = format!(
         "deleting: waiting for rule {} to leave router {}",
         number.unwrap_or_default(),
@@ -173,6 +183,7 @@ async fn cleanup(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
             )
         });
     if stuck.is_none()
+        && age >= DELETING_SAYS_SO_AFTER_SECONDS
         && !same(
             conds,
             State::Reconciling,
