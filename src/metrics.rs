@@ -61,6 +61,7 @@ pub struct Metrics {
     pool_size: Family<PoolLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     objects: Family<KindState, Gauge>,
     status_writes_failed: Family<KindLabel, Counter>,
+    router_up: Family<RouterLabel, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -152,7 +153,14 @@ impl Metrics {
             "Status writes the API server refused or failed, by kind (written again on the next pass)",
             status_writes_failed.clone(),
         );
+        let router_up = Family::<RouterLabel, Gauge>::default();
+        registry.register(
+            "router_up",
+            "Whether the router's API answered at the last pass (1) or could not be reached (0)",
+            router_up.clone(),
+        );
         Self {
+            router_up,
             status_writes_failed,
             pool_used,
             pool_size,
@@ -228,6 +236,15 @@ impl Metrics {
                 router: router.to_owned(),
             })
             .inc();
+    }
+
+    /// Whether `router`'s API answered at its last pass.
+    pub fn router_up(&self, router: &str, up: bool) {
+        self.router_up
+            .get_or_create(&RouterLabel {
+                router: router.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     /// A status write of a `kind` object failed.

@@ -391,6 +391,8 @@ async fn a_silent_router_is_reported_within_its_timeout() {
     wait_ready_rule(&w, "one", 60).await;
     let routers = Api::<vmnet_api::VyosRouter>::all(client(&w));
     wait_ready(&routers, &w.router, 30).await;
+    let up = |v: u8| format!("vmnet_router_up{{router=\"{}\"}} {v}", w.router);
+    assert!(w.metrics().await.contains(&up(1)), "{}", w.metrics().await);
     w.sim().set_faults(Faults {
         timeout_rate: 1.0,
         ..Faults::default()
@@ -411,6 +413,10 @@ async fn a_silent_router_is_reported_within_its_timeout() {
     assert!(took < Duration::from_millis(5500), "took {took:?}: {why}");
     let r = get_json(&routers, &w.router).await.unwrap();
     assert_eq!(r["status"]["reachable"], false, "{}", r["status"]);
+    assert!(
+        w.metrics().await.contains(&up(0)),
+        "vmnet_router_up is not 0"
+    );
     // A rule refused for its own reason keeps saying so while the router is silent.
     let refused = eventually(30, "PortRule refused", async || {
         let o = get_json(&w.portrules(), "refused").await.ok_or("absent")?;

@@ -198,9 +198,15 @@ impl Writer {
             .metrics
             .observe_pass(&self.name, timer.elapsed(), outcome.is_ok());
         match outcome {
-            Ok(()) => true,
+            Ok(()) => {
+                self.ctx.metrics.router_up(&self.name, true);
+                true
+            }
             Err(e) => {
                 let (reason, message, stalled) = describe(&e);
+                self.ctx
+                    .metrics
+                    .router_up(&self.name, reason != Reason::RouterUnreachable);
                 tracing::warn!(router = %self.name, reason = reason.as_str(), "sync failed: {message}");
                 self.reporter()
                     .failure(&router, &portrules, reason, &message, stalled)
