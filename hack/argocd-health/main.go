@@ -3,8 +3,8 @@
 // objects given as JSON, one per line, on stdin, and prints per object
 // `<kind>/<name> <status> <message>`.
 //
-//	go run . ../../docs/gitops/health/VmNetwork.lua < objects.jsonl
-//	kubectl get vmnetwork web -o json | jq -c . | go run . ../../docs/gitops/health/VmNetwork.lua
+//	go run . ../../docs/gitops/health.lua < objects.jsonl
+//	kubectl get vmnetwork web -o json | jq -c . | go run . ../../docs/gitops/health.lua
 //
 // It evaluates the script the way Argo CD's controller does, with the interpreter Argo CD
 // embeds (github.com/yuin/gopher-lua):
