@@ -6,7 +6,7 @@
 //! own allocation code, in memory), and prints the plan step's value per router. It never
 //! writes to the cluster or to a router.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -131,7 +131,7 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
     let portrules = number_new_rules(&ctx, &routers, portrules);
 
     let mut out = Vec::new();
-    let mut conn = BTreeMap::<String, Connection>::new();
+    let paused = paused_rules(&ctx, &portrules);
     for r in &routers {
         let name = r.name_any();
         if req.router.as_ref().is_some_and(|want| *want != name) {
@@ -141,7 +141,7 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
             namespaces: req.credentials_namespaces.as_deref(),
             timeout: req.timeout,
         };
-        let connection = conn.entry(name.clone()).or_default();
+        let mut connection = Connection::default();
         let result = async {
             let client = connection
                 .client(&ctx.client, access, r)
@@ -150,7 +150,6 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
             let observed = observe(&client, &r.spec.rule_range, true)
                 .await
                 .map_err(|e| e.to_string())?;
-            let paused = paused_rules(&ctx, &portrules);
             Ok::<_, String>(plan(&Inputs {
                 router: &name,
                 spec: &r.spec,

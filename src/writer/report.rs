@@ -10,6 +10,7 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 use vmnet_api::{LastChange, PortRule, VyosRouter, VyosRouterStatus};
 use vmnet_plan::conditions::{Reason, State, conditions, same};
@@ -49,11 +50,12 @@ pub struct Outcome<'a> {
 }
 
 impl Reporter<'_> {
+    /// The cached PortRule `key` (a map lookup: called for every changed rule).
     fn find(&self, key: &Key) -> Option<Arc<PortRule>> {
-        self.ctx.stores.portrules.state().into_iter().find(|r| {
-            r.metadata.namespace.as_deref() == Some(key.namespace.as_str())
-                && r.metadata.name.as_deref() == Some(key.name.as_str())
-        })
+        self.ctx
+            .stores
+            .portrules
+            .get(&ObjectRef::new(&key.name).within(&key.namespace))
     }
 
     /// Everything after a pass that reached the router.
@@ -181,11 +183,11 @@ impl Reporter<'_> {
         let want = &plan.desired;
         let mut patches = Vec::new();
         let by_key: BTreeMap<&Key, u32> = want.rules.iter().map(|(n, e)| (&e.key, *n)).collect();
-        let held: BTreeMap<u32, ()> = plan
+        let held: std::collections::BTreeSet<u32> = plan
             .rules
             .iter()
             .filter(|r| matches!(r.action, Action::Held))
-            .filter_map(|r| Some((r.number?, ())))
+            .filter_map(|r| r.number)
             .collect();
         for pr in portrules {
             if pr.spec.router != self.router || pr.metadata.deletion_timestamp.is_some() {
@@ -204,7 +206,7 @@ impl Reporter<'_> {
                         format!("router {} refused rule {n}: {text}", self.router),
                         None,
                     ),
-                    None if held.contains_key(n) || (is_paused && !paused) => (
+                    None if held.contains(n) || (is_paused && !paused) => (
                         State::Reconciling,
                         Reason::Paused,
                         format!(

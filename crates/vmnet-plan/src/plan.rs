@@ -321,7 +321,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             ops: rule_ops,
         });
     }
-    let mut refused: Vec<RulePlan> = want
+    let refused: Vec<RulePlan> = want
         .refused
         .iter()
         .map(|(k, r)| RulePlan {
@@ -338,12 +338,10 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             ops: 0,
         })
         .collect();
-    refused.sort_by_key(|r| (r.number.is_none(), r.number));
     rules.extend(refused);
+    // By number (stable: a refused rule still on the router follows its removal), those
+    // without one last.
     rules.sort_by_key(|r| (r.number.is_none(), r.number));
-
-    // A paused rule's entry stays in `desired` (its status still says what it would be),
-    // but nothing else about it moves.
     want.pending.sort();
     Plan {
         desired: want,
