@@ -17,6 +17,7 @@ use crate::error::{VyosError, classify_error_text};
 use crate::nat::{self, ConfigOp, NatKind, NatRule};
 use crate::secret::SecretString;
 use crate::tls;
+use crate::{dhcp, firewall};
 
 /// How to reach one router.
 #[derive(Debug, Clone)]
@@ -167,6 +168,24 @@ impl VyosClient {
         })
     }
 
+    /// Reads `service dhcp-server` (one request): its static mappings, and what their
+    /// commit checks need of the subnets. None configured is an empty server.
+    pub async fn dhcp_server(&self) -> Result<dhcp::DhcpServer, VyosError> {
+        let data = self.show_config(&dhcp::dhcp_server_path()).await?;
+        dhcp::parse_server(&data).map_err(|e| VyosError::MalformedResponse {
+            message: format!("service dhcp-server: {e}"),
+        })
+    }
+
+    /// Reads `firewall ipv4 forward filter` (one request): its default action and rules.
+    /// None configured is an empty chain (default action `accept`).
+    pub async fn forward_filter(&self) -> Result<firewall::ForwardFilter, VyosError> {
+        let data = self.show_config(&firewall::forward_filter_path()).await?;
+        firewall::parse_forward_filter(&data).map_err(|e| VyosError::MalformedResponse {
+            message: format!("firewall ipv4 forward filter: {e}"),
+        })
+    }
+
     /// `showConfig` of `path` (`[]` = the whole config, for backups) as JSON. An empty
     /// subtree gives `{}`.
     pub async fn show_config(&self, path: &[String]) -> Result<Value, VyosError> {
@@ -240,6 +259,30 @@ impl VyosClient {
         .map_err(malformed)?;
         let data = self.write("configure", body).await?;
         Ok(text_data(data).unwrap_or_default())
+    }
+
+    /// Whether the router has `/config-file` (where [`save`](Self::save) goes), found
+    /// without saving: the request carries an op VyOS does not know, which 1.4 and 1.5
+    /// refuse before doing anything (`'<op>' is not a valid operation`). `Ok(false)`: no
+    /// such endpoint (404/405). Says nothing about whether a save would succeed.
+    pub async fn config_file_available(&self) -> Result<bool, VyosError> {
+        match self
+            .read("config-file", json!({"op": "vmnet-probe-no-such-op"}))
+            .await
+        {
+            Err(VyosError::Rejected { message })
+                if message.contains("is not a valid operation") =>
+            {
+                Ok(true)
+            }
+            Err(VyosError::Http {
+                status: 404 | 405, ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+            Ok(data) => Err(VyosError::MalformedResponse {
+                message: format!("/config-file accepted an unknown op: {data}"),
+            }),
+        }
     }
 
     /// Saves the running config to boot (`/config-file` `save`). Returns VyOS's text.

@@ -2,12 +2,17 @@
 //!
 //! - [`nat`] (always built, pure): parse, render, diff, apply and validate IPv4
 //!   `nat destination` / `nat source` rules.
+//! - [`dhcp`] (pure): the same for `service dhcp-server` static mappings.
+//! - [`firewall`] (pure): the same for `firewall ipv4 forward filter` rules.
 //! - With the `http` feature (default): [`VyosClient`], an async client for the
 //!   VyOS 1.4/1.5 HTTP API, with typed [`VyosError`]s.
 //!
 //! See `docs/vyos-client.md` for errors, retries, TLS and what each request does.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod dhcp;
+pub mod firewall;
+mod leaf;
 pub mod nat;
 
 pub use nat::{ConfigOp, NatKind, NatRule, OpKind};

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use crate::request::{self, ModelError};
 use crate::tree::Node;
-use crate::{Counters, Faults, Shared, SimError, SimOp, Version, apply_op, schema, verify};
+use crate::{Counters, Faults, Shared, SimError, SimOp, Version, apply_op, commit, schema};
 
 /// Binds with SO_REUSEADDR, so a stopped simulator's address can be taken again at once.
 pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, SimError> {
@@ -170,9 +170,23 @@ async fn faults_and_counts(
         .get(header::CONTENT_LENGTH)
         .and_then(|h| h.to_str().ok())
         .and_then(|t| t.parse::<usize>().ok());
+    shared.state().counters.request_bytes += declared.unwrap_or(0) as u64;
     if declared.is_some_and(|n| n > shared.body_limit) {
         return too_large(&shared);
     }
+    let started = std::time::Instant::now();
+    let answer = answer(&shared, faults, req, next).await;
+    shared.state().counters.busy_micros += started.elapsed().as_micros() as u64;
+    answer
+}
+
+/// The request-level faults, then the endpoint.
+async fn answer(
+    shared: &Shared,
+    faults: Faults,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
     if faults.timeout_rate > 0.0 && rand::random::<f64>() < faults.timeout_rate {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
@@ -548,7 +562,11 @@ async fn write(
                 "Configuration system temporarily locked due to another commit in progress",
             );
         }
-        if let Some(text) = commit_failure(&candidate, &faults, v) {
+        let failure = {
+            let s = shared.state();
+            commit_failure(&s.running, &candidate, &faults, v)
+        };
+        if let Some(text) = failure {
             shared.state().counters.failed_commits += 1;
             return bad(v, text);
         }
@@ -594,28 +612,30 @@ async fn write(
 }
 
 /// The text of a failed commit, or `None` when the commit passes.
-fn commit_failure(candidate: &Node, faults: &Faults, v: Version) -> Option<String> {
-    let generic = "[[nat]] failed\nCommit failed\n".to_owned();
-    let reason = if faults.fail_commits {
-        Some(None)
-    } else if let Some((n, msg)) = verify::verify(candidate) {
-        Some(Some((n, msg)))
-    } else if let Some(needle) = faults
+fn commit_failure(running: &Node, candidate: &Node, faults: &Faults, v: Version) -> Option<String> {
+    if faults.fail_commits {
+        return Some("[[nat]] failed\nCommit failed\n".to_owned());
+    }
+    if let Some(f) = commit::verify(running, candidate, v) {
+        return Some(f.api_text(v));
+    }
+    let needle = faults
         .fail_commit_matching
         .as_deref()
-        .filter(|s| !s.is_empty())
-    {
-        matching_rule(candidate, needle).map(|(kind, n)| {
-            let k = if kind == "destination" { "Destination" } else { "Source" };
-            Some((n, format!("{k} NAT configuration error in rule {n}: rejected by vyos-sim (fail_commit_matching {needle:?})")))
-        })
+        .filter(|s| !s.is_empty())?;
+    let (kind, n) = matching_rule(candidate, needle)?;
+    let k = if kind == "destination" {
+        "Destination"
     } else {
-        None
-    }?;
-    Some(match (v, reason) {
-        (Version::V1_5, Some((_, msg))) => format!("[ nat ]\n{}\n\n{generic}", verify::fill(&msg)),
-        _ => generic,
-    })
+        "Source"
+    };
+    let f = commit::Failure {
+        component: commit::Component::Nat,
+        message: format!(
+            "{k} NAT configuration error in rule {n}: rejected by vyos-sim (fail_commit_matching {needle:?})"
+        ),
+    };
+    Some(f.api_text(v))
 }
 
 fn matching_rule(root: &Node, needle: &str) -> Option<(&'static str, u32)> {

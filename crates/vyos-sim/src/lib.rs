@@ -2,13 +2,15 @@
 //!
 //! It speaks the API a client of VyOS 1.4 or 1.5 sees (endpoints, both request encodings,
 //! the `{success, data, error}` envelope, status codes and error texts) over a config tree
-//! with VyOS's semantics for the NAT subtree: set-time validation, commit-time checks with
-//! the NAT script's messages, one all-or-nothing commit per configure request, a global
+//! with VyOS's semantics for the subtrees the operator writes (NAT, the IPv4 forward filter,
+//! DHCP static mappings): set-time validation, commit-time checks with the config scripts'
+//! messages, one all-or-nothing commit per configure request, a global
 //! write lock, commit-confirm with revert to the saved config, and `showConfig` rendering.
 //! Commits cost time like a real router's (a fixed part plus a part per rule); faults can
 //! be injected; counters tell a test how many commits a change took. It is not a router:
 //! nothing forwards packets. See docs/vyos-sim.md.
 
+pub mod commit;
 mod http;
 mod pyrepr;
 mod request;
@@ -16,6 +18,8 @@ pub mod schema;
 pub mod services;
 pub mod tree;
 pub mod verify;
+pub mod verify_dhcp;
+pub mod verify_firewall;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,11 +36,12 @@ pub use tree::Node;
 /// Which VyOS the simulator plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Version {
-    /// 1.4 (sagitta): a failed NAT commit says only "Commit failed"; no `/info`; no
-    /// commit-confirm (`confirm_time` is ignored).
+    /// 1.4 (sagitta): a failed commit says only "Commit failed"; no `/info`; no
+    /// commit-confirm (`confirm_time` is ignored); ISC dhcpd's DHCP schema.
     #[serde(rename = "1.4")]
     V1_4,
-    /// 1.5 (circinus, 2025 and later): the NAT script's message, `/info`, commit-confirm.
+    /// 1.5 (circinus, 2025 and later): the config script's message, `/info`,
+    /// commit-confirm; Kea's DHCP schema.
     #[serde(rename = "1.5")]
     V1_5,
 }
@@ -211,6 +216,13 @@ pub struct Counters {
     /// (413; the API never saw them).
     #[serde(default)]
     pub too_large: u64,
+    /// Bytes of request bodies received (as declared by `Content-Length`).
+    #[serde(default)]
+    pub request_bytes: u64,
+    /// Wall time spent answering requests, in microseconds, summed over requests (the
+    /// router's busy time when requests come one at a time).
+    #[serde(default)]
+    pub busy_micros: u64,
 }
 
 /// Why the simulator could not start.
@@ -300,8 +312,8 @@ impl Shared {
             apply_op(&mut candidate, name, path, None, self.version)?;
         }
         candidate.prune_keeping(&schema::kept_when_empty);
-        if let Some((_, msg)) = verify::verify(&candidate) {
-            return Err(msg);
+        if let Some(f) = commit::verify(&s.running, &candidate, self.version) {
+            return Err(f.message);
         }
         s.running = candidate;
         drop(s);
@@ -347,10 +359,10 @@ impl Shared {
 
 /// One `/configure` request's worth of ops, checked and committed in process, without
 /// HTTP, locks, costs or faults: each `(op, path, value)` is applied to a copy of `running`
-/// exactly as the `/configure` handler applies it, then the commit checks run. Returns the
-/// config the commit would leave, or why the request fails: a set-time error in VyOS's
-/// words, or the NAT commit check's message (unwrapped, and on 1.4 too, where the API
-/// itself only says `Commit failed`).
+/// exactly as the `/configure` handler applies it, then the commit checks of the changed
+/// components run ([`commit::verify`]). Returns the config the commit would leave, or why
+/// the request fails: a set-time error in VyOS's words, or the refusing script's message
+/// (unwrapped, and on 1.4 too, where the API itself only says `Commit failed`).
 ///
 /// This is the pure entry point for tests that compare a client's pre-commit checks with
 /// the simulator's (see `vyos-client`'s `validation_agrees_with_sim` test).
@@ -364,8 +376,8 @@ pub fn check_commit<'a>(
         apply_op(&mut candidate, op, path, value, version)?;
     }
     candidate.prune_keeping(&schema::kept_when_empty);
-    match verify::verify(&candidate) {
-        Some((_, msg)) => Err(msg),
+    match commit::verify(running, &candidate, version) {
+        Some(f) => Err(f.message),
         None => Ok(candidate),
     }
 }

@@ -1,6 +1,7 @@
 //! What `set`, `delete` and `comment` accept: VyOS's top-level nodes, the levels the
-//! operator touches, and the NAT part of the schema with its value validators and error
-//! texts (reference §2.4, §5.1, §5.2).
+//! operator touches, and the parts of the schema it writes (NAT, the IPv4 forward filter,
+//! DHCP static mappings) with their value validators and error texts (reference §2.4,
+//! §5.1, §5.2; docs/vyos-dhcp-firewall.md).
 //!
 //! A path VyOS's schema does not have is refused with the CLI's text
 //! (`Configuration path: [bogus x] is not valid`, then `Set failed` / `Delete failed` /
@@ -48,6 +49,10 @@ pub(crate) enum Def {
     Leaf,
     /// A leaf with several values.
     Multi,
+    /// A leaf with one value, checked at set time.
+    Value(Check),
+    /// A leaf with several values, each checked at set time.
+    Values(Check),
     /// A valueless leaf.
     Flag,
     /// Not modelled below here: any path is taken (the generic rule).
@@ -63,13 +68,18 @@ pub(crate) enum Def {
 /// How a tag value is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TagValue {
-    /// Any name without whitespace.
-    Name,
     /// A rule number 1-999999, with this constraint message.
     Number(&'static str),
+    /// `constraint/alpha-numeric-hyphen-underscore-dot.xml.i`'s regex
+    /// `[-_a-zA-Z0-9][\w\-\.\+]*`, with this constraint message.
+    AlnumDot(&'static str),
+    /// `service dhcp-server ... subnet`: the `ipv4-prefix` validator.
+    Subnet,
+    /// `... static-mapping`: 1.4's regex `[-_a-zA-Z0-9.]+`, 1.5's `fqdn` validator.
+    StaticMapping,
 }
 
-use Def::{Flag as F, Leaf as L, Multi as M, Open as O};
+use Def::{Flag as F, Leaf as L, Multi as M, Open as O, Value as V};
 
 const V14: Version = Version::V1_4;
 const V15: Version = Version::V1_5;
@@ -136,12 +146,15 @@ const FIREWALL_IPV4: &[(&str, Def)] = &[
     ("prerouting", Def::Only(V15, &O)),
 ];
 
-/// `firewall ipv4 forward filter`: the chain's leaves and its rules' children (their
-/// values and sub-nodes are not checked).
+/// `firewall ipv4 forward filter` (`include/firewall/ipv4-hook-forward.xml.i`): the chain's
+/// leaves and its rules' children, with the validators of the leaves the operator writes
+/// (`action`, `protocol`, `description`, `state`, `connection-status nat`, `source` and
+/// `destination`); the other children's values are not checked.
 const FORWARD_FILTER: &[(&str, Def)] = &[
-    ("default-action", L),
+    // default-action-base-chains.xml.i: `(drop|accept)`, default accept.
+    ("default-action", V(Check::DefaultAction)),
     ("default-log", F),
-    ("description", L),
+    ("description", V(Check::Description)),
     (
         "rule",
         Def::Tag(
@@ -152,13 +165,17 @@ const FORWARD_FILTER: &[(&str, Def)] = &[
 ];
 
 const FIREWALL_RULE: &[(&str, Def)] = &[
-    ("action", L),
+    // action.xml.i and action-forward.xml.i (the same leaf twice): a regex, no message.
+    ("action", V(Check::FirewallAction)),
     ("add-address-to-group", O),
     ("connection-mark", M),
-    ("connection-status", O),
+    (
+        "connection-status",
+        Def::Node(&[("nat", V(Check::ConnectionStatusNat))]),
+    ),
     ("conntrack-helper", M),
-    ("description", L),
-    ("destination", O),
+    ("description", V(Check::Description)),
+    ("destination", Def::Node(FIREWALL_SIDE)),
     ("disable", F),
     ("dscp", M),
     ("dscp-exclude", M),
@@ -177,17 +194,40 @@ const FIREWALL_RULE: &[(&str, Def)] = &[
     ("packet-length", M),
     ("packet-length-exclude", M),
     ("packet-type", L),
-    ("protocol", L),
+    ("protocol", V(Check::Protocol)),
     ("queue", L),
     ("queue-options", M),
     ("recent", O),
     ("set", Def::Only(V15, &O)),
-    ("source", O),
-    ("state", M),
+    ("source", Def::Node(FIREWALL_SIDE)),
+    ("state", Def::Values(Check::State)),
     ("synproxy", O),
     ("tcp", O),
     ("time", O),
     ("ttl", O),
+];
+
+/// A firewall rule's `source` / `destination` (`common-rule-ipv4.xml.i`, the same on 1.4
+/// and 1.5): `address.xml.i` takes the validators of a NAT address, `port.xml.i`
+/// `port-multi`; the group leaves have no validator.
+const FIREWALL_SIDE: &[(&str, Def)] = &[
+    ("address", V(Check::Address)),
+    ("address-mask", V(Check::Ipv4Address)),
+    ("fqdn", V(Check::Fqdn)),
+    ("geoip", O),
+    (
+        "group",
+        Def::Node(&[
+            ("address-group", V(Check::Group)),
+            ("domain-group", V(Check::Group)),
+            ("dynamic-address-group", V(Check::Group)),
+            ("mac-group", V(Check::Group)),
+            ("network-group", V(Check::Group)),
+            ("port-group", V(Check::Group)),
+        ]),
+    ),
+    ("mac-address", V(Check::MacMatch)),
+    ("port", V(Check::PortMulti)),
 ];
 
 const SERVICE: &[(&str, Def)] = &[
@@ -230,17 +270,22 @@ const DHCP_SERVER: &[(&str, Def)] = &[
     ("high-availability", O),
     ("host-decl-name", Def::Only(V14, &F)),
     ("hostfile-update", F),
-    ("listen-address", M),
+    ("listen-address", Def::Values(Check::Ipv4Address)),
     ("listen-interface", Def::Only(V15, &M)),
     (
         "shared-network-name",
-        Def::Tag(TagValue::Name, SHARED_NETWORK),
+        Def::Tag(
+            TagValue::AlnumDot(
+                "Invalid shared network name. May only contain letters, numbers and .-_",
+            ),
+            SHARED_NETWORK,
+        ),
     ),
 ];
 
 const SHARED_NETWORK: &[(&str, Def)] = &[
     ("authoritative", F),
-    ("description", L),
+    ("description", V(Check::Description)),
     ("disable", F),
     ("domain-name", Def::Only(V14, &L)),
     ("domain-search", Def::Only(V14, &M)),
@@ -249,7 +294,7 @@ const SHARED_NETWORK: &[(&str, Def)] = &[
     ("option", Def::Only(V15, &O)),
     ("ping-check", Def::Only(V14, &F)),
     ("shared-network-parameters", Def::Only(V14, &M)),
-    ("subnet", Def::Tag(TagValue::Name, SUBNET)),
+    ("subnet", Def::Tag(TagValue::Subnet, SUBNET)),
 ];
 
 const SUBNET: &[(&str, Def)] = &[
@@ -258,27 +303,36 @@ const SUBNET: &[(&str, Def)] = &[
     ("bootfile-size", Def::Only(V14, &L)),
     ("client-prefix-length", Def::Only(V14, &L)),
     ("default-router", Def::Only(V14, &L)),
-    ("description", L),
+    ("description", V(Check::Description)),
     ("disable", Def::Only(V15, &F)),
     ("domain-name", Def::Only(V14, &L)),
     ("domain-search", Def::Only(V14, &M)),
     ("enable-failover", Def::Only(V14, &F)),
-    ("exclude", M),
+    ("exclude", Def::Values(Check::Ipv4Address)),
     ("ignore-client-id", Def::Only(V15, &F)),
     ("ip-forwarding", Def::Only(V14, &F)),
     ("ipv6-only-preferred", Def::Only(V14, &L)),
-    ("lease", L),
+    ("lease", V(Check::Lease)),
     ("name-server", Def::Only(V14, &M)),
     ("ntp-server", Def::Only(V14, &M)),
     ("option", Def::Only(V15, &O)),
     ("ping-check", Def::Only(V14, &F)),
     ("pop-server", Def::Only(V14, &M)),
-    ("range", O),
+    (
+        "range",
+        Def::Tag(
+            TagValue::AlnumDot("Invalid range name, may only be alphanumeric, dot and hyphen"),
+            DHCP_RANGE,
+        ),
+    ),
     ("server-identifier", Def::Only(V14, &L)),
     ("smtp-server", Def::Only(V14, &M)),
-    ("static-mapping", Def::Tag(TagValue::Name, STATIC_MAPPING)),
+    (
+        "static-mapping",
+        Def::Tag(TagValue::StaticMapping, STATIC_MAPPING),
+    ),
     ("static-route", Def::Only(V14, &O)),
-    ("subnet-id", Def::Only(V15, &L)),
+    ("subnet-id", Def::Only(V15, &V(Check::SubnetId))),
     ("subnet-parameters", Def::Only(V14, &M)),
     ("tftp-server-name", Def::Only(V14, &L)),
     ("time-offset", Def::Only(V14, &L)),
@@ -288,14 +342,22 @@ const SUBNET: &[(&str, Def)] = &[
     ("wpad-url", Def::Only(V14, &L)),
 ];
 
-/// 1.4 names the MAC `mac-address`, 1.5 (Kea) `mac`.
+/// A lease range: `start` and `stop` (`ipv4-address`), and 1.5's `option`.
+const DHCP_RANGE: &[(&str, Def)] = &[
+    ("option", Def::Only(V15, &O)),
+    ("start", V(Check::Ipv4Address)),
+    ("stop", V(Check::Ipv4Address)),
+];
+
+/// 1.4 names the MAC `mac-address`, 1.5 (Kea) `mac` (`include/interface/mac.xml.i`); both
+/// take the `mac-address` validator. `description` and `duid` are 1.5's.
 const STATIC_MAPPING: &[(&str, Def)] = &[
-    ("description", Def::Only(V15, &L)),
+    ("description", Def::Only(V15, &V(Check::Description))),
     ("disable", F),
-    ("duid", Def::Only(V15, &L)),
-    ("ip-address", L),
-    ("mac", Def::Only(V15, &L)),
-    ("mac-address", Def::Only(V14, &L)),
+    ("duid", Def::Only(V15, &V(Check::Duid))),
+    ("ip-address", V(Check::Ipv4Address)),
+    ("mac", Def::Only(V15, &V(Check::MacAddress))),
+    ("mac-address", Def::Only(V14, &V(Check::MacAddress))),
     ("option", Def::Only(V15, &O)),
     ("static-mapping-parameters", Def::Only(V14, &M)),
 ];
@@ -347,8 +409,9 @@ enum Kind {
     Multi(Check),
 }
 
+/// A set-time value check (a leaf's `<constraint>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
+pub(crate) enum Check {
     Description,
     PacketType,
     Protocol,
@@ -357,12 +420,34 @@ enum Check {
     Address,
     PortMulti,
     PortRange,
-    TranslationAddress { snat: bool },
+    TranslationAddress {
+        snat: bool,
+    },
     AddressMapping,
     PortMapping,
     Hash,
     Weight,
     Fqdn,
+    /// `ipv4-address` (ipaddrcheck `--is-ipv4-single`).
+    Ipv4Address,
+    /// The `mac-address` validator.
+    MacAddress,
+    /// `mac-address` or `mac-address-exclude` (a firewall rule's `mac-address`).
+    MacMatch,
+    /// `interface/duid.xml.i`'s regex.
+    Duid,
+    /// `subnet-id`: `numeric --range 1-4294967295`.
+    SubnetId,
+    /// `lease`: `numeric --range 0-4294967295`.
+    Lease,
+    /// A firewall rule's `action`.
+    FirewallAction,
+    /// A base chain's `default-action`.
+    DefaultAction,
+    /// `state`.
+    State,
+    /// `connection-status nat`.
+    ConnectionStatusNat,
 }
 
 /// The leaves of a NAT rule, relative to `nat <kind> rule <n>`. `*` is the backend tag.
@@ -435,9 +520,12 @@ fn invalid_path(path: &[String], what: &str) -> String {
 }
 
 /// Whether `path` names a tag value that VyOS keeps when it has no children: a NAT rule,
-/// a rule's load-balance backend, a firewall group. (An empty rule then fails the NAT
-/// commit's "translation requires address and/or port"; a backend without a weight its
-/// `int(weight)`.)
+/// a rule's load-balance backend, a firewall group, a forward-filter rule, a DHCP shared
+/// network, subnet, range or static mapping. (An empty rule then fails the NAT commit's
+/// "translation requires address and/or port"; a backend without a weight its
+/// `int(weight)`; a DHCP subnet whose last mapping went, "No DHCP address range or active
+/// static-mapping configured": vyatta-cfg's `Cstore::remove_tag` removes the tag node
+/// with its last value, never the parents.)
 pub(crate) fn kept_when_empty(path: &[String]) -> bool {
     let w: Vec<&str> = path.iter().map(String::as_str).collect();
     matches!(
@@ -453,6 +541,26 @@ pub(crate) fn kept_when_empty(path: &[String]) -> bool {
                 _
             ]
             | ["firewall", "group", _, _]
+            | ["firewall", "ipv4", "forward", "filter", "rule", _]
+            | ["service", "dhcp-server", "shared-network-name", _]
+            | [
+                "service",
+                "dhcp-server",
+                "shared-network-name",
+                _,
+                "subnet",
+                _
+            ]
+            | [
+                "service",
+                "dhcp-server",
+                "shared-network-name",
+                _,
+                "subnet",
+                _,
+                "range" | "static-mapping",
+                _
+            ]
     )
 }
 
@@ -518,12 +626,21 @@ fn walk(full: Vec<String>, version: Version, op: &str, what: &str) -> Result<Tar
                 let Some(tag) = full.get(i) else {
                     return Ok(Target::TagNode(full));
                 };
-                check_tag_value(check, tag, what)?;
+                check_tag_value(check, tag, what, version)?;
                 i += 1;
                 Def::Node(children)
             }
             Def::Leaf | Def::Multi => {
                 return leaf_value(full, i, matches!(def, Def::Multi), op, what);
+            }
+            Def::Value(check) | Def::Values(check) => {
+                let target = leaf_value(full, i, matches!(def, Def::Values(_)), op, what)?;
+                if op == "set"
+                    && let Target::Value { value, .. } = &target
+                {
+                    validate(check, value, version)?;
+                }
+                return Ok(target);
             }
             Def::Flag if full.len() == i => return Ok(Target::Flag(full)),
             Def::Flag => return Err(invalid_path(&full, what)),
@@ -566,15 +683,104 @@ fn leaf_value(
     }
 }
 
-fn check_tag_value(check: TagValue, v: &str, what: &str) -> Result<(), String> {
+fn check_tag_value(check: TagValue, v: &str, what: &str, version: Version) -> Result<(), String> {
     if v.chars().any(char::is_whitespace) {
         return Err(format!(
             "Tag node value name must not contain whitespace\n\n{what} failed"
         ));
     }
+    let refuse = |lines: &[String], constraint: &str| {
+        let mut out = lines.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        Err(format!(
+            "{out}{constraint}\nValue validation failed\n{what} failed"
+        ))
+    };
     match check {
-        TagValue::Name => Ok(()),
         TagValue::Number(message) => rule_number(v, message, what),
+        TagValue::AlnumDot(message) if !is_alnum_dot(v) => refuse(&[], message),
+        TagValue::Subnet if !is_v4_prefix(v) => refuse(
+            &[format!("Error: {v} is not a valid IPv4 prefix")],
+            "Invalid IPv4 subnet definition",
+        ),
+        // sagitta: `<regex>[-_a-zA-Z0-9.]+</regex>`; current: `<validator name="fqdn"/>`
+        // (a regex-only script, which prints nothing of its own).
+        TagValue::StaticMapping if version == Version::V1_4 && !is_mapping_name_14(v) => refuse(
+            &[],
+            "Invalid static mapping name, may only be alphanumeric, dot and hyphen",
+        ),
+        TagValue::StaticMapping if version == Version::V1_5 && !is_fqdn(v) => {
+            refuse(&[], "Invalid static mapping hostname")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `[-_a-zA-Z0-9][\w\-\.\+]*` (PCRE's `\w`: ASCII letters, digits and `_`).
+fn is_alnum_dot(v: &str) -> bool {
+    let mut b = v.bytes();
+    let first = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    b.next().is_some_and(first) && b.all(|c| first(c) || c == b'.' || c == b'+')
+}
+
+/// 1.4's static-mapping name, `[-_a-zA-Z0-9.]+`.
+fn is_mapping_name_14(v: &str) -> bool {
+    !v.is_empty()
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// vyos-1x `src/validators/fqdn`: `[A-Za-z0-9][-.A-Za-z0-9]*`.
+fn is_fqdn(v: &str) -> bool {
+    let mut b = v.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+}
+
+/// `^([0-9A-Fa-f]{2}:){5}([0-9A-Fa-f]{2})$`, the `mac-address` validator's regex.
+fn is_mac(v: &str) -> bool {
+    let parts: Vec<&str> = v.split(':').collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// `interface/duid.xml.i`: `([0-9A-Fa-f]{2}:){0,127}([0-9A-Fa-f]{2})`.
+fn is_duid(v: &str) -> bool {
+    let parts: Vec<&str> = v.split(':').collect();
+    parts.len() <= 128
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// vyos-utils `numeric --range lo-hi` (no `--allow-range`), its messages in its order.
+fn numeric_in(v: &str, lo: f64, hi: f64) -> Result<(), String> {
+    let body = v.strip_prefix('-').unwrap_or(v);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let looks_like_number = decimal(int).is_some() && frac.is_none_or(|f| decimal(f).is_some());
+    let is_range = v
+        .split_once('-')
+        .is_some_and(|(a, b)| decimal(a).is_some() && decimal(b).is_some());
+    if is_range {
+        return Err("Value must be a number, not a range".to_owned());
+    }
+    if !looks_like_number {
+        return Err(format!("'{v}' is not a valid number"));
+    }
+    if frac.is_some() {
+        return Err(format!("'{v}' is not a valid integer number"));
+    }
+    match v.parse::<f64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(()),
+        Ok(_) => Err("Number is not in any of allowed ranges".to_owned()),
+        Err(_) => Err(format!("'{v}' is not a valid number")),
     }
 }
 
@@ -604,6 +810,7 @@ fn nat_rule(full: Vec<String>, version: Version, op: &str, what: &str) -> Result
         TagValue::Number("NAT rule number must be between 1 and 999999"),
         &full[3],
         what,
+        version,
     )?;
     let rest = &full[4..];
     if rest.is_empty() {
@@ -970,6 +1177,16 @@ fn numeric_1_100(v: &str) -> Result<(), String> {
     }
 }
 
+/// A constraint that is a regex (or a regex-only validator script): no line of its own,
+/// then the constraint message (`Invalid value` when the schema has none).
+fn regex(ok: bool, constraint: Option<&str>) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(fail(&[], constraint).trim_start().to_owned())
+    }
+}
+
 fn validate(check: Check, v: &str, version: Version) -> Result<(), String> {
     let bad = |line: String| Err(fail(&[line], None));
     match check {
@@ -1096,6 +1313,49 @@ fn validate(check: Check, v: &str, version: Version) -> Result<(), String> {
         },
         // A range passes here; the commit's `int(weight)` then fails (verify.rs).
         Check::Weight => numeric_1_100(v).map_err(|line| fail(&[line], None)),
+        Check::Ipv4Address => {
+            if strict_v4(v).is_some() {
+                Ok(())
+            } else {
+                bad(format!("Error: {v} is not a valid IPv4 address"))
+            }
+        }
+        // Regex-only validator scripts print nothing of their own: the output starts with
+        // the constraint message.
+        Check::MacAddress => regex(is_mac(v), None),
+        Check::MacMatch => regex(is_mac(v.strip_prefix('!').unwrap_or(v)), None),
+        Check::Duid => regex(
+            is_duid(v),
+            Some("Invalid DUID, must be in the format h[[:h]...]"),
+        ),
+        Check::SubnetId => numeric_in(v, 1.0, 4_294_967_295.0).map_err(|line| fail(&[line], None)),
+        Check::Lease => numeric_in(v, 0.0, 4_294_967_295.0).map_err(|line| {
+            fail(
+                &[line],
+                Some("DHCP lease time must be between 0 and 4294967295 (49 days)"),
+            )
+        }),
+        Check::FirewallAction => regex(
+            matches!(
+                v,
+                "accept"
+                    | "continue"
+                    | "jump"
+                    | "reject"
+                    | "return"
+                    | "drop"
+                    | "queue"
+                    | "offload"
+                    | "synproxy"
+            ),
+            None,
+        ),
+        Check::DefaultAction => regex(matches!(v, "drop" | "accept"), None),
+        Check::State => regex(
+            matches!(v, "established" | "invalid" | "new" | "related"),
+            None,
+        ),
+        Check::ConnectionStatusNat => regex(matches!(v, "destination" | "source"), None),
     }
 }
 
@@ -1314,6 +1574,104 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn dhcp_and_forward_filter_values_are_checked() {
+        let on = |v, path: &str| parse(&p(path), None, v, "set");
+        let sm = "service dhcp-server shared-network-name LAN subnet 192.0.2.0/24 static-mapping";
+        for v in [Version::V1_4, Version::V1_5] {
+            let mac = if v == Version::V1_4 {
+                "mac-address"
+            } else {
+                "mac"
+            };
+            for ok in [
+                format!("{sm} vm-1.lab ip-address 192.0.2.10"),
+                format!("{sm} vm1 {mac} 52:54:00:AB:cd:01"),
+                "service dhcp-server shared-network-name A_b-c.d+e".to_owned(),
+                "firewall ipv4 forward filter rule 10 action accept".to_owned(),
+                "firewall ipv4 forward filter rule 10 connection-status nat destination".to_owned(),
+                "firewall ipv4 forward filter rule 10 state new".to_owned(),
+                "firewall ipv4 forward filter rule 10 protocol tcp_udp".to_owned(),
+                "firewall ipv4 forward filter rule 10 destination address 10.0.0.5".to_owned(),
+                "firewall ipv4 forward filter rule 10 destination port 22,80-90".to_owned(),
+                "firewall ipv4 forward filter rule 10 source address !198.51.100.0/24".to_owned(),
+                "firewall ipv4 forward filter rule 10 source group network-group N".to_owned(),
+                "firewall ipv4 forward filter default-action drop".to_owned(),
+            ] {
+                assert!(on(v, &ok).is_ok(), "{v:?} {ok}: {:?}", on(v, &ok));
+            }
+            let cases: Vec<(String, &str)> = vec![
+                (
+                    format!("{sm} vm1 {mac} 52:54:00:00:00"),
+                    "Invalid value\nValue validation failed\nSet failed",
+                ),
+                (
+                    format!("{sm} vm1 ip-address 192.0.2.010"),
+                    "Error: 192.0.2.010 is not a valid IPv4 address\nInvalid value",
+                ),
+                (
+                    "service dhcp-server shared-network-name LAN subnet 192.0.2.1/24".to_owned(),
+                    "Error: 192.0.2.1/24 is not a valid IPv4 prefix\nInvalid IPv4 subnet definition",
+                ),
+                (
+                    "service dhcp-server shared-network-name .LAN".to_owned(),
+                    "Invalid shared network name. May only contain letters, numbers and .-_",
+                ),
+                (
+                    "firewall ipv4 forward filter rule 10 action allow".to_owned(),
+                    "Invalid value",
+                ),
+                (
+                    "firewall ipv4 forward filter rule 10 state NEW".to_owned(),
+                    "Invalid value",
+                ),
+                (
+                    "firewall ipv4 forward filter rule 10 connection-status nat dnat".to_owned(),
+                    "Invalid value",
+                ),
+                (
+                    "firewall ipv4 forward filter rule 10 destination port 0".to_owned(),
+                    "Error: 0 is not a valid port",
+                ),
+                (
+                    "firewall ipv4 forward filter default-action reject".to_owned(),
+                    "Invalid value",
+                ),
+            ];
+            for (path, want) in cases {
+                let e = on(v, &path).unwrap_err();
+                assert!(e.contains(want), "{v:?} {path}: {e:?}");
+                assert!(e.ends_with("Set failed"), "{path}: {e:?}");
+            }
+        }
+        // 1.4's mapping names take `_`; 1.5's are host names.
+        let under = format!("{sm} vm_1 ip-address 192.0.2.10");
+        assert!(on(Version::V1_4, &under).is_ok());
+        assert!(
+            on(Version::V1_5, &under)
+                .unwrap_err()
+                .contains("Invalid static mapping hostname")
+        );
+        let dash = format!("{sm} -vm ip-address 192.0.2.10");
+        assert!(on(Version::V1_4, &dash).is_ok());
+        assert!(on(Version::V1_5, &dash).is_err());
+        assert!(
+            on(Version::V1_4, &format!("{sm} vm+1 ip-address 192.0.2.10"))
+                .unwrap_err()
+                .contains("Invalid static mapping name, may only be alphanumeric, dot and hyphen")
+        );
+        let id = "service dhcp-server shared-network-name LAN subnet 192.0.2.0/24 subnet-id";
+        assert!(on(Version::V1_5, &format!("{id} 1")).is_ok());
+        assert!(
+            on(Version::V1_5, &format!("{id} 0"))
+                .unwrap_err()
+                .starts_with("Number is not in any of allowed ranges\nInvalid value")
+        );
+        assert!(on(Version::V1_4, &format!("{id} 1")).is_err());
+        assert!(on(Version::V1_4, &format!("{sm} vm1 description x")).is_err());
+        assert!(on(Version::V1_5, &format!("{sm} vm1 description x")).is_ok());
     }
 
     #[test]

@@ -1234,21 +1234,23 @@ async fn paths_outside_vyos_schema_are_refused() {
         );
     }
     // Per version: netns and Kea's `mac` are 1.5's; ISC dhcpd's `mac-address` is 1.4's.
-    let mapping =
-        "service dhcp-server shared-network-name LAN subnet 192.0.2.0/24 static-mapping vm1";
+    // The subnet is on an interface (the DHCP commit wants one), and has 1.5's subnet-id.
+    let subnet = "service dhcp-server shared-network-name LAN subnet 192.0.2.0/24";
+    let mapping = format!("{subnet} static-mapping vm1");
     for (sim, good, bad) in [
         (&sim14, "mac-address", "mac"),
         (&sim15, "mac", "mac-address"),
     ] {
         let a = sim.addr();
-        let r = configure(
-            a,
-            vec![
-                set(&format!("{mapping} ip-address 192.0.2.10")),
-                set(&format!("{mapping} {good} 52:54:00:00:00:01")),
-            ],
-        )
-        .await;
+        let mut cmds = vec![
+            set("interfaces ethernet eth1 address 192.0.2.1/24"),
+            set(&format!("{mapping} ip-address 192.0.2.10")),
+            set(&format!("{mapping} {good} 52:54:00:00:00:01")),
+        ];
+        if good == "mac" {
+            cmds.push(set(&format!("{subnet} subnet-id 1")));
+        }
+        let r = configure(a, cmds).await;
         assert_eq!(r.status, 200, "{good}: {}", r.raw);
         let r = configure(a, vec![set(&format!("{mapping} {bad} 52:54:00:00:00:01"))]).await;
         assert_eq!(r.status, 400, "{bad}");
@@ -1265,6 +1267,95 @@ async fn paths_outside_vyos_schema_are_refused() {
             .status,
         200
     );
+}
+
+/// A DHCP or forward-filter commit that its script refuses: 1.4 says only which component
+/// failed (`[[service dhcp-server]] failed`, vyatta-cfg's `"[[%s]] failed\n"`), 1.5 adds
+/// the script's message under `[ <component> ]`, wrapped at 72 columns; nothing changes.
+#[tokio::test]
+async fn dhcp_and_firewall_commit_failures_read_as_each_version_says() {
+    let subnet = "service dhcp-server shared-network-name LAN subnet 192.0.2.0/24";
+    for v in [Version::V1_4, Version::V1_5] {
+        let sim = sim(v).await;
+        let a = sim.addr();
+        let (mac, id) = match v {
+            Version::V1_4 => ("mac-address", None),
+            Version::V1_5 => ("mac", Some(set(&format!("{subnet} subnet-id 1")))),
+        };
+        let mut ok = vec![
+            set("interfaces ethernet eth1 address 192.0.2.1/24"),
+            set(&format!(
+                "{subnet} static-mapping vm1 ip-address 192.0.2.10"
+            )),
+            set(&format!(
+                "{subnet} static-mapping vm1 {mac} 52:54:00:00:00:01"
+            )),
+        ];
+        ok.extend(id);
+        let r = configure(a, ok).await;
+        assert_eq!(r.status, 200, "{v:?}: {}", r.raw);
+        let before = sim.running_config();
+        // The same address again, under another name.
+        let r = configure(
+            a,
+            vec![
+                set(&format!(
+                    "{subnet} static-mapping vm2 ip-address 192.0.2.10"
+                )),
+                set(&format!(
+                    "{subnet} static-mapping vm2 {mac} 52:54:00:00:00:02"
+                )),
+            ],
+        )
+        .await;
+        let want = match v {
+            Version::V1_4 => "[[service dhcp-server]] failed\nCommit failed\n".to_owned(),
+            Version::V1_5 => "[ service dhcp-server ]\nConfigured IP address for static mapping \"vm2\" already exists on another\nstatic mapping\n\n[[service dhcp-server]] failed\nCommit failed\n".to_owned(),
+        };
+        assert_eq!(error_of(&r), (400, want), "{v:?}");
+        assert_eq!(sim.running_config(), before);
+        // A forward-filter rule without an action.
+        let r = configure(
+            a,
+            vec![set(
+                "firewall ipv4 forward filter rule 10 description no-action",
+            )],
+        )
+        .await;
+        let want = match v {
+            Version::V1_4 => "[[firewall]] failed\nCommit failed\n".to_owned(),
+            Version::V1_5 => {
+                "[ firewall ]\nRule action must be defined\n\n[[firewall]] failed\nCommit failed\n"
+                    .to_owned()
+            }
+        };
+        assert_eq!(error_of(&r), (400, want), "{v:?}");
+        // Set-time: the values are checked as VyOS's validators check them.
+        let r = configure(
+            a,
+            vec![set(&format!(
+                "{subnet} static-mapping vm3 {mac} 52:54:00:00:00"
+            ))],
+        )
+        .await;
+        assert_eq!(
+            error_of(&r),
+            (
+                400,
+                "Invalid value\nValue validation failed\nSet failed".to_owned()
+            )
+        );
+        let r = configure(
+            a,
+            vec![set("firewall ipv4 forward filter rule 10 action allow")],
+        )
+        .await;
+        assert_eq!(
+            error_of(&r).1,
+            "Invalid value\nValue validation failed\nSet failed"
+        );
+        assert_eq!(sim.running_config(), before);
+    }
 }
 
 /// 1.5's commit-confirm texts, as the newer routers.py builds them:

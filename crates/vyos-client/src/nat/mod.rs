@@ -19,7 +19,7 @@ mod render;
 // (both crates are built from this workspace only; neither is published).
 #[path = "../../../vyos-sim/src/services.rs"]
 mod services;
-mod validate;
+pub(crate) mod validate;
 
 use std::fmt;
 

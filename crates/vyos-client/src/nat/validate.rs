@@ -464,7 +464,7 @@ const PROTOCOL_NAMES: &[&str] = &[
 /// Taken more strictly than the validator on two points, both values the commit's nft
 /// then refuses: a number is plain digits (`int()` also takes ` 7`, `+7`, `0_7`), and a
 /// name is the whole value (`\b` also lets `tcp-x` or `ax-25` through).
-fn valid_protocol(p: &str) -> bool {
+pub(crate) fn valid_protocol(p: &str) -> bool {
     decimal(p).is_some_and(|n| n <= 255)
         || PROTOCOL_NAMES.contains(&p.strip_prefix('!').unwrap_or(p))
 }
@@ -501,7 +501,7 @@ fn vrf_name(v: &str) -> bool {
 }
 
 /// `src/validators/fqdn`: the regex `[A-Za-z0-9][-.A-Za-z0-9]*`.
-fn valid_fqdn(f: &str) -> bool {
+pub(crate) fn valid_fqdn(f: &str) -> bool {
     let mut b = f.bytes();
     b.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
@@ -512,7 +512,7 @@ fn canonical_v4(s: &str) -> bool {
     s.parse::<Ipv4Addr>().is_ok() && s.split('.').all(|o| !(o.len() > 1 && o.starts_with('0')))
 }
 
-fn v4(s: &str) -> Option<u32> {
+pub(crate) fn v4(s: &str) -> Option<u32> {
     if canonical_v4(s) {
         s.parse::<Ipv4Addr>().ok().map(u32::from)
     } else {
@@ -541,7 +541,7 @@ pub(crate) fn valid_v4_prefix(a: &str) -> bool {
 /// Ranges: 1.4's `src/validators/ipv4-range` (a bash script) wants the first address below
 /// the last (`-ge` fails); 1.5's (ipaddrcheck `--is-ipv4-range`) takes them equal too. The
 /// bash one also ignores a third `-` part, which nft then refuses; refused here on both.
-fn address_error(a: &str, shown: &str, version: SchemaVersion) -> Option<String> {
+pub(crate) fn address_error(a: &str, shown: &str, version: SchemaVersion) -> Option<String> {
     if a.contains('/') {
         return (!valid_v4_prefix(a)).then(|| format!("{shown} is not a valid IPv4 prefix"));
     }
@@ -602,7 +602,7 @@ fn is_service(s: &str) -> bool {
 /// `src/validators/port-multi`: a comma list; each item, after one optional `!`, a port
 /// range `a-b` (1-5 digits each, 1-65535, `a <= b`), a port (digits, 1-65535), or a
 /// service name or alias.
-fn port_multi(list: &str) -> Result<(), String> {
+pub(crate) fn port_multi(list: &str) -> Result<(), String> {
     for item in list.split(',') {
         let item = item.strip_prefix('!').unwrap_or(item);
         if let Some((a, b)) = range_form(item) {
