@@ -1,4 +1,4 @@
-//! The command line: `vmnet-operator run | plan | crd | version`.
+//! The command line: `vmnet-operator run | plan | check | crd | version`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Show what the next pass would do to each router (reads only; never writes).
     Plan(PlanArgs),
+    /// Test a router before applying anything: reachable, TLS, API key, version, NAT rules in
+    /// the owned range, DHCP mappings, commit-confirm, save (reads only; exit 1 on a FAIL).
+    Check(CheckArgs),
     /// Print the CustomResourceDefinitions (or write one file per kind).
     Crd(CrdArgs),
     /// Print the version.
@@ -257,6 +260,90 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// Options of `check`: a VyosRouter of the cluster, or `--endpoint` and `--key-file` alone.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["router", "endpoint"])))]
+pub struct CheckArgs {
+    /// The VyosRouter to check: its endpoint, TLS settings, rule range and API-key Secret are
+    /// read with the kubeconfig.
+    #[arg(value_name = "ROUTER")]
+    pub router: Option<String>,
+    /// Check this endpoint instead (no cluster needed), e.g. `https://192.0.2.1`.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "router",
+        requires = "key_file"
+    )]
+    pub endpoint: Option<String>,
+    /// With `--endpoint`: the file that holds the API key.
+    #[arg(long, value_name = "FILE", requires = "endpoint")]
+    pub key_file: Option<PathBuf>,
+    /// With `--endpoint`: PEM CA certificates to trust instead of the system's roots.
+    #[arg(long, value_name = "FILE", requires = "endpoint")]
+    pub ca_file: Option<PathBuf>,
+    /// With `--endpoint`: do not verify the router's certificate.
+    #[arg(long, requires = "endpoint", conflicts_with = "ca_file")]
+    pub insecure_skip_verify: bool,
+    /// With `--endpoint`: accept an `http://` endpoint (test peers such as vyos-sim).
+    #[arg(long, requires = "endpoint")]
+    pub plain_http: bool,
+    /// With `--endpoint`: the rule range the VyosRouter will own, e.g. `1000-1999`.
+    #[arg(long, value_name = "START-END", requires = "endpoint",
+          value_parser = crate::check::parse_rule_range)]
+    pub rule_range: Option<vmnet_api::RuleRange>,
+    /// `text` (one line per check) or `json`.
+    #[arg(long, short = 'o', value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// Deadline of each request to the router, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_seconds: u64,
+}
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let timeout = std::time::Duration::from_secs(args.timeout_seconds.max(1));
+    let report = rt.block_on(async {
+        let target = match (&args.router, &args.endpoint) {
+            (Some(router), _) => {
+                let client = kube::Client::try_default()
+                    .await
+                    .context("connecting to Kubernetes (KUBECONFIG or in-cluster config)")?;
+                crate::check::router_target(client, router, timeout).await?
+            }
+            (None, Some(endpoint)) => {
+                let flags = crate::check::Flags {
+                    endpoint: endpoint.clone(),
+                    key_file: args.key_file.clone().unwrap_or_default(),
+                    ca_file: args.ca_file.clone(),
+                    insecure_skip_verify: args.insecure_skip_verify,
+                    plain_http: args.plain_http,
+                    rule_range: args.rule_range,
+                };
+                crate::check::flags_target(&flags, timeout)?
+            }
+            (None, None) => anyhow::bail!("name a VyosRouter, or give --endpoint"),
+        };
+        Ok::<_, anyhow::Error>(crate::check::run(&target).await)
+    })?;
+    let text = match args.output {
+        PlanOutput::Text => report.to_text(),
+        PlanOutput::Json => format!("{}\n", serde_json::to_string_pretty(&report.to_json())?),
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(report.exit_code())
+}
+
 /// Options of `crd`.
 #[derive(clap::Args, Debug)]
 pub struct CrdArgs {
@@ -286,6 +373,13 @@ impl Cli {
             Command::Run(args) => run_operator(&args),
             Command::Plan(args) => {
                 let code = run_plan(&args)?;
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                Ok(())
+            }
+            Command::Check(args) => {
+                let code = run_check(&args)?;
                 if code != 0 {
                     std::process::exit(code);
                 }

@@ -7,6 +7,7 @@
 //! [`admin`], [`metrics`]).
 
 pub mod admin;
+pub mod check;
 pub mod cli;
 pub mod context;
 pub mod controller;
