@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::json;
 use vmnet_api::{FINALIZER, IpPool, PortPool, PortRule, VmNetwork, VyosRouter};
 use vmnet_core::alloc::{AddressPools, Claimant, PortPools, RuleNumbers};
@@ -135,6 +135,82 @@ pub struct Context {
     pub recorder: Recorder,
     /// Failed reconciles in a row, per object.
     pub retries: Retries,
+    /// PortRules this process wrote whose new version the cache may not hold yet.
+    pub written: Written<PortRule>,
+    /// VmNetworks likewise (their finalizer and status writes).
+    pub written_vms: Written<VmNetwork>,
+    /// The resourceVersion of each API-key Secret (`namespace/name`) as the metadata watch
+    /// last saw it: a writer re-reads a Secret only when it moved.
+    pub secret_versions: Mutex<HashMap<String, String>>,
+}
+
+/// Objects this process wrote, kept until the watch cache holds that version (or for a few
+/// seconds at most): a reconcile that runs before the watch delivers the write reads the
+/// write's response, not the older cached copy, and so does not write the same again.
+#[derive(Debug)]
+pub struct Written<K: kube::Resource<DynamicType = ()>>(Mutex<HashMap<ObjectRef<K>, Entry<K>>>);
+
+/// When an object was written, and the apiserver's answer.
+type Entry<K> = (std::time::Instant, Arc<K>);
+
+impl<K: kube::Resource<DynamicType = ()>> Default for Written<K> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+}
+
+/// How long a written object stands in for the cache's copy: long enough for any watch
+/// delay the apiserver has under load, short enough that an object deleted meanwhile is
+/// noticed (the cache then rightly holds nothing).
+const WRITTEN_TTL: Duration = Duration::from_secs(30);
+
+/// Whether `cached` is the version `written` or a later one. The apiserver's
+/// resourceVersions are etcd revisions, integers that grow with every write; were they
+/// ever not integers, only the very same version counts.
+fn caught_up(cached: &kube::core::ObjectMeta, written: &kube::core::ObjectMeta) -> bool {
+    if cached.uid != written.uid {
+        return false;
+    }
+    match (&cached.resource_version, &written.resource_version) {
+        (Some(c), Some(w)) => match (c.parse::<u64>(), w.parse::<u64>()) {
+            (Ok(c), Ok(w)) => c >= w,
+            _ => c == w,
+        },
+        _ => false,
+    }
+}
+
+impl<K: kube::Resource<DynamicType = ()>> Written<K> {
+    /// Remembers the apiserver's answer to a write of `obj`.
+    pub fn remember(&self, obj: Arc<K>)
+    where
+        K: Clone,
+    {
+        let key = ObjectRef::from_obj(obj.as_ref());
+        // Kept as lean as the caches keep theirs.
+        let mut lean = (*obj).clone();
+        lean.meta_mut().managed_fields = None;
+        let obj = Arc::new(lean);
+        let mut m = lock(&self.0);
+        m.retain(|_, (at, _)| at.elapsed() < WRITTEN_TTL);
+        m.insert(key, (std::time::Instant::now(), obj));
+    }
+
+    /// The fresher of the cache's copy of `key` and the one this process wrote.
+    pub fn fresher(&self, key: &ObjectRef<K>, cached: Option<Arc<K>>) -> Option<Arc<K>> {
+        let mut m = lock(&self.0);
+        let Some((at, written)) = m.get(key) else {
+            return cached;
+        };
+        let current = cached
+            .as_ref()
+            .is_some_and(|c| caught_up(c.meta(), written.meta()));
+        if current || at.elapsed() >= WRITTEN_TTL {
+            m.remove(key);
+            return cached;
+        }
+        Some(written.clone())
+    }
 }
 
 /// Failed reconciles in a row, per object (`Kind/namespace/name`), so each object backs off
@@ -196,6 +272,9 @@ impl Context {
             metrics,
             recorder,
             retries: Retries::default(),
+            written: Written::default(),
+            written_vms: Written::default(),
+            secret_versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -333,17 +412,25 @@ pub async fn drop_finalizer(ctx: &Context, pr: &PortRule) {
         pr.metadata.namespace.as_deref().unwrap_or_default(),
     );
     let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
-    // The resourceVersion makes this a compare-and-swap: a list changed meanwhile is not
-    // overwritten (the patch fails with 409 and the next pass tries again).
-    let patch = json!({ "metadata": {
-        "finalizers": rest,
-        "resourceVersion": pr.metadata.resource_version,
-    }});
+    // A compare-and-swap on the finalizer list alone: a list changed meanwhile is not
+    // overwritten (the test fails and the next pass tries again), while a status write
+    // that came between the cache's copy and this patch does not stand in the way (a
+    // resourceVersion precondition made that a 409 for most rules of a large delete).
+    let patch: json_patch::Patch = match serde_json::from_value(json!([
+        { "op": "test", "path": "/metadata/finalizers", "value": finalizers },
+        { "op": "replace", "path": "/metadata/finalizers", "value": rest },
+    ])) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "finalizer patch not built");
+            return;
+        }
+    };
     if let Err(e) = api
         .patch(
             pr.metadata.name.as_deref().unwrap_or_default(),
             &PatchParams::default(),
-            &Patch::Merge(patch),
+            &Patch::<()>::Json(patch),
         )
         .await
     {

@@ -140,6 +140,7 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
         let access = Access {
             namespaces: req.credentials_namespaces.as_deref(),
             timeout: req.timeout,
+            secret_version: None,
         };
         let mut connection = Connection::default();
         let result = async {

@@ -41,6 +41,47 @@ impl Error {
     }
 }
 
+/// `obj` with the operator's finalizer: added by server-side apply when it is missing, and
+/// the apiserver's answer returned, so the finalizer helper that runs next finds it and
+/// goes straight to its apply step.
+///
+/// The finalizer helper's own way (a JSON patch that tests the finalizer list it saw)
+/// fails with 422 whenever the cache is behind the server, which under load is often; an
+/// apply of just this one finalizer cannot conflict, and the uid in it keeps it from
+/// touching a namesake made after the cached object was deleted.
+pub async fn with_finalizer<K>(
+    api: &kube::Api<K>,
+    obj: std::sync::Arc<K>,
+) -> Result<std::sync::Arc<K>, Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let meta = obj.meta();
+    let has = meta
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == vmnet_api::FINALIZER);
+    if has || meta.deletion_timestamp.is_some() {
+        return Ok(obj);
+    }
+    let name = meta.name.clone().unwrap_or_default();
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": {
+            "name": name,
+            "uid": meta.uid,
+            "finalizers": [vmnet_api::FINALIZER],
+        },
+    });
+    let params = kube::api::PatchParams::apply(vmnet_api::FIELD_MANAGER).force();
+    let written = api
+        .patch(&name, &params, &kube::api::Patch::Apply(&body))
+        .await?;
+    Ok(std::sync::Arc::new(written))
+}
+
 /// A reconcile's outcome from the finalizer helper's.
 ///
 /// Two of its failures are races with our own writes, not errors, and are not reported as

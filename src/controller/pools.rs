@@ -238,6 +238,7 @@ async fn apply_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Er
 /// so nothing in use disappears from under a VM; meanwhile it hands out nothing new.
 pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<IpPool> = Api::all(ctx.client.clone());
+    let pool = crate::controller::with_finalizer(&api, pool).await?;
     let result = finalizer(&api, FINALIZER, pool, |event| async {
         match event {
             Finalizer::Apply(p) => apply_ip(p, ctx.clone()).await,
@@ -276,6 +277,7 @@ pub async fn reconcile_ip(pool: Arc<IpPool>, ctx: Arc<Context>) -> Result<Action
 /// Reconciles one PortPool; deletion waits like an IpPool's.
 pub async fn reconcile_port(pool: Arc<PortPool>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<PortPool> = Api::all(ctx.client.clone());
+    let pool = crate::controller::with_finalizer(&api, pool).await?;
     let result = finalizer(&api, FINALIZER, pool, |event| async {
         match event {
             Finalizer::Apply(p) => apply_port(p, ctx.clone()).await,

@@ -22,6 +22,7 @@ pub async fn reconcile(pr: Arc<PortRule>, ctx: Arc<Context>) -> Result<Action, E
     }
     let ns = pr.metadata.namespace.clone().unwrap_or_default();
     let api: Api<PortRule> = Api::namespaced(ctx.client.clone(), &ns);
+    let pr = crate::controller::with_finalizer(&api, pr).await?;
     let result = finalizer(&api, FINALIZER, pr, |event| async {
         match event {
             Finalizer::Apply(pr) => apply(&pr, &ctx).await,
@@ -148,7 +149,7 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// A deletion waiting this long gets a `Deleting` condition naming what it waits for.
-const DELETING_SAYS_SO_AFTER_SECONDS: f64 = 3.0;
+const DELETING_SAYS_SO_AFTER_SECONDS: f64 = 10.0;
 
 async fn cleanup(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
     let number = pr.status.as_ref().and_then(|s| s.rule_number);

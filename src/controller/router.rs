@@ -22,6 +22,7 @@ use vmnet_plan::plan::is_paused;
 /// so the rules leave the router before the operator forgets how to reach it.
 pub async fn reconcile(router: Arc<VyosRouter>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<VyosRouter> = Api::all(ctx.client.clone());
+    let router = crate::controller::with_finalizer(&api, router).await?;
     let result = finalizer(&api, FINALIZER, router, |event| async {
         match event {
             Finalizer::Apply(r) => apply(&r, &ctx).await,

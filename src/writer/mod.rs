@@ -23,7 +23,7 @@ use vmnet_plan::plan::{Inputs, Plan, is_paused, plan};
 use vmnet_plan::render::uses_group;
 use vyos_client::VyosError;
 
-use crate::context::{Context, Wake, backoff};
+use crate::context::{Context, Wake, backoff, lock};
 use apply::{ApplyOptions, Change, Request};
 use observe::{Access, Connection};
 use report::{Outcome, Reporter};
@@ -222,9 +222,14 @@ impl Writer {
         router: &VyosRouter,
         portrules: &[Arc<PortRule>],
     ) -> Result<(), PassError> {
+        let sref = &router.spec.credentials_secret_ref;
+        let secret_version = lock(&self.ctx.secret_versions)
+            .get(&format!("{}/{}", sref.namespace, sref.name))
+            .cloned();
         let access = Access {
             namespaces: self.ctx.settings.credentials_namespaces.as_deref(),
             timeout: self.ctx.settings.router_timeout,
+            secret_version: secret_version.as_deref(),
         };
         let client = self.conn.client(&self.ctx.client, access, router).await?;
         let version = self.conn.version(&client).await?;

@@ -69,6 +69,9 @@ pub async fn observe(
 #[derive(Debug, Default)]
 pub struct Connection {
     client: Option<(String, VyosClient)>,
+    /// What the client was made from: the router's endpoint and TLS, and the Secret's
+    /// resourceVersion. While neither changed, a pass reads no Secret.
+    made_from: Option<(String, String)>,
     /// The VyOS version, read once per client.
     pub version: Option<String>,
 }
@@ -81,6 +84,9 @@ pub struct Access<'a> {
     pub namespaces: Option<&'a [String]>,
     /// Deadline of each request.
     pub timeout: std::time::Duration,
+    /// The resourceVersion the Secret watch last saw of the router's Secret (`None`: not
+    /// seen, so it is read each pass).
+    pub secret_version: Option<&'a str>,
 }
 
 impl Connection {
@@ -111,8 +117,31 @@ impl Connection {
             )));
         }
         let key_name = sref.key.clone().unwrap_or_else(|| "api-key".to_owned());
+        let tls = spec.tls.clone().unwrap_or(vmnet_api::RouterTls {
+            ca_bundle: None,
+            insecure_skip_verify: None,
+            insecure_plain_http: None,
+        });
+        let target = format!(
+            "{}|{:?}|{:?}|{}/{}|{key_name}",
+            spec.endpoint,
+            tls.ca_bundle.as_deref().map(fnv),
+            tls.insecure_skip_verify,
+            sref.namespace,
+            sref.name
+        );
+        if let (Some((_, c)), Some((t, v)), Some(seen)) =
+            (&self.client, &self.made_from, access.secret_version)
+            && *t == target
+            && v == seen
+        {
+            return Ok(c.clone());
+        }
         let secrets: Api<Secret> = Api::namespaced(kube.clone(), &sref.namespace);
         let secret = secrets.get_opt(&sref.name).await.map_err(PassError::Kube)?;
+        let read_version = secret
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone());
         let key = secret
             .as_ref()
             .and_then(|s| s.data.as_ref())
@@ -131,11 +160,6 @@ impl Connection {
                 sref.namespace, sref.name
             )));
         };
-        let tls = spec.tls.clone().unwrap_or(vmnet_api::RouterTls {
-            ca_bundle: None,
-            insecure_skip_verify: None,
-            insecure_plain_http: None,
-        });
         let fingerprint = format!(
             "{}|{:x}|{:?}|{:?}",
             spec.endpoint,
@@ -143,6 +167,7 @@ impl Connection {
             tls.ca_bundle.as_deref().map(fnv),
             tls.insecure_skip_verify
         );
+        self.made_from = read_version.map(|v| (target, v));
         if let Some((fp, c)) = &self.client
             && *fp == fingerprint
         {

@@ -246,7 +246,8 @@ pub struct VyosRouterStatus {
     /// The VyOS version the router reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vyos_version: Option<String>,
-    /// When the router's rules last matched what the cluster declares.
+    /// When a pass last brought the router's rules in line with what the cluster declares
+    /// (a pass that finds them in place already leaves this as it is).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     /// Rules on the router in the owned range that carry the operator's marker.

@@ -190,6 +190,27 @@ pub fn same(
     message: &str,
     generation: Option<i64>,
 ) -> bool {
+    holding(conds, state, reason, generation, Some(message))
+}
+
+/// Whether `conds` already say `state` for `reason` at `generation`, whatever the message:
+/// progress within one state (which of several parts is done) is not a change of state.
+pub fn same_state(
+    conds: Option<&[Condition]>,
+    state: State,
+    reason: Reason,
+    generation: Option<i64>,
+) -> bool {
+    holding(conds, state, reason, generation, None)
+}
+
+fn holding(
+    conds: Option<&[Condition]>,
+    state: State,
+    reason: Reason,
+    generation: Option<i64>,
+    message: Option<&str>,
+) -> bool {
     let reason = reason.as_str();
     let want = match state {
         State::Ready => READY,
@@ -200,7 +221,10 @@ pub fn same(
         cs.len() == 3
             && cs.iter().all(|c| c.observed_generation == generation)
             && cs.iter().any(|c| {
-                c.type_ == want && c.status == "True" && c.reason == reason && c.message == message
+                c.type_ == want
+                    && c.status == "True"
+                    && c.reason == reason
+                    && message.is_none_or(|m| c.message == m)
             })
     })
 }
