@@ -67,6 +67,12 @@ pub(crate) async fn serve_api(
         };
         let reset_rate = shared.state().faults.reset_rate;
         if reset_rate > 0.0 && rand::random::<f64>() < reset_rate {
+            *shared
+                .state()
+                .counters
+                .faults_injected
+                .entry("reset".into())
+                .or_default() += 1;
             // Close with RST before any answer.
             let _ = stream.set_zero_linger();
             drop(stream);
@@ -187,10 +193,20 @@ async fn answer(
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let count = |kind: &str| {
+        *shared
+            .state()
+            .counters
+            .faults_injected
+            .entry(kind.into())
+            .or_default() += 1;
+    };
     if faults.timeout_rate > 0.0 && rand::random::<f64>() < faults.timeout_rate {
+        count("held");
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
     if faults.error_rate > 0.0 && rand::random::<f64>() < faults.error_rate {
+        count("5xx");
         return envelope(
             shared.version,
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -223,6 +223,9 @@ pub struct Counters {
     /// router's busy time when requests come one at a time).
     #[serde(default)]
     pub busy_micros: u64,
+    /// Faults injected so far, by kind: `5xx`, `held` (past a client's timeout), `reset`.
+    #[serde(default)]
+    pub faults_injected: BTreeMap<String, u64>,
 }
 
 /// Why the simulator could not start.

@@ -17,31 +17,7 @@ use crate::nat::{LeafValue, RuleError, SchemaVersion};
 /// Checks `rule` the way VyOS 1.4 and 1.5 would when it is set and committed: `Ok` commits
 /// on either. A problem only one version has says so (as [`crate::nat::validate`]).
 pub fn validate_rule(rule: &ForwardRule) -> Result<(), Vec<RuleError>> {
-    let v14 = validate_rule_for(rule, SchemaVersion::V1_4)
-        .err()
-        .unwrap_or_default();
-    let v15 = validate_rule_for(rule, SchemaVersion::V1_5)
-        .err()
-        .unwrap_or_default();
-    let mut errs: Vec<RuleError> = v14
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            if !v15.contains(&e) {
-                e.message.push_str(" (VyOS 1.4)");
-            }
-            e
-        })
-        .collect();
-    for e in v15 {
-        if !v14.contains(&e) {
-            errs.push(RuleError {
-                message: format!("{} (VyOS 1.5)", e.message),
-                ..e
-            });
-        }
-    }
-    if errs.is_empty() { Ok(()) } else { Err(errs) }
+    crate::nat::in_either_version(|v| validate_rule_for(rule, v))
 }
 
 /// Checks `rule` the way the given VyOS version would when it is set and committed. Every

@@ -36,6 +36,7 @@ pub use model::{
 };
 pub use parse::{ParseError, is_empty_path_error, parse_rules, rules_to_json};
 pub use render::{render_rule, render_rules};
+pub(crate) use validate::in_either_version;
 pub use validate::{RuleError, SchemaVersion, validate, validate_for};
 
 /// Which NAT table a rule lives in.

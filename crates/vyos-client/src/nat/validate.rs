@@ -54,12 +54,16 @@ impl std::error::Error for RuleError {}
 /// rule commits on either. Returns every problem found (VyOS stops at the first), in
 /// field order; a problem only one version has says so.
 pub fn validate(rule: &NatRule) -> Result<(), Vec<RuleError>> {
-    let v14 = validate_for(rule, SchemaVersion::V1_4)
-        .err()
-        .unwrap_or_default();
-    let v15 = validate_for(rule, SchemaVersion::V1_5)
-        .err()
-        .unwrap_or_default();
+    in_either_version(|v| validate_for(rule, v))
+}
+
+/// The problems `check` finds on 1.4 or on 1.5, each one found on only one of them marked
+/// with that version.
+pub(crate) fn in_either_version(
+    check: impl Fn(SchemaVersion) -> Result<(), Vec<RuleError>>,
+) -> Result<(), Vec<RuleError>> {
+    let v14 = check(SchemaVersion::V1_4).err().unwrap_or_default();
+    let v15 = check(SchemaVersion::V1_5).err().unwrap_or_default();
     let mut errs: Vec<RuleError> = v14
         .iter()
         .map(|e| {
