@@ -219,7 +219,9 @@ pub enum PlanOutput {
     Json,
 }
 
-fn run_plan(args: &PlanArgs) -> anyhow::Result<i32> {
+/// What a one-shot command (`plan`, `check`) needs: warnings on stderr (stdout is its
+/// report), the TLS provider, and a runtime.
+fn one_shot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -227,10 +229,14 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<i32> {
         .with_writer(std::io::stderr)
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .context("starting the async runtime")
+}
+
+fn run_plan(args: &PlanArgs) -> anyhow::Result<i32> {
+    let rt = one_shot_runtime()?;
     let req = crate::preview::Request {
         router: args.router.clone(),
         files: args.filename.clone(),
@@ -301,17 +307,7 @@ pub struct CheckArgs {
 }
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = one_shot_runtime()?;
     let timeout = std::time::Duration::from_secs(args.timeout_seconds.max(1));
     let report = rt.block_on(async {
         let target = match (&args.router, &args.endpoint) {
