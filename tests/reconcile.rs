@@ -1162,3 +1162,51 @@ async fn several_source_ranges_go_through_a_network_group() {
         vec!["203.0.113.0/24"]
     );
 }
+
+// VyOS 1.4 has no commit-confirm: a router that asks for it is written without it (the rule
+// is programmed, not reported CommitFailed), and its status says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_confirm_on_vyos_1_4_is_not_used_and_the_status_says_so() {
+    let mut w = world("confirm14").await;
+    let mut o = SimOptions::for_tests();
+    o.version = vyos_sim::Version::V1_4;
+    o.api_keys = vec![KEY.to_owned()];
+    let sim14 = vyos_sim::start(o).await.unwrap();
+    apply(
+        &client(&w),
+        router_obj(
+            &w,
+            &w.router,
+            &sim14.url(),
+            json!({"commitConfirmMinutes": 2}),
+        ),
+    )
+    .await;
+    w.start_operator("a", true).await;
+    w.portrule("on-14", standalone(&w, 47100, "10.77.0.96"))
+        .await;
+    let rule = wait_ready_rule(&w, "on-14", 30).await;
+    assert_eq!(condition(&rule, "Ready").unwrap().1, "Programmed");
+    assert_eq!(
+        parse_rules(
+            NatKind::Destination,
+            &sim14.running_config()["nat"]["destination"]
+        )
+        .unwrap()
+        .len(),
+        1
+    );
+    let routers: Api<VyosRouter> = Api::all(client(&w));
+    let message = eventually(20, "the router's Ready message", async || {
+        let r = get_json(&routers, &w.router).await.ok_or("no router")?;
+        match condition(&r, "Ready") {
+            Some((s, _, m)) if s == "True" => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        message.contains("VyOS 1.4 has no commit-confirm"),
+        "{message}"
+    );
+}

@@ -278,7 +278,10 @@ impl Writer {
 
         let started = Instant::now();
         self.unconfirmed = false;
-        let applied = match self.apply(&client, router, &observed, &plan).await {
+        let applied = match self
+            .apply(&client, router, &version, &observed, &plan)
+            .await
+        {
             Err(PassError::Vyos(VyosError::Timeout { .. })) => {
                 // The request may have committed: read the router again before anything
                 // is reported or sent, and say what is still to do.
@@ -327,6 +330,7 @@ impl Writer {
         &mut self,
         client: &vyos_client::VyosClient,
         router: &VyosRouter,
+        version: &str,
         observed: &vmnet_plan::plan::Observed,
         plan: &Plan,
     ) -> Result<apply::Applied, PassError> {
@@ -352,7 +356,12 @@ impl Writer {
                 self.ctx.settings.request_budget,
                 self.ctx.settings.router_timeout,
             ),
-            confirm_minutes: router.spec.commit_confirm_minutes,
+            // 1.4 has no commit-confirm: its changes go without the timer (the router's
+            // status says so), never with a confirm it does not know.
+            confirm_minutes: router
+                .spec
+                .commit_confirm_minutes
+                .filter(|_| vmnet_plan::commit::has_commit_confirm(version)),
             save: router.spec.save_config == Some(true),
         };
         let metrics = self.ctx.metrics.clone();

@@ -339,6 +339,13 @@ impl Reporter<'_> {
                 ),
             ),
         };
+        let message = match vmnet_plan::commit::commit_confirm_note(
+            out.version.as_deref(),
+            router.spec.commit_confirm_minutes.is_some(),
+        ) {
+            Some(note) if state == State::Ready => format!("{message}; {note}"),
+            _ => message,
+        };
         let previous = router
             .status
             .as_ref()

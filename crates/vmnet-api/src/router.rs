@@ -106,7 +106,8 @@ pub struct VyosRouterSpec {
 
     /// Commit with commit-confirm: the router reverts a change that is not confirmed within
     /// this many minutes (VyOS 1.5 from mid-2025; the revert reboots the router to its saved
-    /// config). Off unless set.
+    /// config). Off unless set. VyOS 1.4 has no commit-confirm: there changes are committed
+    /// without it, and the router's Ready condition says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 60))]
     pub commit_confirm_minutes: Option<u32>,

@@ -338,3 +338,32 @@ mod tests {
         }
     }
 }
+
+/// Whether a router of this VyOS version (as `/info` or `show version` reports it) has
+/// commit-confirm over the API: 1.5 has; 1.4 (sagitta) has not.
+pub fn has_commit_confirm(version: &str) -> bool {
+    !version.trim_start_matches('v').starts_with("1.4")
+}
+
+/// What the router's status adds when it asks for commit-confirm and cannot have it.
+pub fn commit_confirm_note(version: Option<&str>, asked: bool) -> Option<&'static str> {
+    (asked && version.is_some_and(|v| !has_commit_confirm(v))).then_some(
+        "VyOS 1.4 has no commit-confirm: spec.commitConfirmMinutes is not used, changes are \
+         committed without a revert timer",
+    )
+}
+
+#[cfg(test)]
+mod confirm_tests {
+    use super::*;
+
+    #[test]
+    fn only_1_4_lacks_commit_confirm() {
+        assert!(!has_commit_confirm("1.4.3"));
+        assert!(has_commit_confirm("1.5-rolling-202511240000"));
+        assert!(has_commit_confirm("2025.11"));
+        assert_eq!(commit_confirm_note(Some("1.5.0"), true), None);
+        assert_eq!(commit_confirm_note(Some("1.4.3"), false), None);
+        assert!(commit_confirm_note(Some("1.4.3"), true).is_some());
+    }
+}
