@@ -72,7 +72,9 @@ pub(crate) fn to_json(leaves: impl IntoIterator<Item = (LeafPath, LeafValue)>) -
     Value::Object(node)
 }
 
-fn insert(node: &mut Map<String, Value>, path: &[String], value: LeafValue) {
+/// Puts `value` at `path` under `node`, as `showConfig` shows it (a flag on a node that
+/// already has children leaves it as it is).
+pub(crate) fn insert(node: &mut Map<String, Value>, path: &[String], value: LeafValue) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{LeafPath, LeafValue, NatRule, from_leaves, is_known, is_multi, leaf_map};
 use super::parse::ParseError;
-use super::render::{push_set, render_rule};
+use super::render::render_rule;
 use super::{ConfigOp, NatKind, OpKind};
+use crate::leaf::push_set;
 
 /// The operations that turn the router's `old` rules into `new`, touching as little
 /// as possible:

@@ -153,45 +153,13 @@ pub fn rules_to_json(rules: &BTreeMap<u32, NatRule>) -> Value {
     for (number, rule) in rules {
         let mut body = Map::new();
         for (path, value) in leaves(rule) {
-            insert(&mut body, &path, value);
+            crate::leaf::insert(&mut body, &path, value);
         }
         by_number.insert(number.to_string(), Value::Object(body));
     }
     let mut top = Map::new();
     top.insert("rule".to_owned(), Value::Object(by_number));
     Value::Object(top)
-}
-
-fn insert(node: &mut Map<String, Value>, path: &[String], value: LeafValue) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut cur = node;
-    for word in parents {
-        let entry = cur
-            .entry(word.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        let Value::Object(next) = entry else {
-            return;
-        };
-        cur = next;
-    }
-    let rendered = match value {
-        LeafValue::Flag => {
-            // A node that already has children stays as it is.
-            if cur.contains_key(last) {
-                return;
-            }
-            Value::Object(Map::new())
-        }
-        LeafValue::One(v) => Value::String(v),
-        LeafValue::Many(mut vs) if vs.len() == 1 => Value::String(vs.remove(0)),
-        LeafValue::Many(vs) => Value::Array(vs.into_iter().map(Value::String).collect()),
-    };
-    cur.insert(last.clone(), rendered);
 }
 
 #[cfg(test)]

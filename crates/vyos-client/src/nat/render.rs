@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::ConfigOp;
-use super::model::{LeafValue, NatRule, leaves};
+use super::model::{NatRule, leaves};
+use crate::leaf::push_set;
 
 /// The `set` operations that create `rule` from nothing: one per leaf value, in a
 /// fixed order, with no leaves that restate VyOS defaults. A rule without leaves is
@@ -23,25 +24,6 @@ pub fn render_rule(rule: &NatRule) -> Vec<ConfigOp> {
 /// [`render_rule`] for every rule, in rule-number order.
 pub fn render_rules(rules: &BTreeMap<u32, NatRule>) -> Vec<ConfigOp> {
     rules.values().flat_map(render_rule).collect()
-}
-
-/// Appends the `set`s that write `value` at `base + rel`.
-pub(crate) fn push_set(
-    ops: &mut Vec<ConfigOp>,
-    base: &[String],
-    rel: &[String],
-    value: &LeafValue,
-) {
-    let path: Vec<String> = base.iter().chain(rel).cloned().collect();
-    match value {
-        LeafValue::Flag => ops.push(ConfigOp::set_node(path)),
-        LeafValue::One(v) => ops.push(ConfigOp::set(path, v.clone())),
-        LeafValue::Many(vs) => {
-            for v in vs {
-                ops.push(ConfigOp::set(path.clone(), v.clone()));
-            }
-        }
-    }
 }
 
 #[cfg(test)]
