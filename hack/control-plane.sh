@@ -137,6 +137,13 @@ build_helm4() {
     -o "$BIN/helm4" helm.sh/helm/v4/cmd/helm)
 }
 
+# Go module caches are read-only on disk; make them writable so rm can remove them.
+drop_go_tmp() {
+  [ -d "$1" ] || return 0
+  chmod -R u+w "$1" 2>/dev/null || true
+  rm -rf "$1"
+}
+
 cmd_build() {
   command -v go >/dev/null || die "Go is not installed; it is needed to build the control plane"
   if have_all && have_helm4; then
@@ -145,6 +152,14 @@ cmd_build() {
   fi
   mkdir -p "$BIN"
   local start=$SECONDS
+  # Kubernetes' build leaves ~5.5 GiB of Go build cache and ~1.5 GiB of modules behind, enough
+  # to fill a small CI disk next to the Rust build. Build with throwaway caches and remove them
+  # afterwards (VMNET_KEEP_GO_CACHE=1 builds with the user's own caches instead).
+  if [ -z "${VMNET_KEEP_GO_CACHE:-}" ]; then
+    local tmp=$CACHE/go-tmp
+    export GOCACHE=$tmp/build GOMODCACHE=$tmp/mod
+    trap 'drop_go_tmp "'"$tmp"'"' EXIT
+  fi
   [ -x "$BIN/etcd" ] || build_etcd
   [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && [ -x "$BIN/kubectl" ] || build_k8s
   [ -x "$BIN/helm" ] || build_helm
