@@ -3,6 +3,7 @@
 #
 #   hack/control-plane.sh build   compile etcd, kube-apiserver, kube-controller-manager,
 #                                 kubectl, helm (Helm 3) and helm4 (Helm 4) into the cache
+#                                 (Go caches are temporary unless VMNET_KEEP_GO_CACHE=1)
 #                                 (idempotent)
 #   hack/control-plane.sh up      start etcd, kube-apiserver and kube-controller-manager on
 #                                 loopback; print where the kubeconfig is
