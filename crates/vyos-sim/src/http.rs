@@ -533,15 +533,57 @@ async fn configure(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     }
 }
 
-/// The write part of `/configure`: the ops, the commit, the answer.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// [`write_ops`], recorded in the configure log.
 async fn write(
     shared: Arc<Shared>,
     ops: Vec<(String, Vec<String>, Option<String>)>,
     confirm_time: Option<u64>,
 ) -> Response {
-    let v = shared.version;
-    // One write at a time, as on VyOS: the others wait here.
+    let components = ops
+        .iter()
+        .map(|(_, path, _)| crate::component_of(path))
+        .collect();
+    let count = ops.len();
     let _lock = shared.write_lock.lock().await;
+    let started_ms = unix_ms();
+    let commits = shared.state().counters.commits;
+    let response = write_ops(shared.clone(), ops, confirm_time).await;
+    let mut s = shared.state();
+    let outcome = if !response.status().is_success() {
+        "refused"
+    } else if s.counters.commits > commits {
+        "committed"
+    } else {
+        "unchanged"
+    };
+    if s.configure_log.len() >= crate::CONFIGURE_LOG_LEN {
+        s.configure_log.pop_front();
+    }
+    s.configure_log.push_back(crate::ConfigureRecord {
+        started_ms,
+        finished_ms: unix_ms(),
+        ops: count,
+        components,
+        outcome: outcome.to_owned(),
+    });
+    drop(s);
+    response
+}
+
+/// The write part of `/configure`: the ops, the commit, the answer. The caller holds the
+/// write lock.
+async fn write_ops(
+    shared: Arc<Shared>,
+    ops: Vec<(String, Vec<String>, Option<String>)>,
+    confirm_time: Option<u64>,
+) -> Response {
+    let v = shared.version;
     shared.state().counters.configure_requests += 1;
     let (mut candidate, rules, faults) = {
         let s = shared.state();
@@ -812,6 +854,12 @@ async fn info(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response
 pub(crate) async fn serve_admin(listener: TcpListener, shared: Arc<Shared>) {
     let app = Router::new()
         .route("/counters", get(|State(s): State<Arc<Shared>>| async move { axum::Json(s.state().counters.clone()) }))
+        .route(
+            "/configure-log",
+            get(|State(s): State<Arc<Shared>>| async move {
+                axum::Json(s.state().configure_log.iter().cloned().collect::<Vec<_>>())
+            }),
+        )
         .route(
             "/counters/reset",
             post(|State(s): State<Arc<Shared>>| async move {

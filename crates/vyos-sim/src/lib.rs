@@ -247,6 +247,44 @@ pub enum SimError {
     },
 }
 
+/// One `/configure` request that carried ops, as the simulator handled it: when the
+/// router's write lock was taken and when the answer went out (Unix milliseconds), which
+/// components its ops touched, and what came of it. Tests read it to check that a request
+/// never mixes components and that two routers' writes never overlap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigureRecord {
+    /// When the write began (the write lock was taken), Unix ms.
+    pub started_ms: u64,
+    /// When the answer was ready, Unix ms.
+    pub finished_ms: u64,
+    /// Set/delete ops the request carried.
+    pub ops: usize,
+    /// The components its ops touched: the first path element, or the first two under
+    /// `service`, `interfaces`, `protocols` and `system` (`nat`, `service dhcp-server`).
+    pub components: std::collections::BTreeSet<String>,
+    /// `committed`, `unchanged` (the ops changed nothing, so no commit ran) or `refused`.
+    pub outcome: String,
+}
+
+/// How many [`ConfigureRecord`]s the simulator keeps (the oldest go first).
+pub const CONFIGURE_LOG_LEN: usize = 10_000;
+
+/// The component an op's path belongs to (see [`ConfigureRecord::components`]).
+pub fn component_of(path: &[String]) -> String {
+    match path {
+        [top, sub, ..]
+            if matches!(
+                top.as_str(),
+                "service" | "interfaces" | "protocols" | "system"
+            ) =>
+        {
+            format!("{top} {sub}")
+        }
+        [top, ..] => top.clone(),
+        [] => String::new(),
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Persisted {
     running: Node,
@@ -260,6 +298,8 @@ struct State {
     faults: Faults,
     keys: Vec<String>,
     counters: Counters,
+    /// The latest configure requests, oldest first.
+    configure_log: std::collections::VecDeque<ConfigureRecord>,
     /// A pending commit-confirm: its id (so an old timer does nothing).
     confirm: Option<u64>,
     confirm_seq: u64,
@@ -546,6 +586,12 @@ impl Sim {
         self.shared.state().counters.clone()
     }
 
+    /// The latest configure requests that carried ops, oldest first (at most
+    /// [`CONFIGURE_LOG_LEN`]); also at the admin endpoint's `/configure-log`.
+    pub fn configure_log(&self) -> Vec<ConfigureRecord> {
+        self.shared.state().configure_log.iter().cloned().collect()
+    }
+
     /// Sets the counters to zero.
     pub fn reset_counters(&self) {
         self.shared.state().counters = Counters::default();
@@ -614,6 +660,7 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
             faults: opts.faults.clone(),
             keys: opts.api_keys.clone(),
             counters: Counters::default(),
+            configure_log: std::collections::VecDeque::new(),
             confirm: None,
             confirm_seq: 0,
         }),

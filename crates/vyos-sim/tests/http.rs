@@ -1505,3 +1505,61 @@ async fn unknown_ops_get_vyos_answers_and_the_unsimulated_say_so() {
         (400, "'merge' is not a valid operation".to_owned())
     );
 }
+
+#[tokio::test]
+async fn every_configure_request_is_logged_with_its_components_times_and_outcome() {
+    let sim = sim(Version::V1_5).await;
+    let a = sim.addr();
+    assert_eq!(configure(a, good_rule(1)).await.status, 200);
+    let mut mixed = good_rule(2);
+    mixed.push(set("firewall ipv4 forward filter rule 10 action accept"));
+    assert_eq!(configure(a, mixed).await.status, 200);
+    let refused = configure(a, vec![set("nat destination rule 1 destination port 0")]).await;
+    assert_eq!(refused.status, 400);
+    let nothing = configure(
+        a,
+        vec![json!({"op": "delete", "path": ["nat", "destination", "rule", "77"]})],
+    )
+    .await;
+    assert_eq!(nothing.status, 200);
+
+    let log = sim.configure_log();
+    let seen: Vec<(usize, Vec<&str>, &str)> = log
+        .iter()
+        .map(|r| {
+            (
+                r.ops,
+                r.components.iter().map(String::as_str).collect(),
+                r.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (5, vec!["nat"], "committed"),
+            (6, vec!["firewall", "nat"], "committed"),
+            (1, vec!["nat"], "refused"),
+            (1, vec!["nat"], "unchanged"),
+        ]
+    );
+    // One write at a time: each starts after the one before it ended.
+    for pair in log.windows(2) {
+        assert!(pair[0].started_ms <= pair[0].finished_ms);
+        assert!(pair[0].finished_ms <= pair[1].started_ms, "{pair:?}");
+    }
+    assert_eq!(
+        vyos_sim::component_of(&["service".into(), "dhcp-server".into(), "x".into()]),
+        "service dhcp-server"
+    );
+    // The admin endpoint serves the same log.
+    let admin: SocketAddr = sim
+        .admin_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let r = http(admin, "GET", "/configure-log", None, b"").await;
+    assert_eq!(r.status, 200);
+    let served: Vec<vyos_sim::ConfigureRecord> = serde_json::from_value(r.body).unwrap();
+    assert_eq!(served, log);
+}
