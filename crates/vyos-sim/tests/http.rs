@@ -101,6 +101,14 @@ fn set(path: &str) -> Value {
     json!({"op": "set", "path": path.split(' ').collect::<Vec<_>>()})
 }
 
+/// The simulator's admin endpoint address.
+fn admin_addr(sim: &vyos_sim::Sim) -> SocketAddr {
+    sim.admin_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap()
+}
+
 async fn configure(addr: SocketAddr, cmds: Vec<Value>) -> Answer {
     json_post(addr, "/configure", json!({"key": KEY, "commands": cmds})).await
 }
@@ -626,11 +634,7 @@ async fn commit_confirm_reverts_to_the_saved_config_unless_confirmed() {
         "the commit happened"
     );
     // Not confirmed: the revert (fired now instead of in 5 minutes) restores the saved config.
-    let admin = sim
-        .admin_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let admin = admin_addr(&sim);
     let r = http(admin, "POST", "/confirm-timeout", None, b"").await;
     assert_eq!(r.status, 200);
     assert_eq!(sim.running_config(), saved);
@@ -732,11 +736,7 @@ async fn state_survives_a_restart_on_the_same_address() {
 #[tokio::test]
 async fn admin_endpoint_faults_edits_and_counters() {
     let sim = sim(Version::V1_5).await;
-    let admin: SocketAddr = sim
-        .admin_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let admin = admin_addr(&sim);
     let put = |path: &'static str, body: &'static str| async move {
         http(
             admin,
@@ -1553,11 +1553,7 @@ async fn every_configure_request_is_logged_with_its_components_times_and_outcome
         "service dhcp-server"
     );
     // The admin endpoint serves the same log.
-    let admin: SocketAddr = sim
-        .admin_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let admin = admin_addr(&sim);
     let r = http(admin, "GET", "/configure-log", None, b"").await;
     assert_eq!(r.status, 200);
     let served: Vec<vyos_sim::ConfigureRecord> = serde_json::from_value(r.body).unwrap();
