@@ -10,6 +10,8 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::body::Incoming;
+use hyper::service::Service as _;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -80,8 +82,20 @@ pub(crate) async fn serve_api(
         }
         let app = app.clone();
         let tls = tls.clone();
+        let shared = shared.clone();
         conns.spawn(async move {
-            let service = hyper_util::service::TowerToHyperService::new(app);
+            let inner = hyper_util::service::TowerToHyperService::new(app);
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let inner = inner.clone();
+                let shared = shared.clone();
+                async move {
+                    if *shared.hang.borrow() {
+                        hold(&shared, req.uri().path()).await;
+                        return Err(HungUp);
+                    }
+                    inner.call(req).await.map_err(|never| match never {})
+                }
+            });
             let builder = {
                 let mut b = hyper::server::conn::http1::Builder::new();
                 b.keep_alive(false);
@@ -103,6 +117,30 @@ pub(crate) async fn serve_api(
             }
         });
     }
+}
+
+/// The `hang` fault's end of a request: the connection is closed without an answer.
+#[derive(Debug)]
+struct HungUp;
+
+impl std::fmt::Display for HungUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("vyos-sim: request dropped by the hang fault")
+    }
+}
+
+impl std::error::Error for HungUp {}
+
+/// Holds a request while the `hang` fault is set (it is counted, never answered).
+async fn hold(shared: &Shared, path: &str) {
+    {
+        let mut s = shared.state();
+        *s.counters.requests.entry(path.to_owned()).or_default() += 1;
+        *s.counters.faults_injected.entry("hang".into()).or_default() += 1;
+    }
+    tracing::debug!(path, "vyos-sim: request held by the hang fault");
+    let mut hang = shared.hang.subscribe();
+    let _ = hang.wait_for(|h| !*h).await;
 }
 
 fn api_router(shared: Arc<Shared>) -> Router {
@@ -777,6 +815,12 @@ async fn show(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return invalid_op(v, &op);
     }
     let path = strings(&parsed.body, "path");
+    let words: Vec<&str> = path.iter().map(String::as_str).collect();
+    if words == ["system", "uptime"] {
+        let text =
+            crate::opmode::uptime_text(shared.uptime().as_secs(), crate::opmode::LOAD_AVERAGES);
+        return envelope(v, StatusCode::OK, Ok(json!(text)));
+    }
     if path.first().map(String::as_str) == Some("version") {
         let train = if v == Version::V1_4 {
             "sagitta"
@@ -873,7 +917,7 @@ pub(crate) async fn serve_admin(listener: TcpListener, shared: Arc<Shared>) {
                 |State(s): State<Arc<Shared>>, body: Bytes| async move {
                     match serde_json::from_slice::<Faults>(&body) {
                         Ok(f) => {
-                            s.state().faults = f;
+                            s.set_faults(f);
                             (StatusCode::NO_CONTENT, String::new())
                         }
                         Err(e) => (StatusCode::BAD_REQUEST, format!("faults: {e}\n")),
@@ -908,6 +952,13 @@ pub(crate) async fn serve_admin(listener: TcpListener, shared: Arc<Shared>) {
         )
         .route("/config", get(|State(s): State<Arc<Shared>>| async move { axum::Json(s.state().running.render()) }))
         .route("/saved", get(|State(s): State<Arc<Shared>>| async move { axum::Json(s.state().saved.render()) }))
+        .route(
+            "/reboot",
+            post(|State(s): State<Arc<Shared>>| async move {
+                s.reboot();
+                (StatusCode::OK, "rebooted: running the saved config\n")
+            }),
+        )
         .route(
             "/confirm-timeout",
             post(|State(s): State<Arc<Shared>>| async move {

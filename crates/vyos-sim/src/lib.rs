@@ -12,6 +12,7 @@
 
 pub mod commit;
 mod http;
+pub mod opmode;
 mod pyrepr;
 mod request;
 pub mod schema;
@@ -140,6 +141,11 @@ pub struct Faults {
     /// Another session (a person at the CLI) holds the commit lock: commits fail with
     /// VyOS's "temporarily locked" text, a transient error.
     pub locked_by_cli: bool,
+    /// The router hangs: every API request is taken in (TLS, the request read) and never
+    /// answered while this is set. When it is cleared, the held requests are dropped:
+    /// their connections are closed without an answer and nothing of them is applied.
+    /// The admin endpoint is not affected. Counted in `faults_injected["hang"]`.
+    pub hang: bool,
 }
 
 /// How to start a simulator.
@@ -223,9 +229,13 @@ pub struct Counters {
     /// router's busy time when requests come one at a time).
     #[serde(default)]
     pub busy_micros: u64,
-    /// Faults injected so far, by kind: `5xx`, `held` (past a client's timeout), `reset`.
+    /// Faults injected so far, by kind: `5xx`, `held` (past a client's timeout), `reset`,
+    /// `hang` (requests held by the `hang` fault).
     #[serde(default)]
     pub faults_injected: BTreeMap<String, u64>,
+    /// Reboots ([`Sim::reboot`], the admin endpoint's `POST /reboot`).
+    #[serde(default)]
+    pub reboots: u64,
 }
 
 /// Why the simulator could not start.
@@ -303,6 +313,8 @@ struct State {
     /// A pending commit-confirm: its id (so an old timer does nothing).
     confirm: Option<u64>,
     confirm_seq: u64,
+    /// When the router (last) booted: `show system uptime` counts from here.
+    boot: std::time::Instant,
 }
 
 #[derive(Debug)]
@@ -315,6 +327,8 @@ struct Shared {
     state: Mutex<State>,
     /// VyOS's global API lock: one write at a time, the others wait.
     write_lock: tokio::sync::Mutex<()>,
+    /// Whether the `hang` fault is set; requests it holds wait for it to clear.
+    hang: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -341,6 +355,32 @@ impl Shared {
         {
             tracing::warn!(path = %path.display(), "vyos-sim: could not write the state file");
         }
+    }
+
+    /// Replaces the faults (and wakes the requests a cleared `hang` held).
+    fn set_faults(&self, f: Faults) {
+        let hang = f.hang;
+        self.state().faults = f;
+        self.hang.send_replace(hang);
+    }
+
+    /// The time since the (last) boot.
+    fn uptime(&self) -> Duration {
+        self.state().boot.elapsed()
+    }
+
+    /// A reboot: the saved (boot) config becomes the running one, a pending commit-confirm
+    /// is gone (its timer finds nothing to revert), and the uptime starts again from zero.
+    fn reboot(&self) {
+        {
+            let mut s = self.state();
+            s.running = s.saved.clone();
+            s.confirm = None;
+            s.boot = std::time::Instant::now();
+            s.counters.reboots += 1;
+        }
+        tracing::info!("vyos-sim: rebooted; running the saved config");
+        self.persist();
     }
 
     /// Applies ops as an admin would and commits them (checked like any commit).
@@ -599,7 +639,19 @@ impl Sim {
 
     /// Replaces the faults.
     pub fn set_faults(&self, f: Faults) {
-        self.shared.state().faults = f;
+        self.shared.set_faults(f);
+    }
+
+    /// Reboots the router: the saved (boot) config becomes the running config, a pending
+    /// commit-confirm is cleared, the uptime starts again from zero and
+    /// [`Counters::reboots`] goes up. Also the admin endpoint's `POST /reboot`.
+    pub fn reboot(&self) {
+        self.shared.reboot();
+    }
+
+    /// The time since the router (last) booted, as `show system uptime` counts it.
+    pub fn uptime(&self) -> Duration {
+        self.shared.uptime()
     }
 
     /// Replaces the accepted API keys.
@@ -663,8 +715,10 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
             configure_log: std::collections::VecDeque::new(),
             confirm: None,
             confirm_seq: 0,
+            boot: std::time::Instant::now(),
         }),
         write_lock: tokio::sync::Mutex::new(()),
+        hang: tokio::sync::watch::Sender::new(opts.faults.hang),
     });
     let listener = http::bind(opts.listen)?;
     let addr = listener.local_addr()?;

@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
             fail_commits: a.fail_commits,
             fail_commit_matching: a.fail_commit_matching,
             locked_by_cli: false,
+            hang: false,
         },
         request_body_size_limit_mib: a.request_body_size_limit,
     };

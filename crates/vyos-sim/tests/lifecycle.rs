@@ -1,0 +1,175 @@
+//! vyos-sim's router lifecycle: uptime, reboot, a hung router, the config as text, and
+//! loading a config (`/config-file` `load`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vyos_sim::{Faults, SimOp, SimOptions, Version};
+
+const KEY: &str = "test-key";
+
+async fn sim(version: Version) -> vyos_sim::Sim {
+    let mut opts = SimOptions::for_tests();
+    opts.version = version;
+    vyos_sim::start(opts).await.unwrap()
+}
+
+/// One request over a fresh connection: the raw answer (empty when the connection was
+/// closed without one).
+async fn raw(addr: SocketAddr, method: &str, path: &str, body: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The status and the JSON body of an answer.
+async fn post(addr: SocketAddr, path: &str, body: Value) -> (u16, Value) {
+    let text = raw(addr, "POST", path, &body.to_string()).await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn admin(sim: &vyos_sim::Sim) -> SocketAddr {
+    sim.admin_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap()
+}
+
+fn set(path: &str) -> SimOp {
+    SimOp::Set(path.split(' ').map(str::to_owned).collect())
+}
+
+async fn show(sim: &vyos_sim::Sim, path: &[&str]) -> (u16, Value) {
+    post(
+        sim.addr(),
+        "/show",
+        json!({"key": KEY, "op": "show", "path": path}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn show_system_uptime_is_uptime_py_text() {
+    for version in [Version::V1_4, Version::V1_5] {
+        let sim = sim(version).await;
+        let (status, body) = show(&sim, &["system", "uptime"]).await;
+        assert_eq!(status, 200, "{body}");
+        let text = body["data"].as_str().unwrap();
+        // Just started: 0 s is the empty string of seconds_to_human.
+        assert!(
+            text == "Uptime: \n\nLoad averages:\n1  minute:   3.1%\n5  minutes:  2.4%\n15 minutes:  1.7%\n\n"
+                || text.starts_with("Uptime: 1s\n\nLoad averages:\n"),
+            "{text:?}"
+        );
+        sim.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn reboot_runs_the_saved_config_and_restarts_uptime() {
+    let sim = sim(Version::V1_5).await;
+    sim.third_party_edit(vec![set("system host-name saved-one")])
+        .unwrap();
+    let (status, _) = post(
+        sim.addr(),
+        "/config-file",
+        json!({"key": KEY, "op": "save"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    sim.third_party_edit(vec![set("system host-name unsaved")])
+        .unwrap();
+    // A pending commit-confirm goes with the reboot.
+    let (status, body) = post(
+        sim.addr(),
+        "/configure",
+        json!({"key": KEY, "op": "set", "path": ["system", "domain-name", "example.com"], "confirm_time": 5}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = sim.uptime();
+    assert!(before >= Duration::from_secs(1));
+
+    // Through the admin endpoint, as a test outside Rust would.
+    let answer = raw(admin(&sim), "POST", "/reboot", "").await;
+    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"));
+    assert_eq!(sim.counters().reboots, 1);
+    assert!(sim.uptime() < before);
+    assert_eq!(sim.running_config(), sim.saved_config());
+    assert_eq!(
+        sim.running_config()["system"]["host-name"],
+        json!("saved-one")
+    );
+    assert!(
+        !sim.expire_confirm(),
+        "the reboot cleared the commit-confirm"
+    );
+    let (_, body) = show(&sim, &["system", "uptime"]).await;
+    assert!(
+        !body["data"].as_str().unwrap().starts_with("Uptime: 1s"),
+        "{body}"
+    );
+    sim.reboot();
+    assert_eq!(sim.counters().reboots, 2);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_hung_router_holds_every_request_until_the_fault_clears() {
+    let sim = sim(Version::V1_5).await;
+    sim.set_faults(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    let addr = sim.addr();
+    let held = tokio::spawn(async move {
+        raw(
+            addr,
+            "POST",
+            "/retrieve",
+            &json!({"key": KEY, "op": "showConfig", "path": []}).to_string(),
+        )
+        .await
+    });
+    let held_show = tokio::spawn(async move {
+        raw(
+            addr,
+            "POST",
+            "/show",
+            &json!({"key": KEY, "op": "show", "path": ["version"]}).to_string(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!held.is_finished() && !held_show.is_finished());
+    // The admin endpoint still answers, and counts the held requests.
+    let counters = raw(admin(&sim), "GET", "/counters", "").await;
+    assert!(counters.contains("\"hang\":2"), "{counters}");
+    assert_eq!(sim.counters().faults_injected.get("hang"), Some(&2));
+
+    // Cleared through the admin endpoint: the held requests are dropped unanswered.
+    let put = raw(admin(&sim), "PUT", "/faults", "{}").await;
+    assert!(put.contains(" 204 "), "{put}");
+    let answer = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, "", "closed without an answer");
+    assert_eq!(held_show.await.unwrap(), "");
+    // And the router answers again.
+    let (status, _) = show(&sim, &["version"]).await;
+    assert_eq!(status, 200);
+    sim.stop().await;
+}
