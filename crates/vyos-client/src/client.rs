@@ -304,6 +304,22 @@ impl VyosClient {
         }
     }
 
+    /// How long the router has been up: `show system uptime` (`/show
+    /// ["system","uptime"]`), read with [`parse_uptime`](crate::parse_uptime). Whole
+    /// seconds, as VyOS prints them; a smaller value than before means the router
+    /// rebooted (and runs its saved config).
+    pub async fn uptime(&self) -> Result<Duration, VyosError> {
+        let text = self
+            .show(&["system".to_owned(), "uptime".to_owned()])
+            .await?;
+        crate::parse_uptime(&text).ok_or_else(|| VyosError::MalformedResponse {
+            message: format!(
+                "show system uptime: no readable 'Uptime:' line in {:?}",
+                snippet(&text)
+            ),
+        })
+    }
+
     /// `GET /info?version=true&hostname=true` (1.5 from mid-2025; needs no key).
     /// `Ok(None)` when the router has no such endpoint (404/405).
     pub async fn info(&self) -> Result<Option<VersionInfo>, VyosError> {

@@ -4,6 +4,7 @@
 //!   `nat destination` / `nat source` rules.
 //! - [`dhcp`] (pure): the same for `service dhcp-server` static mappings.
 //! - [`firewall`] (pure): the same for `firewall ipv4 forward filter` rules.
+//! - [`parse_uptime`] (pure): the duration in `show system uptime`.
 //! - With the `http` feature (default): [`VyosClient`], an async client for the
 //!   VyOS 1.4/1.5 HTTP API, with typed [`VyosError`]s.
 //!
@@ -14,8 +15,10 @@ pub mod dhcp;
 pub mod firewall;
 mod leaf;
 pub mod nat;
+mod uptime;
 
 pub use nat::{ConfigOp, NatKind, NatRule, OpKind};
+pub use uptime::parse_uptime;
 
 #[cfg(feature = "http")]
 mod client;
