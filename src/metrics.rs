@@ -62,6 +62,17 @@ pub struct Metrics {
     objects: Family<KindState, Gauge>,
     status_writes_failed: Family<KindLabel, Counter>,
     router_up: Family<RouterLabel, Gauge>,
+    probe_seconds: Family<RouterLabel, Histogram>,
+    last_probe_success: Family<RouterLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    reboots: Family<RouterLabel, Counter>,
+    requests: Family<RouterEndpoint, Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouterEndpoint {
+    router: String,
+    endpoint: String,
+    result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -156,10 +167,43 @@ impl Metrics {
         let router_up = Family::<RouterLabel, Gauge>::default();
         registry.register(
             "router_up",
-            "Whether the router's API answered at the last pass (1) or could not be reached (0)",
+            "Whether the router's API answered its last health probe or sync pass (1) or could not be reached (0)",
             router_up.clone(),
         );
+        let probe_seconds = Family::<RouterLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "router_probe_duration_seconds",
+            "Duration of a router's health probe (one uptime read), answered or not",
+            probe_seconds.clone(),
+        );
+        let last_probe_success =
+            Family::<RouterLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "router_last_probe_success_timestamp_seconds",
+            "When the router last answered its health probe (Unix seconds)",
+            last_probe_success.clone(),
+        );
+        let reboots = Family::<RouterLabel, Counter>::default();
+        registry.register(
+            "router_reboots",
+            "Reboots seen by the health probe (the router's boot time moved forward)",
+            reboots.clone(),
+        );
+        let requests = Family::<RouterEndpoint, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "router_request_duration_seconds",
+            "Duration of each HTTP request to a router's API, by endpoint (configure, retrieve, show, config-file, info) and result (answered, unanswered)",
+            requests.clone(),
+        );
         Self {
+            requests,
+            probe_seconds,
+            last_probe_success,
+            reboots,
             router_up,
             status_writes_failed,
             pool_used,
@@ -218,6 +262,7 @@ impl Metrics {
             router: router.to_owned(),
         };
         drop(self.drift.get_or_create(&r));
+        drop(self.reboots.get_or_create(&r));
         drop(self.ops.get_or_create(&r));
         for ok in [true, false] {
             let rr = RouterResult {
@@ -245,6 +290,48 @@ impl Metrics {
                 router: router.to_owned(),
             })
             .set(i64::from(up));
+    }
+
+    /// A health probe of `router` ended after `took`; `up`: the API answered.
+    pub fn probe(&self, router: &str, took: Duration, up: bool) {
+        let r = RouterLabel {
+            router: router.to_owned(),
+        };
+        self.router_up(router, up);
+        self.probe_seconds
+            .get_or_create(&r)
+            .observe(took.as_secs_f64());
+        if up {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.last_probe_success.get_or_create(&r).set(now);
+        }
+    }
+
+    /// A callback for the VyOS client of `router` that times each of its requests.
+    pub fn request_observer(self: &std::sync::Arc<Self>, router: &str) -> vyos_client::Observer {
+        let metrics = self.clone();
+        let router = router.to_owned();
+        vyos_client::Observer(std::sync::Arc::new(move |endpoint, took, answered| {
+            metrics
+                .requests
+                .get_or_create(&RouterEndpoint {
+                    router: router.clone(),
+                    endpoint: endpoint.to_owned(),
+                    result: if answered { "answered" } else { "unanswered" }.to_owned(),
+                })
+                .observe(took.as_secs_f64());
+        }))
+    }
+
+    /// The health probe saw `router` reboot.
+    pub fn router_rebooted(&self, router: &str) {
+        self.reboots
+            .get_or_create(&RouterLabel {
+                router: router.to_owned(),
+            })
+            .inc();
     }
 
     /// A status write of a `kind` object failed.

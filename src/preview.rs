@@ -141,6 +141,7 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
             namespaces: req.credentials_namespaces.as_deref(),
             timeout: req.timeout,
             secret_version: None,
+            observer: None,
         };
         let mut connection = Connection::default();
         let result = async {

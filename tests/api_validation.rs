@@ -183,8 +183,15 @@ fn cases() -> Vec<Case> {
         case("body limit over VyOS's 256 MiB", Router, vec![set("spec.requestBodySizeLimit", json!(257))], &["spec.requestBodySizeLimit", "less than or equal to 256"]),
         case("unknown orphan policy", Router, vec![set("spec.orphanPolicy", json!("delete-all"))], &["spec.orphanPolicy", "Unsupported value"]),
         case("interface name with a space", Router, vec![set("spec.defaultInboundInterface", json!("eth 0"))], &["spec.defaultInboundInterface", "should match"]),
-        case("backup schedule not cron", Router, vec![set("spec.backup", json!({"schedule": "every day", "retention": 7}))], &["spec.backup.schedule"]),
-        case("backup retention 0", Router, vec![set("spec.backup", json!({"schedule": "0 3 * * *", "retention": 0}))], &["spec.backup.retention", "greater than or equal to 1"]),
+        case("backup schedule not cron", Router, vec![set("spec.backup", json!({"schedule": "every day", "retention": {"count": 7}}))], &["spec.backup.schedule"]),
+        case("backup schedule with a minute of 60", Router, vec![set("spec.backup", json!({"schedule": "60 3 * * *", "retention": {"count": 7}}))], &["spec.backup.schedule", "should match"]),
+        case("backup schedule with six fields", Router, vec![set("spec.backup", json!({"schedule": "0 0 3 * * *", "retention": {"count": 7}}))], &["spec.backup.schedule", "should match"]),
+        case("backup schedule with a step of 0", Router, vec![set("spec.backup", json!({"schedule": "*/0 * * * *", "retention": {"count": 7}}))], &["spec.backup.schedule", "should match"]),
+        case("backup retention count 0", Router, vec![set("spec.backup", json!({"schedule": "0 3 * * *", "retention": {"count": 0}}))], &["spec.backup.retention.count", "greater than or equal to 1"]),
+        case("backup retention without count or maxAge", Router, vec![set("spec.backup", json!({"schedule": "0 3 * * *", "retention": {}}))], &["spec.backup.retention", "set count, maxAge or both"]),
+        case("backup that never runs", Router, vec![set("spec.backup", json!({"retention": {"count": 3}}))], &["spec.backup", "set schedule, or beforeChanges: true"]),
+        case("backup min interval too short", Router, vec![set("spec.backup", json!({"beforeChanges": true, "minInterval": "1s", "retention": {"count": 3}}))], &["spec.backup.minInterval", "between 10s and 720h"]),
+        case("health check interval too short", Router, vec![set("spec.healthCheckInterval", json!("1s"))], &["spec.healthCheckInterval", "between 5s and 1h"]),
         // IpPool
         case("pool with no addresses", IpPool, vec![set("spec.addresses", json!([]))], &["spec.addresses", "at least 1"]),
         case("malformed IPv4 CIDR", IpPool, vec![set("spec.addresses", json!(["10.20.0.300/24"]))], &["spec.addresses[0]", "must be an address"]),
@@ -295,6 +302,22 @@ async fn bad_manifests_are_rejected_with_the_field_named() {
         .create(&dry, &obj)
         .await
         .unwrap_or_else(|e| panic!("ranges in order were refused: {}", message(&e)));
+
+    // Every backup and probe field at once, with the cron forms the schema allows.
+    for schedule in ["0 3 * * *", "*/15 0-6,22 1 1-12/2 1-5", "* * * * *"] {
+        let mut router = Kind::Router.base("valid-backup");
+        router["spec"]["healthCheckInterval"] = json!("15s");
+        router["spec"]["backup"] = json!({"schedule": schedule, "beforeChanges": true,
+            "minInterval": "30m", "retention": {"count": 30, "maxAge": "720h"}});
+        let obj: DynamicObject = serde_json::from_value(router).unwrap();
+        Kind::Router
+            .api(ns.client(), ns.name())
+            .create(&dry, &obj)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("backup schedule {schedule:?} was refused: {}", message(&e))
+            });
+    }
 
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {

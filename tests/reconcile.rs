@@ -782,23 +782,6 @@ async fn exhaustion_and_conflicts_stall_until_the_resource_is_freed() {
     .await;
 }
 
-/// The router spec of this world, with `extra` fields merged in.
-fn router_obj(w: &World, name: &str, endpoint: &str, extra: Value) -> Value {
-    let mut spec = json!({
-        "endpoint": endpoint,
-        "credentialsSecretRef": {"name": "router-api", "namespace": w.ns()},
-        "tls": {"insecurePlainHttp": true},
-        "ruleRange": {"start": 1000, "end": 1999},
-        "defaultInboundInterface": "eth0",
-        "driftCheckInterval": "10s"
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "VyosRouter",
-           "metadata": {"name": name, "labels": {TEST_LABEL: w.ns()}}, "spec": spec})
-}
-
 // Orphan policies, validation before any request, commit-confirm and save-to-boot, and a
 // hanging router that does not hold up another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

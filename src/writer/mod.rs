@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod observe;
+pub mod probe;
 pub mod report;
 
 use std::collections::BTreeSet;
@@ -37,11 +38,13 @@ pub const RECONCILE_REQUESTED_AT: &str = "vmnet.dev/reconcile-requested-at";
 pub struct WriterHandle {
     tx: mpsc::UnboundedSender<()>,
     task: tokio::task::JoinHandle<()>,
+    probe: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
         self.task.abort();
+        self.probe.abort();
     }
 }
 
@@ -52,12 +55,14 @@ impl Wake for WriterHandle {
 }
 
 impl WriterHandle {
-    /// Starts the writer of `router`; its first pass follows at once.
+    /// Starts the writer of `router` and its health probe; the first pass and the first
+    /// probe follow at once.
     pub fn spawn(ctx: Arc<Context>, router: String) -> Self {
         ctx.metrics.router_started(&router);
         let (tx, rx) = mpsc::unbounded_channel();
+        let probe = tokio::spawn(probe::run(ctx.clone(), router.clone(), tx.clone()));
         let task = tokio::spawn(run(ctx, router, rx));
-        let handle = Self { tx, task };
+        let handle = Self { tx, task, probe };
         handle.wake();
         handle
     }
@@ -101,10 +106,13 @@ struct Writer {
     /// The last pass ended with a write whose outcome is unknown: the next waits a whole
     /// request deadline, so the router has finished it before it is read again.
     unconfirmed: bool,
+    /// Times every request to the router (`vmnet_router_request_duration_seconds`).
+    observer: vyos_client::Observer,
 }
 
 async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()>) {
     let mut w = Writer {
+        observer: ctx.metrics.request_observer(&name),
         ctx,
         name,
         conn: Connection::default(),
@@ -230,6 +238,7 @@ impl Writer {
             namespaces: self.ctx.settings.credentials_namespaces.as_deref(),
             timeout: self.ctx.settings.router_timeout,
             secret_version: secret_version.as_deref(),
+            observer: Some(&self.observer),
         };
         let client = self.conn.client(&self.ctx.client, access, router).await?;
         let version = self.conn.version(&client).await?;

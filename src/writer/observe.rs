@@ -87,6 +87,8 @@ pub struct Access<'a> {
     /// The resourceVersion the Secret watch last saw of the router's Secret (`None`: not
     /// seen, so it is read each pass).
     pub secret_version: Option<&'a str>,
+    /// Told of every request the client makes (the latency histogram).
+    pub observer: Option<&'a vyos_client::Observer>,
 }
 
 impl Connection {
@@ -178,6 +180,7 @@ impl Connection {
         cfg.insecure_skip_verify = tls.insecure_skip_verify == Some(true);
         cfg.timeout = access.timeout;
         cfg.read_retries = 1;
+        cfg.observer = access.observer.cloned();
         let client = VyosClient::new(cfg).map_err(PassError::Vyos)?;
         self.client = Some((fingerprint, client.clone()));
         self.version = None;

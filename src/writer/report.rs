@@ -373,6 +373,8 @@ impl Reporter<'_> {
                 )),
             },
             reachable: Some(true),
+            // The health probe's.
+            boot_time: router.status.as_ref().and_then(|s| s.boot_time.clone()),
             vyos_version: out.version.clone(),
             // Moves when a pass changed the router (or on the first pass): a pass that
             // finds everything in place leaves the status as it is, so steady state costs
@@ -408,6 +410,8 @@ impl Reporter<'_> {
                     .and_then(|s| s.last_handled_reconcile_at.clone())
             }),
             last_change,
+            // The backup task's.
+            backup: router.status.as_ref().and_then(|s| s.backup.clone()),
         };
         self.ctx
             .metrics

@@ -306,6 +306,23 @@ impl World {
     }
 }
 
+/// The router spec of this world, with `extra` fields merged in.
+pub fn router_obj(w: &World, name: &str, endpoint: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "endpoint": endpoint,
+        "credentialsSecretRef": {"name": "router-api", "namespace": w.ns()},
+        "tls": {"insecurePlainHttp": true},
+        "ruleRange": {"start": 1000, "end": 1999},
+        "defaultInboundInterface": "eth0",
+        "driftCheckInterval": "10s"
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"apiVersion": "vmnet.dev/v1alpha1", "kind": "VyosRouter",
+           "metadata": {"name": name, "labels": {TEST_LABEL: w.ns()}}, "spec": spec})
+}
+
 /// A plain HTTP/1.0 GET (the admin server), body only; empty when nothing answers.
 pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

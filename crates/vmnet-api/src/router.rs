@@ -26,6 +26,18 @@ pub const VYOS_RULE_MAX: u32 = 999_999;
     status = "VyosRouterStatus",
     printcolumn(name = "Endpoint", type_ = "string", json_path = ".spec.endpoint"),
     printcolumn(name = "Version", type_ = "string", json_path = ".status.vyosVersion"),
+    printcolumn(
+        name = "Reachable",
+        type_ = "boolean",
+        description = "Whether the router's API answered the last health probe or pass",
+        json_path = ".status.reachable"
+    ),
+    printcolumn(
+        name = "Up",
+        type_ = "date",
+        description = "Time since the router last booted (from its uptime)",
+        json_path = ".status.bootTime"
+    ),
     printcolumn(name = "Owned", type_ = "integer", json_path = ".status.ownedRules"),
     printcolumn(
         name = "Drifted",
@@ -103,6 +115,15 @@ pub struct VyosRouterSpec {
     #[schemars(length(max = 16), regex(pattern = r"^([0-9]+(s|m|h))+$"))]
     #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('10s') && duration(self) <= duration('24h')").message("must be between 10s and 24h"))]
     pub drift_check_interval: Option<String>,
+
+    /// How often the router is probed (reachable, latency, version, uptime), also while
+    /// nothing changes, as a duration such as `30s` or `2m`. A router whose uptime went
+    /// backwards rebooted and lost its unsaved changes: the operator re-converges it at
+    /// once and emits a `RouterRebooted` Warning Event. Default: `30s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), regex(pattern = r"^([0-9]+(s|m|h))+$"))]
+    #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('5s') && duration(self) <= duration('1h')").message("must be between 5s and 1h"))]
+    pub health_check_interval: Option<String>,
 
     /// Commit with commit-confirm: the router reverts a change that is not confirmed within
     /// this many minutes (VyOS 1.5 from mid-2025; the revert reboots the router to its saved
@@ -219,19 +240,95 @@ pub enum OrphanPolicy {
     UpsertOnly,
 }
 
-/// Periodic config backups.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+/// Backups of the router's whole running config, each stored in a Secret in the operator's
+/// namespace (the config holds secrets: user hashes, keys). A config identical to one
+/// already stored is not stored again; that backup's last-seen time moves instead.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("has(self.schedule) || (has(self.beforeChanges) && self.beforeChanges)").message("set schedule, or beforeChanges: true, or both: otherwise no backup is ever taken"))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupSpec {
-    /// A cron schedule with five fields, e.g. `0 3 * * *`.
+    /// When to take a backup: a cron schedule of five numeric fields (minute, hour,
+    /// day of month, month, day of week; `*`, lists, ranges and steps), in UTC,
+    /// e.g. `0 3 * * *` for 03:00 every day.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(
-        length(min = 9, max = 100),
-        regex(pattern = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$")
+        length(min = 9, max = 200),
+        regex(
+            pattern = r"^(\*|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/[1-9][0-9]?)?(,(\*|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/[1-9][0-9]?)?)*\s+(\*|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]?)?(,(\*|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]?)?)*\s+(\*|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]?)?(,(\*|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]?)?)*\s+(\*|(0?[1-9]|1[0-2])(-(0?[1-9]|1[0-2]))?)(/[1-9][0-9]?)?(,(\*|(0?[1-9]|1[0-2])(-(0?[1-9]|1[0-2]))?)(/[1-9][0-9]?)?)*\s+(\*|[0-7](-[0-7])?)(/[1-9][0-9]?)?(,(\*|[0-7](-[0-7])?)(/[1-9][0-9]?)?)*$"
+        )
     )]
-    pub schedule: String,
-    /// How many backups to keep (1–1000).
+    pub schedule: Option<String>,
+    /// How many backups to keep, and for how long. The newest is never pruned.
+    pub retention: BackupRetention,
+    /// Take a backup before the first request of any pass that writes to the router, at
+    /// most once per `minInterval`. Default: false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_changes: Option<bool>,
+    /// The least time between two `beforeChanges` backups, as a duration such as `10m`.
+    /// Default: `1h`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), regex(pattern = r"^([0-9]+(s|m|h))+$"))]
+    #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('10s') && duration(self) <= duration('720h')").message("must be between 10s and 720h"))]
+    pub min_interval: Option<String>,
+}
+
+/// Which backups are kept: at most `count`, none older than `maxAge` (by when it was
+/// last seen on the router); at least one of the two. The newest is always kept.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("has(self.count) || has(self.maxAge)").message("set count, maxAge or both"))]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRetention {
+    /// Keep at most this many backups of the router (1-1000).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
-    pub retention: u32,
+    pub count: Option<u32>,
+    /// Prune backups last seen longer ago than this, as a duration such as `720h`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), regex(pattern = r"^([0-9]+(s|m|h))+$"))]
+    #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('1m')").message("must be at least 1m"))]
+    pub max_age: Option<String>,
+}
+
+/// The backup a router has most recently stored (or found already stored).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRecord {
+    /// When the config was read from the router.
+    pub time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// The Secret that holds it (in the operator's namespace).
+    pub name: String,
+    /// SHA-256 of the config text, hex.
+    pub checksum: String,
+    /// Size of the config text, in bytes.
+    pub size: i64,
+}
+
+/// Backups of one router, as the operator last saw them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatus {
+    /// The newest backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<BackupRecord>,
+    /// Backups of the router kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    /// The last backup that failed, and why (cleared by the next success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<BackupFailure>,
+    /// When the next scheduled backup is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_scheduled: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// A backup that failed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupFailure {
+    /// When.
+    pub time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// Why, and what to do.
+    pub message: String,
 }
 
 /// What the operator last saw of the router.
@@ -241,9 +338,14 @@ pub struct VyosRouterStatus {
     /// Conditions and the generation they describe.
     #[serde(flatten)]
     pub common: CommonStatus,
-    /// Whether the last request reached the router's API.
+    /// Whether the router's API answered the last health probe or sync pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reachable: Option<bool>,
+    /// When the router last booted, from the uptime it reported (written only when it
+    /// moves, so a probe that finds the same boot writes nothing). A later boot than the
+    /// one recorded means the router rebooted and lost what it had not saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     /// The VyOS version the router reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vyos_version: Option<String>,
@@ -273,6 +375,9 @@ pub struct VyosRouterStatus {
     /// The last change made to the router.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_change: Option<LastChange>,
+    /// Config backups (`spec.backup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupStatus>,
 }
 
 /// One change made to a router: what the audit log line says, on the object.

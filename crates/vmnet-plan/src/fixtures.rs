@@ -19,6 +19,7 @@ pub fn router() -> VyosRouterSpec {
         },
         default_inbound_interface: Some("eth0".into()),
         drift_check_interval: None,
+        health_check_interval: None,
         commit_confirm_minutes: None,
         request_body_size_limit: None,
         save_config: None,

@@ -37,6 +37,24 @@ pub struct ClientConfig {
     /// How many times a failed read is retried (transient errors only). Writes are
     /// never retried.
     pub read_retries: u32,
+    /// Called after every HTTP request with its endpoint (`configure`, `retrieve`, ...),
+    /// its duration and whether the router answered (an answer that carries an error
+    /// counts as answered), e.g. for a latency histogram.
+    pub observer: Option<Observer>,
+}
+
+/// What an [`Observer`] is told: the endpoint, the request's duration, and whether the
+/// router answered.
+pub type ObserveFn = dyn Fn(&str, Duration, bool) + Send + Sync;
+
+/// A callback for [`ClientConfig::observer`].
+#[derive(Clone)]
+pub struct Observer(pub std::sync::Arc<ObserveFn>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl ClientConfig {
@@ -49,6 +67,7 @@ impl ClientConfig {
             insecure_skip_verify: false,
             timeout: Duration::from_secs(60),
             read_retries: 3,
+            observer: None,
         }
     }
 }
@@ -92,6 +111,7 @@ pub struct VyosClient {
     key: SecretString,
     timeout: Duration,
     read_retries: u32,
+    observer: Option<Observer>,
 }
 
 #[derive(Serialize)]
@@ -142,6 +162,7 @@ impl VyosClient {
             key: config.api_key,
             timeout: config.timeout,
             read_retries: config.read_retries,
+            observer: config.observer,
         })
     }
 
@@ -328,8 +349,11 @@ impl VyosClient {
         let started = Instant::now();
         let result = self
             .with_retries("info", || async {
+                let sent = Instant::now();
                 let resp = self.http.get(url.clone()).send().await;
-                self.answer("info", resp).await
+                let answer = self.answer("info", resp).await;
+                self.observe("info", sent, &answer);
+                answer
             })
             .await;
         debug!(
@@ -390,13 +414,28 @@ impl VyosClient {
 
     async fn post(&self, endpoint: &str, body: &Value) -> Result<Value, VyosError> {
         let url = self.url(endpoint)?;
+        let sent = Instant::now();
         let resp = self
             .http
             .post(url)
             .json(&self.body_with_key(body.clone()))
             .send()
             .await;
-        self.answer(endpoint, resp).await
+        let answer = self.answer(endpoint, resp).await;
+        self.observe(endpoint, sent, &answer);
+        answer
+    }
+
+    /// Tells the observer how a request went: answered unless the router could not be
+    /// reached or did not answer in time.
+    fn observe(&self, endpoint: &str, sent: Instant, answer: &Result<Value, VyosError>) {
+        if let Some(Observer(f)) = &self.observer {
+            let answered = !matches!(
+                answer,
+                Err(VyosError::Unreachable { .. } | VyosError::Timeout { .. })
+            );
+            f(endpoint, sent.elapsed(), answered);
+        }
     }
 
     /// A read: retried on transient errors with exponential backoff and jitter.

@@ -29,7 +29,7 @@ mod secret;
 mod tls;
 
 #[cfg(feature = "http")]
-pub use client::{ClientConfig, VersionInfo, VyosClient, op_body_len};
+pub use client::{ClientConfig, Observer, VersionInfo, VyosClient, op_body_len};
 #[cfg(feature = "http")]
 pub use error::VyosError;
 pub use secret::SecretString;
