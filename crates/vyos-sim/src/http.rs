@@ -459,19 +459,36 @@ async fn retrieve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     match op.as_str() {
         "showConfig" => {
             // `if data.configFormat: config_format = data.configFormat`, default json.
-            match body.get("configFormat").and_then(Value::as_str) {
-                None | Some("" | "json") => {}
-                Some(f @ ("raw" | "json_ast")) => {
+            let raw = match body.get("configFormat").and_then(Value::as_str) {
+                None | Some("" | "json") => false,
+                // `elif config_format == 'raw': pass`: the text of `cli-shell-api
+                // showConfig` as it is (see text::render_show).
+                Some("raw") => true,
+                Some(f @ "json_ast") => {
                     return not_simulated(v, &format!("configFormat '{f}'"));
                 }
                 // error(400, f"'{config_format}' is not a valid config format")
                 Some(other) => return bad(v, format!("'{other}' is not a valid config format")),
-            }
+            };
+            let answer = |n: &Node| {
+                if raw {
+                    let text = crate::text::render_show(
+                        &running,
+                        &path,
+                        v,
+                        crate::text::ShowMode::Session,
+                    )
+                    .unwrap_or_default();
+                    envelope(v, StatusCode::OK, Ok(json!(text)))
+                } else {
+                    envelope(v, StatusCode::OK, Ok(n.render()))
+                }
+            };
             if path.is_empty() {
-                return envelope(v, StatusCode::OK, Ok(running.render()));
+                return answer(&running);
             }
             match running.get(&path) {
-                Some(n) if !n.is_empty() => envelope(v, StatusCode::OK, Ok(n.render())),
+                Some(n) if !n.is_empty() => answer(n),
                 // vyatta-cfg cnode::show_cfg_diff(): "Configuration under specified path is
                 // empty" for a valid path with nothing under it, "Specified configuration
                 // path is not valid" for a path the schema does not have.
@@ -819,6 +836,19 @@ async fn show(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if words == ["system", "uptime"] {
         let text =
             crate::opmode::uptime_text(shared.uptime().as_secs(), crate::opmode::LOAD_AVERAGES);
+        return envelope(v, StatusCode::OK, Ok(json!(text)));
+    }
+    if words == ["configuration", "commands"] {
+        // cli-shell-api showCfg --show-active-only | vyos-config-to-commands
+        let text = crate::text::render_commands(&shared.state().running);
+        return envelope(v, StatusCode::OK, Ok(json!(text)));
+    }
+    if words == ["configuration"] {
+        // cli-shell-api showCfg --show-show-defaults --show-active-only --show-hide-secrets
+        let running = shared.state().running.clone();
+        let text =
+            crate::text::render_show(&running, &[], v, crate::text::ShowMode::ActiveHideSecrets)
+                .unwrap_or_default();
         return envelope(v, StatusCode::OK, Ok(json!(text)));
     }
     if path.first().map(String::as_str) == Some("version") {

@@ -17,6 +17,7 @@ mod pyrepr;
 mod request;
 pub mod schema;
 pub mod services;
+pub mod text;
 pub mod tree;
 pub mod verify;
 pub mod verify_dhcp;

@@ -1441,8 +1441,8 @@ async fn unknown_ops_get_vyos_answers_and_the_unsimulated_say_so() {
         for (path, body, what) in [
             (
                 "/retrieve",
-                json!({"op": "showConfig", "path": [], "configFormat": "raw"}),
-                "configFormat 'raw'",
+                json!({"op": "showConfig", "path": [], "configFormat": "json_ast"}),
+                "configFormat 'json_ast'",
             ),
             (
                 "/show",

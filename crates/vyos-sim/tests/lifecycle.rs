@@ -173,3 +173,63 @@ async fn a_hung_router_holds_every_request_until_the_fault_clears() {
     assert_eq!(status, 200);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn the_config_as_text() {
+    for version in [Version::V1_4, Version::V1_5] {
+        let sim = sim(version).await;
+        sim.third_party_edit(vec![
+            SimOp::Set(
+                [
+                    "nat",
+                    "destination",
+                    "rule",
+                    "100",
+                    "description",
+                    "web server",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ),
+            set("nat destination rule 100 translation address 10.0.0.5"),
+            set("nat destination rule 100 log"),
+            set("nat destination rule 20 translation address 10.0.0.6"),
+            set("system host-name r1"),
+        ])
+        .unwrap();
+        let retrieve = |path: Value, format: &str| {
+            post(
+                sim.addr(),
+                "/retrieve",
+                json!({"key": KEY, "op": "showConfig", "path": path, "configFormat": format}),
+            )
+        };
+        let (status, body) = retrieve(json!([]), "raw").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"],
+            " nat {\n     destination {\n         rule 20 {\n             translation {\n                 address 10.0.0.6\n             }\n         }\n         rule 100 {\n             description \"web server\"\n             log\n             translation {\n                 address 10.0.0.5\n             }\n         }\n     }\n }\n system {\n     host-name r1\n }\n"
+        );
+        let (_, body) = retrieve(json!(["nat", "destination", "rule", "20"]), "raw").await;
+        assert_eq!(body["data"], " translation {\n     address 10.0.0.6\n }\n");
+        let (status, body) = retrieve(json!(["nat", "source"]), "raw").await;
+        assert_eq!(
+            (status, body["error"].as_str().unwrap()),
+            (400, "Configuration under specified path is empty\n")
+        );
+        let (_, body) = show(&sim, &["configuration", "commands"]).await;
+        assert_eq!(
+            body["data"],
+            "set nat destination rule 20 translation address '10.0.0.6'\nset nat destination rule 100 description 'web server'\nset nat destination rule 100 log\nset nat destination rule 100 translation address '10.0.0.5'\nset system host-name 'r1'\n"
+        );
+        let (_, body) = show(&sim, &["configuration"]).await;
+        assert!(
+            body["data"]
+                .as_str()
+                .unwrap()
+                .starts_with("nat {\n    destination {\n        rule 20 {\n"),
+            "{body}"
+        );
+        sim.stop().await;
+    }
+}
