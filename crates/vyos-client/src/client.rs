@@ -198,6 +198,20 @@ impl VyosClient {
         }
     }
 
+    /// The whole running config as VyOS's curly text (`showConfig []` with `configFormat:
+    /// "raw"`): what the API's config session prints, each line after a one-character
+    /// diff column. Read it with [`config_text::parse`](crate::config_text::parse), or
+    /// keep it as a backup a person can read.
+    pub async fn running_config_text(&self) -> Result<String, VyosError> {
+        let body = json!({"op": "showConfig", "path": [], "configFormat": "raw"});
+        match self.read("retrieve", body).await? {
+            Value::String(s) => Ok(s),
+            other => Err(VyosError::MalformedResponse {
+                message: format!("showConfig raw answered {}", snippet(&other.to_string())),
+            }),
+        }
+    }
+
     /// `exists` of `path`.
     pub async fn exists(&self, path: &[String]) -> Result<bool, VyosError> {
         let data = self

@@ -153,6 +153,13 @@ fn sorted(m: &BTreeMap<String, Node>, cmp: fn(&str, &str) -> Ordering) -> Vec<(&
     v
 }
 
+/// Whether `node` at `at` prints as a tag node: the schema says so and its children are
+/// all nodes (tag values), as they are in any config VyOS holds.
+fn is_tag(node: &Node, at: &[String], version: Version) -> bool {
+    matches!(node, Node::Inner(m) if !m.is_empty() && m.values().all(|c| matches!(c, Node::Inner(_))))
+        && schema::is_tag_node(at, version)
+}
+
 /// How `cli-shell-api showConfig` prints one, for [`render_show`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShowMode {
@@ -253,13 +260,13 @@ fn show_children(
     mode: ShowMode,
 ) {
     let Node::Inner(m) = node else { return };
-    let tag = schema::is_tag_node(at, version);
+    let tag = is_tag(node, at, version);
     let tag_name = at.last().cloned().unwrap_or_default();
     for (name, child) in sorted(m, deb_version_cmp) {
         at.push(name.clone());
         match child {
             Node::Leaf(values) if !tag => leaf_lines(out, column, level, name, values, mode),
-            Node::Inner(_) if !tag && schema::is_tag_node(at, version) => {
+            Node::Inner(_) if !tag && is_tag(child, at, version) => {
                 // A tag node is not printed itself; its values are, at its level.
                 show_children(out, child, at, level, version, column, mode);
             }
@@ -385,11 +392,13 @@ pub fn render_boot(root: &Node, version: Version) -> String {
             Node::Leaf(values) if values.is_empty() => out.push_str(&format!("{pad}{name}\n")),
             Node::Leaf(values) => {
                 for v in values {
-                    out.push_str(&format!("{pad}{name} \"{}\"\n", escape(v)));
+                    // to_string()'s unescape_backslash() un-doubles the backslashes.
+                    let v = escape(v).replace("\\\\", "\\");
+                    out.push_str(&format!("{pad}{name} \"{v}\"\n"));
                 }
             }
             Node::Inner(m) if m.is_empty() => out.push_str(&format!("{pad}{name}\n")),
-            Node::Inner(m) if schema::is_tag_node(at, version) => {
+            Node::Inner(m) if is_tag(n, at, version) => {
                 for (value, child) in sorted(m, lexical_numeric_cmp) {
                     out.push_str(&format!("{pad}{name} {value} {{\n"));
                     at.push(value.clone());
@@ -443,7 +452,9 @@ enum Token {
 }
 
 /// vyos1x-config's lexer (`src/vyos1x_lexer.mll`): a newline counts only after a word or
-/// a quoted string; `/* */` comments and `//` lines are dropped.
+/// a quoted string; `/* */` comments and `//` lines are dropped. A backslash in a quoted
+/// string is kept as it is, as `vyos.configtree.ConfigTree()` reads a file: its
+/// `escape_backslash()` doubles backslashes before the lexer undoes them.
 fn lex(text: &str) -> Result<Vec<(Token, usize)>, String> {
     let mut out = Vec::new();
     let mut inside = false;
@@ -508,27 +519,6 @@ fn lex(text: &str) -> Result<Vec<(Token, usize)>, String> {
                         Some(ch) if *ch == quote => {
                             i += 1;
                             break;
-                        }
-                        Some('\\') => {
-                            let e = chars.get(i + 1).copied();
-                            let ch = match e {
-                                Some('/') => '/',
-                                Some('\\') => '\\',
-                                Some('b') => '\u{8}',
-                                Some('f') => '\u{c}',
-                                Some('n') => '\n',
-                                Some('r') => '\r',
-                                Some('t') => '\t',
-                                Some('\'') => '\'',
-                                Some('"') => '"',
-                                _ => {
-                                    return Err(format!(
-                                        "line {line}: bad escape in a quoted string"
-                                    ));
-                                }
-                            };
-                            s.push(ch);
-                            i += 2;
                         }
                         Some(ch) => {
                             if *ch == '\n' {
