@@ -1450,11 +1450,6 @@ async fn unknown_ops_get_vyos_answers_and_the_unsimulated_say_so() {
                 "'show interfaces'",
             ),
             (
-                "/config-file",
-                json!({"op": "load", "file": "/x"}),
-                "config-file 'load'",
-            ),
-            (
                 "/generate",
                 json!({"op": "generate", "path": ["pki"]}),
                 "/generate",
@@ -1469,6 +1464,15 @@ async fn unknown_ops_get_vyos_answers_and_the_unsimulated_say_so() {
                 post(path, body).await,
                 (400, format!("vyos-sim does not simulate {what}")),
                 "{version:?} {path}"
+            );
+        }
+        if version == Version::V1_5 {
+            assert_eq!(
+                post("/config-file", json!({"op": "merge", "file": "/x"})).await,
+                (
+                    400,
+                    "vyos-sim does not simulate config-file 'merge'".to_owned()
+                )
             );
         }
         // A key is needed there too.
