@@ -196,3 +196,100 @@ mod config_as_text {
         }
     }
 }
+
+mod load {
+    use vyos_client::VyosError;
+    use vyos_client::config_text;
+    use vyos_client::nat::NatKind;
+
+    use super::*;
+
+    fn set(path: &str) -> vyos_sim::SimOp {
+        vyos_sim::SimOp::Set(path.split(' ').map(str::to_owned).collect())
+    }
+
+    #[tokio::test]
+    async fn load_config_file_restores_a_saved_config_on_both_versions() {
+        for version in [Version::V1_4, Version::V1_5] {
+            let sim = sim(version).await;
+            let c = client(&sim);
+            sim.third_party_edit(vec![set(
+                "nat destination rule 10 translation address 10.0.0.5",
+            )])
+            .unwrap();
+            c.save().await.unwrap();
+            sim.third_party_edit(vec![
+                vyos_sim::SimOp::Delete(vec!["nat".into()]),
+                set("system host-name drifted"),
+            ])
+            .unwrap();
+            assert_eq!(c.load_config_file("/config/config.boot").await.unwrap(), "");
+            assert!(
+                c.nat_rules(NatKind::Destination)
+                    .await
+                    .unwrap()
+                    .contains_key(&10)
+            );
+            assert_eq!(sim.running_config(), sim.saved_config());
+            let err = c
+                .load_config_file("/config/missing.boot")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, VyosError::Rejected { message } if message == "No such file '/config/missing.boot'"),
+                "{err:?}"
+            );
+            sim.stop().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn load_config_string_is_1_5_only() {
+        let sim14 = sim(Version::V1_4).await;
+        let err = client(&sim14)
+            .load_config_string("system {\n    host-name x\n}\n")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, VyosError::Config(m) if m.contains("1.4 loads only files already on the router")),
+            "{err:?}"
+        );
+        assert_eq!(
+            sim14.counters().requests.get("/config-file"),
+            None,
+            "nothing sent"
+        );
+        sim14.stop().await;
+
+        let sim = sim(Version::V1_5).await;
+        let c = client(&sim);
+        sim.third_party_edit(vec![
+            set("nat destination rule 10 translation address 10.0.0.5"),
+            set("system host-name r1"),
+        ])
+        .unwrap();
+        // A backup as text, then a change, then the backup restored from the text.
+        let backup = c.running_config_text().await.unwrap();
+        sim.third_party_edit(vec![
+            set("nat destination rule 11 translation address 10.0.0.6"),
+            set("system host-name r2"),
+        ])
+        .unwrap();
+        c.load_config_string(&backup).await.unwrap();
+        let now = c.running_config_text().await.unwrap();
+        assert_eq!(
+            config_text::set_commands(&config_text::parse(&now).unwrap()),
+            config_text::set_commands(&config_text::parse(&backup).unwrap())
+        );
+        let log = sim.configure_log();
+        assert_eq!(log.last().unwrap().outcome, "committed");
+        // A text the commit refuses changes nothing.
+        let err = c
+            .load_config_string("nat {\n    destination {\n        rule 5 {\n            log\n        }\n    }\n}\n")
+            .await
+            .unwrap_err();
+        assert_eq!(err.category(), "CommitFailed", "{err:?}");
+        assert_eq!(c.running_config_text().await.unwrap(), now);
+        sim.stop().await;
+    }
+}
