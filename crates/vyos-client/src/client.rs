@@ -219,6 +219,20 @@ impl VyosClient {
         }
     }
 
+    /// The whole running config as VyOS's curly text (`showConfig []` with `configFormat:
+    /// "raw"`): what the API's config session prints, each line after a one-character
+    /// diff column. Read it with [`config_text::parse`](crate::config_text::parse), or
+    /// keep it as a backup a person can read.
+    pub async fn running_config_text(&self) -> Result<String, VyosError> {
+        let body = json!({"op": "showConfig", "path": [], "configFormat": "raw"});
+        match self.read("retrieve", body).await? {
+            Value::String(s) => Ok(s),
+            other => Err(VyosError::MalformedResponse {
+                message: format!("showConfig raw answered {}", snippet(&other.to_string())),
+            }),
+        }
+    }
+
     /// `exists` of `path`.
     pub async fn exists(&self, path: &[String]) -> Result<bool, VyosError> {
         let data = self
@@ -309,6 +323,40 @@ impl VyosClient {
     /// Saves the running config to boot (`/config-file` `save`). Returns VyOS's text.
     pub async fn save(&self) -> Result<String, VyosError> {
         let data = self.write("config-file", json!({"op": "save"})).await?;
+        Ok(text_data(data).unwrap_or_default())
+    }
+
+    /// Replaces the whole running config with a config file already on the router and
+    /// commits it (`/config-file` `{"op":"load","file":path}`; 1.4 and 1.5). A bare name
+    /// is also looked for under `/config`. Paths the router's schema refuses are skipped
+    /// silently (VyOS only prints them on a stream the API drops); a missing file is
+    /// `Rejected` (`No such file '<path>'`), a refused commit `CommitFailed` with nothing
+    /// changed. Never retried. Returns the commit's output (1.5), usually empty.
+    pub async fn load_config_file(&self, path: &str) -> Result<String, VyosError> {
+        let data = self
+            .write("config-file", json!({"op": "load", "file": path}))
+            .await?;
+        Ok(text_data(data).unwrap_or_default())
+    }
+
+    /// Replaces the whole running config with `text` (VyOS's curly format, e.g. a
+    /// backup from [`running_config_text`](Self::running_config_text)) and commits it:
+    /// `/config-file` `{"op":"load","string":text}`, VyOS 1.5 from 2025 only (the router
+    /// writes the text to `/tmp/config.file` and loads that). On 1.4, which loads only
+    /// files already on the router, this is a `Config` error without sending the text
+    /// (found with one [`version`](Self::version) call first). As
+    /// [`load_config_file`](Self::load_config_file) otherwise.
+    pub async fn load_config_string(&self, text: &str) -> Result<String, VyosError> {
+        let version = self.version().await?;
+        if version.is_1_4() {
+            return Err(VyosError::Config(format!(
+                "VyOS {} cannot load a config from a string: 1.4 loads only files already on the router (use load_config_file)",
+                version.version
+            )));
+        }
+        let data = self
+            .write("config-file", json!({"op": "load", "string": text}))
+            .await?;
         Ok(text_data(data).unwrap_or_default())
     }
 

@@ -459,19 +459,36 @@ async fn retrieve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     match op.as_str() {
         "showConfig" => {
             // `if data.configFormat: config_format = data.configFormat`, default json.
-            match body.get("configFormat").and_then(Value::as_str) {
-                None | Some("" | "json") => {}
-                Some(f @ ("raw" | "json_ast")) => {
+            let raw = match body.get("configFormat").and_then(Value::as_str) {
+                None | Some("" | "json") => false,
+                // `elif config_format == 'raw': pass`: the text of `cli-shell-api
+                // showConfig` as it is (see text::render_show).
+                Some("raw") => true,
+                Some(f @ "json_ast") => {
                     return not_simulated(v, &format!("configFormat '{f}'"));
                 }
                 // error(400, f"'{config_format}' is not a valid config format")
                 Some(other) => return bad(v, format!("'{other}' is not a valid config format")),
-            }
+            };
+            let answer = |n: &Node| {
+                if raw {
+                    let text = crate::text::render_show(
+                        &running,
+                        &path,
+                        v,
+                        crate::text::ShowMode::Session,
+                    )
+                    .unwrap_or_default();
+                    envelope(v, StatusCode::OK, Ok(json!(text)))
+                } else {
+                    envelope(v, StatusCode::OK, Ok(n.render()))
+                }
+            };
             if path.is_empty() {
-                return envelope(v, StatusCode::OK, Ok(running.render()));
+                return answer(&running);
             }
             match running.get(&path) {
-                Some(n) if !n.is_empty() => envelope(v, StatusCode::OK, Ok(n.render())),
+                Some(n) if !n.is_empty() => answer(n),
                 // vyatta-cfg cnode::show_cfg_diff(): "Configuration under specified path is
                 // empty" for a valid path with nothing under it, "Specified configuration
                 // path is not valid" for a path the schema does not have.
@@ -592,6 +609,20 @@ async fn write(
     let started_ms = unix_ms();
     let commits = shared.state().counters.commits;
     let response = write_ops(shared.clone(), ops, confirm_time).await;
+    log_write(&shared, started_ms, count, components, &response, commits);
+    response
+}
+
+/// Records a write (its outcome read from the answer and the commit counter) in the
+/// configure log.
+fn log_write(
+    shared: &Shared,
+    started_ms: u64,
+    count: usize,
+    components: std::collections::BTreeSet<String>,
+    response: &Response,
+    commits: u64,
+) {
     let mut s = shared.state();
     let outcome = if !response.status().is_success() {
         "refused"
@@ -610,8 +641,6 @@ async fn write(
         components,
         outcome: outcome.to_owned(),
     });
-    drop(s);
-    response
 }
 
 /// The write part of `/configure`: the ops, the commit, the answer. The caller holds the
@@ -641,6 +670,23 @@ async fn write_ops(
             return bad(v, e);
         }
     }
+    if let Err(refused) = commit_candidate(&shared, candidate, ops.len(), &faults).await {
+        return refused;
+    }
+    committed_answer(&shared, confirm_time, json!(""))
+}
+
+/// Commits `candidate` (pruned here) as the running config unless it equals it: the
+/// commit's cost, the commit faults, the commit checks; on success the counters count it.
+/// `Err` is the answer to a refused commit. The caller holds the write lock.
+async fn commit_candidate(
+    shared: &Shared,
+    mut candidate: Node,
+    ops: usize,
+    faults: &Faults,
+) -> Result<(), Response> {
+    let v = shared.version;
+    let c = shared.cost;
     candidate.prune_keeping(&schema::kept_when_empty);
     let unchanged = candidate == shared.state().running;
     if !unchanged {
@@ -653,27 +699,35 @@ async fn write_ops(
         }
         if faults.locked_by_cli {
             shared.state().counters.failed_commits += 1;
-            return bad(
+            return Err(bad(
                 v,
                 "Configuration system temporarily locked due to another commit in progress",
-            );
+            ));
         }
         let failure = {
             let s = shared.state();
-            commit_failure(&s.running, &candidate, &faults, v)
+            commit_failure(&s.running, &candidate, faults, v)
         };
         if let Some(text) = failure {
             shared.state().counters.failed_commits += 1;
-            return bad(v, text);
+            return Err(bad(v, text));
         }
         {
             let mut s = shared.state();
             s.running = candidate;
             s.counters.commits += 1;
-            s.counters.ops_applied += ops.len() as u64;
+            s.counters.ops_applied += ops as u64;
         }
         shared.persist();
     }
+    Ok(())
+}
+
+/// The answer to a write that committed (or had nothing to commit): 1.5's commit-confirm
+/// when `confirm_time` asks for it, else `data` on 1.5 (the commit's output) and `null`
+/// on 1.4.
+fn committed_answer(shared: &Arc<Shared>, confirm_time: Option<u64>, data_15: Value) -> Response {
+    let v = shared.version;
     match confirm_time {
         Some(minutes) => {
             // routers.py run_commit_confirm(): the commit first, then the timer, and
@@ -699,7 +753,7 @@ async fn write_ops(
             v,
             StatusCode::OK,
             Ok(if v == Version::V1_5 {
-                json!("")
+                data_15
             } else {
                 Value::Null
             }),
@@ -774,30 +828,198 @@ async fn config_file(State(shared): State<Arc<Shared>>, req: Request) -> Respons
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(e) = request::check(&parsed.body, request::OP_ONLY) {
+    let model = match v {
+        Version::V1_4 => request::CONFIG_FILE_14,
+        Version::V1_5 => request::CONFIG_FILE_15,
+    };
+    if let Err(e) = request::check(&parsed.body, model) {
         return parsed.refuse(v, &e, None);
     }
     let body = &parsed.body;
     match text(body, "op").as_str() {
         "save" => {
             let _lock = shared.write_lock.lock().await;
-            let file = body.get("file").and_then(Value::as_str).unwrap_or_default();
-            if file.is_empty() || file == "/config/config.boot" {
-                {
-                    let mut s = shared.state();
+            let file =
+                crate::absolute(body.get("file").and_then(Value::as_str).unwrap_or_default());
+            {
+                let mut s = shared.state();
+                if file == "/" || file == crate::BOOT_CONFIG {
                     s.saved = s.running.clone();
+                } else {
+                    // vyos-save-config.py: the running config and the version footer.
+                    let text = crate::text::render_boot(&s.running, v);
+                    s.files.insert(file, text);
                 }
-                shared.persist();
             }
+            shared.persist();
             // msg = session.save_config(path): the output of vyos-save-config.py, which
             // prints nothing (on sagitta and current alike), so data is "".
             envelope(v, StatusCode::OK, Ok(json!("")))
         }
         "confirm" if v == Version::V1_5 => confirm(&shared).await,
-        "load" => not_simulated(v, "config-file 'load'"),
+        "load" => load(&shared, body).await,
         "merge" if v == Version::V1_5 => not_simulated(v, "config-file 'merge'"),
         other => invalid_op(v, other),
     }
+}
+
+/// `/config-file` `load`: routers.py's `config_file_op` (1.5: `file`, else `string`
+/// written to `/tmp/config.file`; 1.4: `file` only), `vyos-load-config.py`'s file lookup
+/// and `cli-shell-api loadFile` (the whole config replaced; a leaf that fails to set is
+/// skipped and only printed, which the API never shows), then the commit.
+async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
+    let v = shared.version;
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let (name, text) = match (field("file"), field("string")) {
+        (Some(file), _) => {
+            // vyos-load-config.py: remote URLs are fetched; a local name is tried as it
+            // is, then under /config; else sys.exit(f"No such file '{filename}'").
+            if ["scp", "sftp", "http", "https", "ftp", "tftp"]
+                .iter()
+                .any(|p| file.starts_with(&format!("{p}://")))
+            {
+                return not_simulated(v, "config-file 'load' of a remote file");
+            }
+            let found = {
+                let s = shared.state();
+                s.file(&crate::absolute(&file), v).or_else(|| {
+                    let under = format!("{}/{}", crate::CONFIG_DIR, file.trim_start_matches('/'));
+                    s.file(&under, v)
+                })
+            };
+            match found {
+                Some(text) => (file, text),
+                None => return bad(v, format!("No such file '{file}'\n")),
+            }
+        }
+        // `elif data.string:` writes it to /tmp/config.file and loads that (1.5).
+        (None, Some(string)) if v == Version::V1_5 => {
+            let path = "/tmp/config.file".to_owned();
+            shared.state().files.insert(path.clone(), string.clone());
+            (path, string)
+        }
+        _ => {
+            return bad(
+                v,
+                match v {
+                    Version::V1_4 => "Missing required field \"file\"",
+                    Version::V1_5 => "Missing required field \"file | string\"",
+                },
+            );
+        }
+    };
+    // `confirm_time: StrictInt = 0` (1.5).
+    let confirm_time = match (v, body.get("confirm_time")) {
+        (Version::V1_5, Some(t)) => match t.as_u64() {
+            Some(0) => None,
+            Some(m) => Some(m),
+            _ => return bad(v, "confirm_time must be a positive integer"),
+        },
+        _ => None,
+    };
+    let leaves = match crate::text::parse(&text) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!(file = %name, error = %e, "vyos-sim: load of a file that does not parse");
+            return bad(
+                v,
+                format!(
+                    "Loading configuration from '{name}'\nFailed to parse specified config file\n"
+                ),
+            );
+        }
+    };
+    let _lock = shared.write_lock.lock().await;
+    let started_ms = unix_ms();
+    let (running, rules, faults, commits) = {
+        let s = shared.state();
+        (
+            s.running.clone(),
+            s.running.nat_rules() as f64,
+            s.faults.clone(),
+            s.counters.commits,
+        )
+    };
+    let c = shared.cost;
+    tokio::time::sleep(c.sleep_for(
+        c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * leaves.len() as f64,
+    ))
+    .await;
+    // Cstore::loadFile(): every path of the file set on a config that starts empty; a
+    // path that fails (not in the schema, a value its validator refuses) is printed as
+    // "Set [...] failed" and skipped.
+    let mut candidate = Node::default();
+    let mut applied = 0;
+    for (path, value) in &leaves {
+        match apply_op(&mut candidate, "set", path, value.as_deref(), v) {
+            Ok(()) => applied += 1,
+            Err(e) => {
+                let shown: Vec<String> = path
+                    .iter()
+                    .chain(value.iter())
+                    .map(|p| format!("'{p}'"))
+                    .collect();
+                tracing::info!(error = %e.lines().next().unwrap_or_default(), "vyos-sim: load: Set [{}] failed", shown.join(" "));
+            }
+        }
+    }
+    let mut pruned = candidate.clone();
+    pruned.prune_keeping(&schema::kept_when_empty);
+    let components = changed_components(&running, &pruned);
+    let response = match commit_candidate(shared, candidate, applied, &faults).await {
+        Ok(()) => committed_answer(shared, confirm_time, json!("")),
+        Err(refused) => refused,
+    };
+    log_write(
+        shared,
+        started_ms,
+        leaves.len(),
+        components,
+        &response,
+        commits,
+    );
+    response
+}
+
+/// The components ([`crate::component_of`]) whose subtree differs between two configs.
+fn changed_components(a: &Node, b: &Node) -> std::collections::BTreeSet<String> {
+    let keys = |n: &Node, p: &[String]| match n.get(p) {
+        Some(Node::Inner(m)) => m.keys().cloned().collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    let mut out = std::collections::BTreeSet::new();
+    let mut tops = keys(a, &[]);
+    tops.extend(keys(b, &[]));
+    for top in tops {
+        let p = vec![top.clone()];
+        if a.get(&p) == b.get(&p) {
+            continue;
+        }
+        if matches!(
+            top.as_str(),
+            "service" | "interfaces" | "protocols" | "system"
+        ) {
+            let mut subs = keys(a, &p);
+            subs.extend(keys(b, &p));
+            if subs.is_empty() {
+                out.insert(top.clone());
+            }
+            for sub in subs {
+                let q = vec![top.clone(), sub];
+                if a.get(&q) != b.get(&q) {
+                    out.insert(crate::component_of(&q));
+                }
+            }
+        } else {
+            out.insert(top);
+        }
+    }
+    out
 }
 
 async fn show(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -819,6 +1041,19 @@ async fn show(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if words == ["system", "uptime"] {
         let text =
             crate::opmode::uptime_text(shared.uptime().as_secs(), crate::opmode::LOAD_AVERAGES);
+        return envelope(v, StatusCode::OK, Ok(json!(text)));
+    }
+    if words == ["configuration", "commands"] {
+        // cli-shell-api showCfg --show-active-only | vyos-config-to-commands
+        let text = crate::text::render_commands(&shared.state().running);
+        return envelope(v, StatusCode::OK, Ok(json!(text)));
+    }
+    if words == ["configuration"] {
+        // cli-shell-api showCfg --show-show-defaults --show-active-only --show-hide-secrets
+        let running = shared.state().running.clone();
+        let text =
+            crate::text::render_show(&running, &[], v, crate::text::ShowMode::ActiveHideSecrets)
+                .unwrap_or_default();
         return envelope(v, StatusCode::OK, Ok(json!(text)));
     }
     if path.first().map(String::as_str) == Some("version") {

@@ -17,6 +17,7 @@ mod pyrepr;
 mod request;
 pub mod schema;
 pub mod services;
+pub mod text;
 pub mod tree;
 pub mod verify;
 pub mod verify_dhcp;
@@ -299,7 +300,15 @@ pub fn component_of(path: &[String]) -> String {
 struct Persisted {
     running: Node,
     saved: Node,
+    /// Files on the router besides the boot config, by absolute path.
+    #[serde(default)]
+    files: BTreeMap<String, String>,
 }
+
+/// Where the router keeps its configs (vyos-1x `vyos.defaults.directories['config']`).
+pub const CONFIG_DIR: &str = "/config";
+/// The boot config: the saved config.
+pub const BOOT_CONFIG: &str = "/config/config.boot";
 
 #[derive(Debug)]
 struct State {
@@ -315,6 +324,29 @@ struct State {
     confirm_seq: u64,
     /// When the router (last) booted: `show system uptime` counts from here.
     boot: std::time::Instant,
+    /// Files on the router (configs saved elsewhere than the boot config, the 1.5 API's
+    /// `/tmp/config.file`), by absolute path; the boot config is `saved`.
+    files: BTreeMap<String, String>,
+}
+
+impl State {
+    /// The text of a file on the router: [`BOOT_CONFIG`] is the saved config as
+    /// `vyos-save-config.py` writes it.
+    fn file(&self, path: &str, version: Version) -> Option<String> {
+        if path == BOOT_CONFIG {
+            return Some(text::render_boot(&self.saved, version));
+        }
+        self.files.get(path).cloned()
+    }
+}
+
+/// A path on the router as a process started in `/` resolves it.
+pub(crate) fn absolute(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    }
 }
 
 #[derive(Debug)]
@@ -345,6 +377,7 @@ impl Shared {
             serde_json::to_vec_pretty(&Persisted {
                 running: s.running.clone(),
                 saved: s.saved.clone(),
+                files: s.files.clone(),
             })
         };
         let Ok(body) = body else { return };
@@ -649,6 +682,15 @@ impl Sim {
         self.shared.reboot();
     }
 
+    /// The text of a file on the router: [`BOOT_CONFIG`] (the saved config, as
+    /// `vyos-save-config.py` writes it), a config saved to another file, or the 1.5 API's
+    /// `/tmp/config.file` of a `load` from a string. A relative path is taken from `/`.
+    pub fn router_file(&self, path: &str) -> Option<String> {
+        self.shared
+            .state()
+            .file(&absolute(path), self.shared.version)
+    }
+
     /// The time since the router (last) booted, as `show system uptime` counts it.
     pub fn uptime(&self) -> Duration {
         self.shared.uptime()
@@ -716,6 +758,7 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
             confirm: None,
             confirm_seq: 0,
             boot: std::time::Instant::now(),
+            files: persisted.files,
         }),
         write_lock: tokio::sync::Mutex::new(()),
         hang: tokio::sync::watch::Sender::new(opts.faults.hang),

@@ -142,8 +142,15 @@ pub(crate) const OP_AND_PATH: &[(&str, Field)] = &[
     ("op", Field::Str),
     ("path", Field::StrList { non_empty: false }),
 ];
-/// `ConfigFileModel` (`op`; `file` and the rest are optional).
-pub(crate) const OP_ONLY: &[(&str, Field)] = &[("op", Field::Str)];
+/// 1.4's `ConfigFileModel` (`op`, `file`; pydantic 1 ignores other fields).
+pub(crate) const CONFIG_FILE_14: &[(&str, Field)] = &[("op", Field::Str), ("file", Field::OptStr)];
+/// 1.5's `ConfigFileModel` (`op`, `file`, `string`; `confirm_time` and `destructive` are
+/// read by the handler).
+pub(crate) const CONFIG_FILE_15: &[(&str, Field)] = &[
+    ("op", Field::Str),
+    ("file", Field::OptStr),
+    ("string", Field::OptStr),
+];
 /// `BaseConfigureModel` (`op`, non-empty `path`, `value`).
 pub(crate) const CONFIGURE: &[(&str, Field)] = &[
     ("op", Field::Str),

@@ -564,6 +564,107 @@ pub(crate) fn kept_when_empty(path: &[String]) -> bool {
     )
 }
 
+/// Tag nodes of the subtrees not modelled here (`Def::Open`), by name: VyOS's common ones
+/// (vyos-1x `interface-definitions`: the interface types and `vif`, firewall groups and
+/// chains, routes, policies, users, VRFs). Only the rendering as text uses this
+/// (`rule 10 {` rather than `rule {` / `10 {`); both read back as the same tree.
+const OPEN_TAG_NODES: &[&str] = &[
+    "address-group",
+    "bonding",
+    "bridge",
+    "certificate",
+    "ca",
+    "domain-group",
+    "dummy",
+    "ethernet",
+    "geneve",
+    "input",
+    "interface-group",
+    "ipv6-address-group",
+    "ipv6-network-group",
+    "l2tpv3",
+    "loopback",
+    "mac-group",
+    "macsec",
+    "name",
+    "neighbor",
+    "network-group",
+    "next-hop",
+    "openvpn",
+    "peer",
+    "port-group",
+    "pppoe",
+    "prefix-list",
+    "prefix-list6",
+    "pseudo-ethernet",
+    "route",
+    "route-map",
+    "route6",
+    "rule",
+    "sstpc",
+    "table",
+    "tunnel",
+    "user",
+    "vif",
+    "vif-c",
+    "vif-s",
+    "virtual-ethernet",
+    "vti",
+    "vxlan",
+    "wireguard",
+    "wireless",
+    "wwan",
+];
+
+/// Whether the node at `path` is a tag node (`nat destination rule`, `service
+/// dhcp-server shared-network-name`): its children are tag values, rendered as text on
+/// one line with it (`rule 100 {`). Where the schema is not modelled, a known name
+/// ([`OPEN_TAG_NODES`]) decides.
+pub(crate) fn is_tag_node(path: &[String], version: Version) -> bool {
+    let words: Vec<&str> = path.iter().map(String::as_str).collect();
+    let open = || {
+        words
+            .last()
+            .is_some_and(|name| OPEN_TAG_NODES.contains(name))
+    };
+    let mut def = Def::Node(TOP);
+    for (i, name) in words.iter().enumerate() {
+        if let Def::Only(v, inner) = def {
+            if v != version {
+                return false;
+            }
+            def = *inner;
+        }
+        def = match def {
+            Def::Node(children) => match children.iter().find(|(n, _)| n == name) {
+                Some((_, child)) => *child,
+                None => return false,
+            },
+            Def::Tag(_, children) => Def::Node(children),
+            Def::Open => return open(),
+            Def::Nat => {
+                return matches!(
+                    &words[i..],
+                    ["rule"] | ["rule", _, "load-balance", "backend"]
+                );
+            }
+            Def::NetworkGroup => return false,
+            _ => return false,
+        };
+    }
+    if let Def::Only(v, inner) = def {
+        if v != version {
+            return false;
+        }
+        def = *inner;
+    }
+    match def {
+        Def::Tag(..) | Def::NetworkGroup => true,
+        Def::Open => open(),
+        _ => false,
+    }
+}
+
 /// Parses a `set`/`delete` path (the value, if any, as its last element or in `value`).
 /// Errors are VyOS's set-time texts.
 pub fn parse(

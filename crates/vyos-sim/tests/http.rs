@@ -1441,18 +1441,13 @@ async fn unknown_ops_get_vyos_answers_and_the_unsimulated_say_so() {
         for (path, body, what) in [
             (
                 "/retrieve",
-                json!({"op": "showConfig", "path": [], "configFormat": "raw"}),
-                "configFormat 'raw'",
+                json!({"op": "showConfig", "path": [], "configFormat": "json_ast"}),
+                "configFormat 'json_ast'",
             ),
             (
                 "/show",
                 json!({"op": "show", "path": ["interfaces"]}),
                 "'show interfaces'",
-            ),
-            (
-                "/config-file",
-                json!({"op": "load", "file": "/x"}),
-                "config-file 'load'",
             ),
             (
                 "/generate",
@@ -1469,6 +1464,15 @@ async fn unknown_ops_get_vyos_answers_and_the_unsimulated_say_so() {
                 post(path, body).await,
                 (400, format!("vyos-sim does not simulate {what}")),
                 "{version:?} {path}"
+            );
+        }
+        if version == Version::V1_5 {
+            assert_eq!(
+                post("/config-file", json!({"op": "merge", "file": "/x"})).await,
+                (
+                    400,
+                    "vyos-sim does not simulate config-file 'merge'".to_owned()
+                )
             );
         }
         // A key is needed there too.
