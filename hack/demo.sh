@@ -56,7 +56,7 @@ kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 
 say "starting the operator (log: $RUN_DIR/operator.log, metrics: http://$ADMIN_ADDR/metrics)"
 "$BIN/vmnet-operator" run --admin-addr "$ADMIN_ADDR" --lease-namespace default \
-  --drift-interval 30s >"$RUN_DIR/operator.log" 2>&1 &
+  --backup-namespace vmnet-system --drift-interval 30s >"$RUN_DIR/operator.log" 2>&1 &
 pids+=($!)
 
 say "applying examples/"

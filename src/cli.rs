@@ -1,4 +1,4 @@
-//! The command line: `vmnet-operator run | plan | check | crd | version`.
+//! The command line: `vmnet-operator run | plan | check | backup | crd | version`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,6 +27,8 @@ pub enum Command {
     /// Test a router before applying anything: reachable, TLS, API key, version, NAT rules in
     /// the owned range, DHCP mappings, commit-confirm, save (reads only; exit 1 on a FAIL).
     Check(CheckArgs),
+    /// Routers' config backups: list, show, diff, take one now, restore one.
+    Backup(BackupArgs),
     /// Print the CustomResourceDefinitions (or write one file per kind).
     Crd(CrdArgs),
     /// Print the version.
@@ -89,6 +91,11 @@ pub struct RunArgs {
     /// Secrets; the Helm chart always sets this).
     #[arg(long, env = "VMNET_CREDENTIALS_NAMESPACES", value_delimiter = ',')]
     pub credentials_namespaces: Option<Vec<String>>,
+    /// Where router config backups are kept, as Secrets (default: the Lease's namespace,
+    /// POD_NAMESPACE in the chart). The operator needs to create, list, patch and delete
+    /// Secrets there.
+    #[arg(long, env = "VMNET_BACKUP_NAMESPACE")]
+    pub backup_namespace: Option<String>,
 }
 
 /// Log output.
@@ -128,6 +135,7 @@ impl RunArgs {
                         .filter(|n| !n.is_empty())
                         .collect()
                 }),
+                backup_namespace: self.backup_namespace.clone(),
             },
             lease_name: self.lease_name.clone(),
             lease_namespace: self.lease_namespace.clone(),
@@ -340,6 +348,120 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
     Ok(report.exit_code())
 }
 
+/// Options of `backup`.
+#[derive(clap::Args, Debug)]
+pub struct BackupArgs {
+    /// The namespace where the operator keeps backups (its own).
+    #[arg(
+        long,
+        short = 'n',
+        env = "VMNET_BACKUP_NAMESPACE",
+        default_value = "vmnet-system",
+        global = true
+    )]
+    pub namespace: String,
+    /// Deadline of each request to a router, in seconds.
+    #[arg(long, default_value_t = 30, global = true)]
+    pub timeout_seconds: u64,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+/// The `backup` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// List backups, newest first.
+    List {
+        /// Only this VyosRouter's.
+        #[arg(long)]
+        router: Option<String>,
+        /// `text` or `json`.
+        #[arg(long, short = 'o', value_enum, default_value_t = PlanOutput::Text)]
+        output: PlanOutput,
+    },
+    /// Print one backup.
+    Show {
+        /// The backup (a name from `backup list`).
+        name: String,
+        /// `commands` (sorted `set` lines), `json` (metadata and `set` lines) or `config`
+        /// (the config text as the router gave it).
+        #[arg(long, value_enum, default_value_t = crate::backup_cmd::ShowFormat::Commands)]
+        format: crate::backup_cmd::ShowFormat,
+    },
+    /// A unified diff of the `set` lines of two backups, or of a backup and the router's
+    /// live config, with the change count.
+    Diff {
+        /// The first backup.
+        a: String,
+        /// The second backup.
+        #[arg(required_unless_present = "live", conflicts_with = "live")]
+        b: Option<String>,
+        /// Compare with the router's live config instead.
+        #[arg(long)]
+        live: bool,
+        /// With `--live`: this VyosRouter (default: the one the backup is of).
+        #[arg(long, requires = "live")]
+        router: Option<String>,
+    },
+    /// Take a backup of a router now (same store and retention as the schedule).
+    Now {
+        /// The VyosRouter.
+        router: String,
+    },
+    /// Load a backup onto a router. Prints the diff against the live config and changes
+    /// nothing unless `--confirm RESTORE` is given.
+    Restore {
+        /// The backup.
+        name: String,
+        /// The VyosRouter to load it onto.
+        #[arg(long)]
+        router: String,
+        /// `RESTORE`, to really load it (the whole config is replaced and committed).
+        #[arg(long, value_name = "RESTORE")]
+        confirm: Option<String>,
+        /// Load this config file already on the router instead of sending the backup's
+        /// text (what VyOS 1.4 needs: it loads only files on the router).
+        #[arg(long, value_name = "PATH")]
+        file: Option<String>,
+    },
+}
+
+fn run_backup(args: &BackupArgs) -> anyhow::Result<()> {
+    let rt = one_shot_runtime()?;
+    let text = rt.block_on(async {
+        let env = crate::backup_cmd::Env {
+            client: kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes (KUBECONFIG or in-cluster config)")?,
+            namespace: args.namespace.clone(),
+            timeout: std::time::Duration::from_secs(args.timeout_seconds.max(1)),
+        };
+        use crate::backup_cmd as b;
+        match &args.command {
+            BackupCommand::List { router, output } => {
+                b::list(&env, router.as_deref(), *output == PlanOutput::Json).await
+            }
+            BackupCommand::Show { name, format } => b::show(&env, name, *format).await,
+            BackupCommand::Diff {
+                a,
+                b: other,
+                router,
+                ..
+            } => b::diff_cmd(&env, a, other.as_deref(), router.as_deref()).await,
+            BackupCommand::Now { router } => b::now(&env, router).await,
+            BackupCommand::Restore {
+                name,
+                router,
+                confirm,
+                file,
+            } => b::restore(&env, name, router, confirm.as_deref(), file.as_deref()).await,
+        }
+    })?;
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}
+
 /// Options of `crd`.
 #[derive(clap::Args, Debug)]
 pub struct CrdArgs {
@@ -381,6 +503,7 @@ impl Cli {
                 }
                 Ok(())
             }
+            Command::Backup(args) => run_backup(&args),
             Command::Crd(args) => run_crd(&args),
             Command::Version => {
                 println!("vmnet-operator {}", env!("CARGO_PKG_VERSION"));

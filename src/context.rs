@@ -67,6 +67,9 @@ pub struct Settings {
     pub selector: Option<String>,
     /// Namespaces whose Secrets may hold router API keys (`None`: any namespace).
     pub credentials_namespaces: Option<Vec<String>>,
+    /// Where config backups are kept (Secrets); `None`: the Lease's namespace, which is
+    /// the operator's own.
+    pub backup_namespace: Option<String>,
 }
 
 impl Default for Settings {
@@ -81,6 +84,7 @@ impl Default for Settings {
             namespace: None,
             selector: None,
             credentials_namespaces: None,
+            backup_namespace: None,
         }
     }
 }

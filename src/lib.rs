@@ -7,6 +7,8 @@
 //! [`admin`], [`metrics`]).
 
 pub mod admin;
+pub mod backup;
+pub mod backup_cmd;
 pub mod check;
 pub mod cli;
 pub mod context;

@@ -66,6 +66,8 @@ pub struct Metrics {
     last_probe_success: Family<RouterLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     reboots: Family<RouterLabel, Counter>,
     requests: Family<RouterEndpoint, Histogram>,
+    backups: Family<RouterResult, Counter>,
+    backup_success: Family<RouterLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -199,7 +201,22 @@ impl Metrics {
             "Duration of each HTTP request to a router's API, by endpoint (configure, retrieve, show, config-file, info) and result (answered, unanswered)",
             requests.clone(),
         );
+        let backups = Family::<RouterResult, Counter>::default();
+        registry.register(
+            "backups",
+            "Config backups by router and result: stored (a new config), unchanged (the same config seen again), error",
+            backups.clone(),
+        );
+        let backup_success =
+            Family::<RouterLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When a backup of the router last succeeded (Unix seconds)",
+            backup_success.clone(),
+        );
         Self {
+            backups,
+            backup_success,
             requests,
             probe_seconds,
             last_probe_success,
@@ -263,6 +280,12 @@ impl Metrics {
         };
         drop(self.drift.get_or_create(&r));
         drop(self.reboots.get_or_create(&r));
+        for result in ["stored", "unchanged", "error"] {
+            drop(self.backups.get_or_create(&RouterResult {
+                router: router.to_owned(),
+                result: result.to_owned(),
+            }));
+        }
         drop(self.ops.get_or_create(&r));
         for ok in [true, false] {
             let rr = RouterResult {
@@ -323,6 +346,26 @@ impl Metrics {
                 })
                 .observe(took.as_secs_f64());
         }))
+    }
+
+    /// A backup of `router` ended: `stored`, `unchanged` or `error`.
+    pub fn backup(&self, router: &str, result: &str) {
+        self.backups
+            .get_or_create(&RouterResult {
+                router: router.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+        if result != "error" {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.backup_success
+                .get_or_create(&RouterLabel {
+                    router: router.to_owned(),
+                })
+                .set(now);
+        }
     }
 
     /// The health probe saw `router` reboot.

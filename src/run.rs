@@ -121,9 +121,13 @@ pub async fn operate(
         vmnetworks: vmnetworks.clone(),
         portrules: portrules.clone(),
     };
+    let mut settings = opts.settings.clone();
+    settings
+        .backup_namespace
+        .get_or_insert_with(|| opts.lease_namespace.clone());
     let ctx = Arc::new(Context::new(
         client.clone(),
-        opts.settings.clone(),
+        settings,
         stores,
         metrics.clone(),
     ));

@@ -335,9 +335,19 @@ async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts
         assert!(!resource.starts_with('*'), "a wildcard resource: {line}");
         assert!(!verbs.contains("[*]"), "a wildcard verb: {line}");
     }
-    for verb in ["create", "update", "patch", "delete"] {
-        assert!(!can_i(&sa, verb, "secrets", NS), "may {verb} Secrets");
+    // Backups are Secrets the operator writes in its own namespace, and nowhere else;
+    // nothing may replace a Secret whole.
+    for verb in ["create", "patch", "delete"] {
+        assert!(
+            can_i(&sa, verb, "secrets", NS),
+            "must {verb} backup Secrets in {NS}"
+        );
+        assert!(
+            !can_i(&sa, verb, "secrets", "default"),
+            "may {verb} Secrets outside {NS}"
+        );
     }
+    assert!(!can_i(&sa, "update", "secrets", NS), "may update Secrets");
     assert!(
         can_i(&sa, "get", "secrets", NS),
         "must read Secrets in {NS}"
@@ -412,6 +422,32 @@ async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts
         rules.pointer("/nat/destination/rule").is_some(),
         "nothing on the router"
     );
+    // The example router backs up before its first change: with the chart's Role, into
+    // the release namespace.
+    let backups = kubectl(&[
+        "get",
+        "secrets",
+        "-n",
+        NS,
+        "-l",
+        "vmnet.dev/backup-of=edge-1",
+        "-o",
+        "name",
+    ])
+    .unwrap();
+    assert!(
+        backups.lines().count() >= 1,
+        "no backup Secret in {NS} with the chart's rights"
+    );
+    let failure = kubectl(&[
+        "get",
+        "vyosrouter",
+        "edge-1",
+        "-o",
+        "jsonpath={.status.backup.lastFailure}",
+    ])
+    .unwrap();
+    assert!(failure.trim().is_empty(), "a backup failed: {failure}");
     // Every metric the alerts and the dashboard use is exported by this running operator
     // (object counts are refreshed every 15 s).
     tokio::time::sleep(Duration::from_secs(16)).await;

@@ -8,6 +8,7 @@
 //! and planned, never written to.
 
 pub mod apply;
+pub mod backups;
 pub mod observe;
 pub mod probe;
 pub mod report;
@@ -39,12 +40,14 @@ pub struct WriterHandle {
     tx: mpsc::UnboundedSender<()>,
     task: tokio::task::JoinHandle<()>,
     probe: tokio::task::JoinHandle<()>,
+    backups: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
         self.task.abort();
         self.probe.abort();
+        self.backups.abort();
     }
 }
 
@@ -61,33 +64,20 @@ impl WriterHandle {
         ctx.metrics.router_started(&router);
         let (tx, rx) = mpsc::unbounded_channel();
         let probe = tokio::spawn(probe::run(ctx.clone(), router.clone(), tx.clone()));
+        let backups = tokio::spawn(backups::run(ctx.clone(), router.clone()));
         let task = tokio::spawn(run(ctx, router, rx));
-        let handle = Self { tx, task, probe };
+        let handle = Self {
+            tx,
+            task,
+            probe,
+            backups,
+        };
         handle.wake();
         handle
     }
 }
 
-/// Parses a Go-style duration such as `30s`, `5m` or `1h30m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        total += n * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return None,
-        };
-    }
-    (num.is_empty() && total > 0).then(|| Duration::from_secs(total))
-}
+pub use vmnet_api::parse_duration;
 
 struct Writer {
     ctx: Arc<Context>,
@@ -108,11 +98,14 @@ struct Writer {
     unconfirmed: bool,
     /// Times every request to the router (`vmnet_router_request_duration_seconds`).
     observer: vyos_client::Observer,
+    /// When this writer last tried a `beforeChanges` backup (Unix ms).
+    backed_up_ms: Option<i64>,
 }
 
 async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()>) {
     let mut w = Writer {
         observer: ctx.metrics.request_observer(&name),
+        backed_up_ms: None,
         ctx,
         name,
         conn: Connection::default(),
@@ -285,6 +278,9 @@ impl Writer {
             return Ok(());
         }
 
+        if plan.op_count() > 0 {
+            self.backup_before_change(&client, router, &version).await;
+        }
         let started = Instant::now();
         self.unconfirmed = false;
         let applied = match self
@@ -333,6 +329,50 @@ impl Writer {
             )
             .await;
         Ok(())
+    }
+
+    /// `spec.backup.beforeChanges`: a backup before the first request of a pass that
+    /// writes, unless one was taken (or tried) within `minInterval`. A failed backup is
+    /// reported (status, Event, metric) and does not hold the change back.
+    async fn backup_before_change(
+        &mut self,
+        client: &vyos_client::VyosClient,
+        router: &VyosRouter,
+        version: &str,
+    ) {
+        let Some(spec) = router
+            .spec
+            .backup
+            .as_ref()
+            .filter(|b| b.before_changes == Some(true))
+        else {
+            return;
+        };
+        let min = spec
+            .min_interval
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or(Duration::from_secs(3600));
+        let now = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+        let last_stored = router
+            .status
+            .as_ref()
+            .and_then(|s| s.backup.as_ref())
+            .and_then(|b| b.last_backup.as_ref())
+            .map(|b| b.time.0.as_millisecond());
+        let last = self.backed_up_ms.max(last_stored);
+        if last.is_some_and(|l| now - l < i64::try_from(min.as_millis()).unwrap_or(i64::MAX)) {
+            return;
+        }
+        self.backed_up_ms = Some(now);
+        backups::take(
+            &self.ctx,
+            router,
+            client,
+            version,
+            backups::Reason::BeforeChange,
+        )
+        .await;
     }
 
     async fn apply(

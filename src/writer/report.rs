@@ -424,6 +424,12 @@ impl Reporter<'_> {
         let mut body = json!(status);
         // A finished pass clears the progress of a long one.
         body["syncProgress"] = serde_json::Value::Null;
+        // The probe's and the backups' fields are theirs to write: a copy from a cache
+        // that has not caught up must not overwrite them.
+        if let Some(o) = body.as_object_mut() {
+            o.remove("bootTime");
+            o.remove("backup");
+        }
         self.patch_router_status(body).await;
     }
 

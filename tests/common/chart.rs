@@ -31,7 +31,7 @@ pub fn every_optional_feature(credentials_ns: &str) -> String {
         "metrics.service.enabled=true,metrics.serviceMonitor.enabled=true,networkPolicy.enabled=true,\
          metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true,\
          credentials.namespaces={{{credentials_ns},default}},operator.watchNamespace=lab,\
-         operator.selector=shard=a,\
+         operator.selector=shard=a,backups.namespace=default,\
          image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000"
     )
 }

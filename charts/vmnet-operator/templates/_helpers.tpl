@@ -47,6 +47,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* Where router config backups are kept. */}}
+{{- define "vmnet-operator.backupNamespace" -}}
+{{- default .Release.Namespace .Values.backups.namespace -}}
+{{- end -}}
+
 {{/* The image reference. */}}
 {{- define "vmnet-operator.image" -}}
 {{- if .Values.image.digest -}}

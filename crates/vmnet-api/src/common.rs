@@ -104,3 +104,25 @@ pub struct CommonStatus {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Option<Vec<Condition>>,
 }
+
+/// Parses a duration as the CRDs write them (`^([0-9]+(s|m|h))+$`), such as `30s`, `5m` or
+/// `1h30m`; `None` for anything else, and for zero.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return None,
+        };
+    }
+    (num.is_empty() && total > 0).then(|| std::time::Duration::from_secs(total))
+}

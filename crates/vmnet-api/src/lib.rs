@@ -15,7 +15,7 @@ pub mod portrule;
 pub mod router;
 pub mod vmnetwork;
 
-pub use common::{CommonStatus, DeletionPolicy, PortProtocol, RuleProtocol};
+pub use common::{CommonStatus, DeletionPolicy, PortProtocol, RuleProtocol, parse_duration};
 pub use pools::{IpPool, IpPoolSpec, IpPoolStatus, PortPool, PortPoolSpec, PortPoolStatus};
 pub use portrule::{PortRule, PortRuleSpec, PortRuleStatus};
 pub use router::{
