@@ -67,7 +67,14 @@ pub struct Metrics {
     reboots: Family<RouterLabel, Counter>,
     requests: Family<RouterEndpoint, Histogram>,
     backups: Family<RouterResult, Counter>,
+    member_up: Family<RouterMember, Gauge>,
     backup_success: Family<RouterLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouterMember {
+    router: String,
+    member: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -214,7 +221,14 @@ impl Metrics {
             "When a backup of the router last succeeded (Unix seconds)",
             backup_success.clone(),
         );
+        let member_up = Family::<RouterMember, Gauge>::default();
+        registry.register(
+            "router_member_up",
+            "Whether each member of an HA router (spec.members; the first is named as the router) answered its last probe or pass",
+            member_up.clone(),
+        );
         Self {
+            member_up,
             backups,
             backup_success,
             requests,
@@ -366,6 +380,16 @@ impl Metrics {
                 })
                 .set(now);
         }
+    }
+
+    /// Whether `member` of `router` answered its last probe or pass.
+    pub fn member_up(&self, router: &str, member: &str, up: bool) {
+        self.member_up
+            .get_or_create(&RouterMember {
+                router: router.to_owned(),
+                member: member.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     /// The health probe saw `router` reboot.

@@ -191,6 +191,9 @@ fn cases() -> Vec<Case> {
         case("backup retention without count or maxAge", Router, vec![set("spec.backup", json!({"schedule": "0 3 * * *", "retention": {}}))], &["spec.backup.retention", "set count, maxAge or both"]),
         case("backup that never runs", Router, vec![set("spec.backup", json!({"retention": {"count": 3}}))], &["spec.backup", "set schedule, or beforeChanges: true"]),
         case("backup min interval too short", Router, vec![set("spec.backup", json!({"beforeChanges": true, "minInterval": "1s", "retention": {"count": 3}}))], &["spec.backup.minInterval", "between 10s and 720h"]),
+        case("two members of one name", Router, vec![set("spec.members", json!([{"name": "b", "endpoint": "https://192.0.2.2"}, {"name": "b", "endpoint": "https://192.0.2.3"}]))], &["spec.members", "member names must be unique"]),
+        case("a member over plain http", Router, vec![set("spec.members", json!([{"name": "b", "endpoint": "http://192.0.2.2"}]))], &["spec.members[0].endpoint", "clear text"]),
+        case("a member name that is no DNS label", Router, vec![set("spec.members", json!([{"name": "Edge_B", "endpoint": "https://192.0.2.2"}]))], &["spec.members[0].name", "should match"]),
         case("health check interval too short", Router, vec![set("spec.healthCheckInterval", json!("1s"))], &["spec.healthCheckInterval", "between 5s and 1h"]),
         // IpPool
         case("pool with no addresses", IpPool, vec![set("spec.addresses", json!([]))], &["spec.addresses", "at least 1"]),

@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod backups;
+pub mod members;
 pub mod observe;
 pub mod probe;
 pub mod report;
@@ -100,12 +101,15 @@ struct Writer {
     observer: vyos_client::Observer,
     /// When this writer last tried a `beforeChanges` backup (Unix ms).
     backed_up_ms: Option<i64>,
+    /// The other members of an HA router.
+    members: members::Members,
 }
 
 async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()>) {
     let mut w = Writer {
         observer: ctx.metrics.request_observer(&name),
         backed_up_ms: None,
+        members: members::Members::default(),
         ctx,
         name,
         conn: Connection::default(),
@@ -195,13 +199,16 @@ impl Writer {
         let portrules = scoped_portrules(&self.ctx);
         let timer = Instant::now();
         let outcome = self.sync(&router, &portrules).await;
+        // The other members of an HA router follow the first, one after the other.
+        let first = members::First::of(&outcome);
+        let members_ok = self.sync_members(&router, &portrules, first).await;
         self.ctx
             .metrics
-            .observe_pass(&self.name, timer.elapsed(), outcome.is_ok());
+            .observe_pass(&self.name, timer.elapsed(), outcome.is_ok() && members_ok);
         match outcome {
             Ok(()) => {
                 self.ctx.metrics.router_up(&self.name, true);
-                true
+                members_ok
             }
             Err(e) => {
                 let (reason, message, stalled) = describe(&e);

@@ -410,8 +410,9 @@ impl Reporter<'_> {
                     .and_then(|s| s.last_handled_reconcile_at.clone())
             }),
             last_change,
-            // The backup task's.
+            // The backup task's, and the member passes' and probes'.
             backup: router.status.as_ref().and_then(|s| s.backup.clone()),
+            members: router.status.as_ref().and_then(|s| s.members.clone()),
         };
         self.ctx
             .metrics
@@ -429,6 +430,7 @@ impl Reporter<'_> {
         if let Some(o) = body.as_object_mut() {
             o.remove("bootTime");
             o.remove("backup");
+            o.remove("members");
         }
         self.patch_router_status(body).await;
     }

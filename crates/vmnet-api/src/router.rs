@@ -6,6 +6,55 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::CommonStatus;
 
+/// One member of a router as the writer and the probe reach it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// Its name (the first member is named as the VyosRouter).
+    pub name: String,
+    /// Its endpoint.
+    pub endpoint: String,
+    /// Its API key's Secret.
+    pub credentials_secret_ref: SecretKeyRef,
+    /// Its TLS settings.
+    pub tls: Option<RouterTls>,
+}
+
+impl VyosRouter {
+    /// Every member, the first (`spec.endpoint`) first, then `spec.members` in order.
+    pub fn members(&self) -> Vec<Member> {
+        let spec = &self.spec;
+        let first = Member {
+            name: self.metadata.name.clone().unwrap_or_default(),
+            endpoint: spec.endpoint.clone(),
+            credentials_secret_ref: spec.credentials_secret_ref.clone(),
+            tls: spec.tls.clone(),
+        };
+        std::iter::once(first)
+            .chain(spec.members.iter().flatten().map(|m| {
+                Member {
+                    name: m.name.clone(),
+                    endpoint: m.endpoint.clone(),
+                    credentials_secret_ref: m
+                        .credentials_secret_ref
+                        .clone()
+                        .unwrap_or_else(|| spec.credentials_secret_ref.clone()),
+                    tls: m.tls.clone().or_else(|| spec.tls.clone()),
+                }
+            }))
+            .collect()
+    }
+
+    /// This router as seen through `member`: the same spec with the member's endpoint,
+    /// credentials and TLS (what a client for that member is made from).
+    pub fn as_member(&self, member: &Member) -> VyosRouter {
+        let mut r = self.clone();
+        r.spec.endpoint = member.endpoint.clone();
+        r.spec.credentials_secret_ref = member.credentials_secret_ref.clone();
+        r.spec.tls = member.tls.clone();
+        r
+    }
+}
+
 /// The lowest and highest NAT rule numbers VyOS accepts.
 pub const VYOS_RULE_MIN: u32 = 1;
 /// See [`VYOS_RULE_MIN`].
@@ -153,6 +202,44 @@ pub struct VyosRouterSpec {
     /// Periodic backups of the router's whole config.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupSpec>,
+
+    /// More routers that get the same owned rules: the other halves of an HA (VRRP) pair.
+    /// The router at `endpoint` is the first member (named as the VyosRouter); these
+    /// follow in list order. Members are written one after the other, the next only once
+    /// the previous converged and still answers, so two members never commit at once. A
+    /// member that is down does not hold up the others and is caught up when it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 7))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(m, self.exists_one(o, o.name == m.name))").message("member names must be unique"))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(m, self.exists_one(o, o.endpoint == m.endpoint))").message("member endpoints must be unique"))]
+    pub members: Option<Vec<RouterMember>>,
+}
+
+/// One more member of a router (an HA pair's second router).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new(
+    "!self.endpoint.startsWith('http://') || (has(self.tls) && has(self.tls.insecurePlainHttp) && self.tls.insecurePlainHttp)"
+).message("endpoint: http:// sends the API key in clear text; use https://, or set tls.insecurePlainHttp: true to accept that explicitly").field_path(".endpoint"))]
+#[serde(rename_all = "camelCase")]
+pub struct RouterMember {
+    /// The member's name, as status and metrics show it, e.g. `edge-1b`.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Its HTTP API base URL, as `spec.endpoint`.
+    #[schemars(
+        length(min = 8, max = 2048),
+        regex(pattern = r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    )]
+    pub endpoint: String,
+    /// The Secret with its API key (default: `spec.credentialsSecretRef`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretKeyRef>,
+    /// How its certificate is verified (default: `spec.tls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RouterTls>,
 }
 
 /// A key in a Secret.
@@ -378,6 +465,37 @@ pub struct VyosRouterStatus {
     /// Config backups (`spec.backup`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupStatus>,
+    /// Each member of an HA router (`spec.members`), by name; the first member is named as
+    /// the VyosRouter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<std::collections::BTreeMap<String, MemberStatus>>,
+}
+
+/// What the operator last saw of one member.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    /// Its endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Whether it answered its last probe or pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
+    /// Whether it holds what the cluster declares (as of the last pass).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synced: Option<bool>,
+    /// Owned rules on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owned_rules: Option<i64>,
+    /// Why it lags, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Its VyOS version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vyos_version: Option<String>,
+    /// When it last booted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// One change made to a router: what the audit log line says, on the object.

@@ -25,5 +25,6 @@ pub fn router() -> VyosRouterSpec {
         save_config: None,
         orphan_policy: None,
         backup: None,
+        members: None,
     }
 }
