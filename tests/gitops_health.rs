@@ -546,7 +546,10 @@ async fn ready_objects_are_healthy_and_current() {
             && messages["PortRule"].ends_with(&format!(" on router {}", w.router)),
         "{messages:?}"
     );
-    assert_eq!(messages["VyosRouter"], "1 rules programmed");
+    assert_eq!(
+        messages["VyosRouter"],
+        "1 rules programmed; not saved to boot (spec.saveConfig is off): a reboot drops them until the health probe sees it and they are re-written"
+    );
     assert_eq!(
         messages["IpPool"], "Loaded",
         "an empty message gives the reason"

@@ -71,6 +71,9 @@ async fn a_rebooted_router_gets_its_unsaved_rules_back_within_a_probe_interval()
     wait_ready_rule(&w, "web", 60).await;
     let status = booted_before(&w, &w.router, Duration::from_secs(8)).await;
     assert_eq!(status["status"]["reachable"], true, "{}", status["status"]);
+    // The router's status warns that a reboot drops what is not saved.
+    let (_, _, message) = condition(&status, "Ready").unwrap();
+    assert!(message.contains("not saved to boot"), "{message}");
     let reboots = |n: u8| format!("vmnet_router_reboots_total{{router=\"{}\"}} {n}", w.router);
     assert!(
         w.metrics().await.contains(&reboots(0)),
@@ -134,7 +137,9 @@ async fn a_router_that_saves_its_config_needs_no_write_after_a_reboot() {
     w.start_operator("a", true).await;
     w.portrule("web", standalone(&w, 46210, "10.77.0.31")).await;
     wait_ready_rule(&w, "web", 60).await;
-    booted_before(&w, &w.router, Duration::from_secs(8)).await;
+    let status = booted_before(&w, &w.router, Duration::from_secs(8)).await;
+    let (_, _, message) = condition(&status, "Ready").unwrap();
+    assert!(!message.contains("not saved to boot"), "{message}");
     let before = w.router_rules();
     w.sim().reset_counters();
     w.sim().reboot();

@@ -346,6 +346,15 @@ impl Reporter<'_> {
             Some(note) if state == State::Ready => format!("{message}; {note}"),
             _ => message,
         };
+        // A router that does not save to boot loses the rules when it reboots, until the
+        // probe sees the reboot and the writer puts them back: say so where people look.
+        let message = if state == State::Ready && router.spec.save_config != Some(true) {
+            format!(
+                "{message}; not saved to boot (spec.saveConfig is off): a reboot drops them until the health probe sees it and they are re-written"
+            )
+        } else {
+            message
+        };
         let previous = router
             .status
             .as_ref()
