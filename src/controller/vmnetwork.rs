@@ -57,6 +57,14 @@ pub async fn reconcile(vmn: Arc<VmNetwork>, ctx: Arc<Context>) -> Result<Action,
             Finalizer::Cleanup(v) => {
                 release_all(&ctx, &v);
                 delete_children(&ctx, &v).await;
+                // The DHCP static mapping leaves the router first; the writer clears
+                // status.dhcp when it has, which brings this VmNetwork back.
+                if v.status.as_ref().is_some_and(|s| s.dhcp.is_some()) {
+                    ctx.nudge(&v.spec.router);
+                    return Err(Error::Waiting(
+                        "deleting: the DHCP static mapping leaves the router first".into(),
+                    ));
+                }
                 Ok(Action::await_change())
             }
         }
@@ -552,6 +560,28 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
         )
     };
     let address = outcome.address.as_ref().map(|(ip, _)| ip.to_string());
+    // The DHCP static mapping of spec.mac counts towards Ready like a port.
+    let (state, reason, message) = match (state, dhcp(v, address.as_deref())) {
+        (_, Dhcp::Nothing) => (state, reason, message),
+        (_, Dhcp::Clear) => {
+            ctx.nudge(&v.spec.router);
+            (state, reason, message)
+        }
+        (State::Stalled, _) | (_, Dhcp::Done) => (state, reason, message),
+        (_, Dhcp::Refused(r, m)) => (State::Stalled, r, format!("DHCP static mapping: {m}")),
+        (State::Ready, Dhcp::Waiting(mac)) => {
+            ctx.nudge(&v.spec.router);
+            (
+                State::Reconciling,
+                Reason::Programming,
+                format!("waiting for the router's DHCP static mapping of {mac}"),
+            )
+        }
+        (_, Dhcp::Waiting(_)) => {
+            ctx.nudge(&v.spec.router);
+            (state, reason, message)
+        }
+    };
     let ip_pool = outcome.address.as_ref().and_then(|(_, p)| p.clone());
     let endpoints = (!endpoints.is_empty()).then(|| endpoints.join(", "));
     let held_same =
@@ -594,6 +624,51 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
         State::Ready => Duration::from_secs(600),
     };
     Ok(Action::requeue(retry))
+}
+
+/// Where a VmNetwork's DHCP static mapping stands, from the status the writer wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Dhcp {
+    /// No MAC, no mapping.
+    Nothing,
+    /// No MAC (any more), but the mapping is still shown: the writer removes it.
+    Clear,
+    /// On the router for this MAC and address.
+    Done,
+    /// Not yet for this MAC and address (the MAC, for the message).
+    Waiting(String),
+    /// Refused by the operator's checks or the router.
+    Refused(Reason, String),
+}
+
+fn dhcp(v: &VmNetwork, address: Option<&str>) -> Dhcp {
+    let shown = v.status.as_ref().and_then(|s| s.dhcp.as_ref());
+    let Some(mac) = v.spec.mac.as_deref() else {
+        return if shown.is_some() {
+            Dhcp::Clear
+        } else {
+            Dhcp::Nothing
+        };
+    };
+    let Some(address) = address else {
+        // No address held yet: the allocation's own condition says why.
+        return Dhcp::Nothing;
+    };
+    match shown {
+        Some(d) if d.mac.as_deref() == Some(mac) && d.address.as_deref() == Some(address) => {
+            match d.state.as_str() {
+                "Programmed" => Dhcp::Done,
+                _ => Dhcp::Refused(
+                    d.reason
+                        .as_deref()
+                        .and_then(Reason::parse)
+                        .unwrap_or(Reason::InvalidRequest),
+                    d.message.clone().unwrap_or_default(),
+                ),
+            }
+        }
+        _ => Dhcp::Waiting(mac.to_owned()),
+    }
 }
 
 /// Whether two port lists hold the same allocations, whichever of them are ready.

@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod backups;
+pub mod dhcp;
 pub mod members;
 pub mod observe;
 pub mod probe;
@@ -103,6 +104,9 @@ struct Writer {
     backed_up_ms: Option<i64>,
     /// The other members of an HA router.
     members: members::Members,
+    /// Whether the router held owned DHCP mappings at the last look (`None` before the
+    /// first): if not, and no VmNetwork has a MAC, `service dhcp-server` is not read.
+    had_mappings: Option<bool>,
 }
 
 async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()>) {
@@ -110,6 +114,7 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         observer: ctx.metrics.request_observer(&name),
         backed_up_ms: None,
         members: members::Members::default(),
+        had_mappings: None,
         ctx,
         name,
         conn: Connection::default(),
@@ -276,12 +281,15 @@ impl Writer {
                         plan: &plan,
                         applied: None,
                         observed_owned: observed.owned.len(),
-                        version: Some(version),
+                        version: Some(version.clone()),
                         requested,
                         took: Duration::ZERO,
                     },
                 )
                 .await;
+            self.sync_dhcp(&client, router, &version)
+                .await
+                .map_err(PassError::Vyos)?;
             return Ok(());
         }
 
@@ -329,12 +337,16 @@ impl Writer {
                     plan: &plan,
                     applied: Some(&applied),
                     observed_owned: observed.owned.len(),
-                    version: Some(version),
+                    version: Some(version.clone()),
                     requested,
                     took: started.elapsed(),
                 },
             )
             .await;
+        // DHCP static mappings, in requests of their own (never mixed with nat).
+        self.sync_dhcp(&client, router, &version)
+            .await
+            .map_err(PassError::Vyos)?;
         Ok(())
     }
 

@@ -23,7 +23,9 @@ pub use router::{
     MemberStatus, OrphanPolicy, RouterMember, RouterTls, RuleRange, SecretKeyRef, VyosRouter,
     VyosRouterSpec, VyosRouterStatus,
 };
-pub use vmnetwork::{VmNetwork, VmNetworkSpec, VmNetworkStatus, VmPort, VmPortStatus, VmRef};
+pub use vmnetwork::{
+    DhcpStatus, VmNetwork, VmNetworkSpec, VmNetworkStatus, VmPort, VmPortStatus, VmRef,
+};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,

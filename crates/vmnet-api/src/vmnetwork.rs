@@ -69,7 +69,10 @@ pub struct VmNetworkSpec {
     )]
     pub ip_pool_ref: Option<String>,
 
-    /// The VM's MAC address, for a DHCP static mapping on the router.
+    /// The VM's MAC address: the router's DHCP server gets a static mapping of this MAC to
+    /// the VM's address, in the router's DHCP subnet that contains the address (the
+    /// subnet must exist; see docs/dhcp.md). The VmNetwork is Ready once the mapping is in
+    /// place.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"))]
     pub mac: Option<String>,
@@ -161,6 +164,32 @@ pub struct VmNetworkStatus {
     /// Each port's external endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ports: Option<Vec<VmPortStatus>>,
+    /// The DHCP static mapping of `spec.mac` (written by the router's writer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<DhcpStatus>,
+}
+
+/// A VmNetwork's DHCP static mapping on its router.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DhcpStatus {
+    /// `Programmed` (on the router) or `Refused` (the message says why).
+    pub state: String,
+    /// Where: `shared-network-name <N> subnet <S> static-mapping <name>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<String>,
+    /// The MAC it maps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// The address it maps to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Why it is refused, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The reason (`Conflict`, `DhcpSubnetMissing`, `InvalidRule`, `CommitFailed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The external endpoint of one port.

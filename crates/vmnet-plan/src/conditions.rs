@@ -121,6 +121,8 @@ reasons! {
     PoolDeleting,
     /// A child object is not Ready yet.
     Waiting,
+    /// No DHCP subnet on the router contains the VM's address.
+    DhcpSubnetMissing,
 }
 
 impl From<&vmnet_core::alloc::AllocError> for Reason {

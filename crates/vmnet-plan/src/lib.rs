@@ -2,6 +2,7 @@
 //! to Kubernetes, and the crate does not depend on tokio or the kube client.
 //!
 //! - [`backup`]: config backups: checksum, names, schedule, retention, diff;
+//! - [`dhcp`]: DHCP static mappings for VmNetworks with a MAC: placement, clashes, ops;
 //! - [`render`]: one PortRule as a VyOS NAT rule (and the network-group its sources need);
 //! - [`tenant`]: may a PortRule forward to its internal address;
 //! - [`desired`]: what one router should hold, with refusals a person can act on;
@@ -15,6 +16,7 @@ pub mod backup;
 pub mod commit;
 pub mod conditions;
 pub mod desired;
+pub mod dhcp;
 pub mod health;
 pub mod plan;
 pub mod render;
