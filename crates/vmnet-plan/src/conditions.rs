@@ -121,6 +121,10 @@ reasons! {
     PoolDeleting,
     /// A child object is not Ready yet.
     Waiting,
+    /// The forward's `spec.expiresAt` has passed: its rule is off the router, its number
+    /// and endpoint kept. `Reconciling`, like `Paused`: not an error, and nothing to retry;
+    /// moving `expiresAt` brings it back.
+    Expired,
 }
 
 impl From<&vmnet_core::alloc::AllocError> for Reason {
@@ -258,6 +262,7 @@ mod tests {
             Reason::Paused,
             Reason::SecretNamespaceNotAllowed,
             Reason::Waiting,
+            Reason::Expired,
         ] {
             assert_eq!(Reason::parse(r.as_str()), Some(r));
         }
