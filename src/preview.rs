@@ -159,6 +159,7 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
                 check: &|p| ctx.tenant_check(p),
                 observed: &observed,
                 paused: &paused,
+                now: k8s_openapi::jiff::Timestamp::now(),
             }))
         }
         .await;

@@ -233,6 +233,7 @@ fn cases() -> Vec<Case> {
         case("source range with host bits", VmNetwork, vec![set("spec.ports[0].sourceRanges", json!(["198.51.100.1/24"]))], &["spec.ports[0].sourceRanges[0]", "network address"]),
         case("empty router name", VmNetwork, vec![set("spec.router", json!(""))], &["spec.router"]),
         case("name too long for its PortRules", VmNetwork, vec![set("metadata.name", long(48))], &["metadata.name", "at most 47"]),
+        case("port expiry not a date-time", VmNetwork, vec![set("spec.ports[0].expiresAt", json!("in 2 hours"))], &["spec.ports[0].expiresAt", "date-time"]),
         // PortRule
         case("unknown protocol", PortRule, vec![set("spec.protocol", json!("icmp"))], &["spec.protocol", "Unsupported value"]),
         case("protocol all with a port", PortRule, vec![set("spec.protocol", json!("all"))], &["spec.protocol", "protocol all has no ports"]),
@@ -251,6 +252,9 @@ fn cases() -> Vec<Case> {
         case("IPv6 source range", PortRule, vec![set("spec.sourceRanges", json!(["2001:db8::/32"]))], &["spec.sourceRanges[0]", "IPv4"]),
         case("seventeen source ranges", PortRule, vec![set("spec.sourceRanges", json!((1..=17).map(|i| format!("192.0.2.{i}")).collect::<Vec<_>>()))], &["spec.sourceRanges", "must have at most 16 items"]),
         case("name too long for the marker", PortRule, vec![set("metadata.name", long(64))], &["metadata.name", "at most 63"]),
+        case("expiry not a date-time", PortRule, vec![set("spec.expiresAt", json!("tomorrow"))], &["spec.expiresAt", "date-time"]),
+        case("expiry without a time zone", PortRule, vec![set("spec.expiresAt", json!("2026-12-06T10:00:00"))], &["spec.expiresAt", "date-time"]),
+        case("expiry in month 13", PortRule, vec![set("spec.expiresAt", json!("2026-13-06T10:00:00Z"))], &["spec.expiresAt", "date-time"]),
     ]
 }
 
@@ -305,6 +309,27 @@ async fn bad_manifests_are_rejected_with_the_field_named() {
         .create(&dry, &obj)
         .await
         .unwrap_or_else(|e| panic!("ranges in order were refused: {}", message(&e)));
+
+    // expiresAt in the forms RFC 3339 allows, on a PortRule and on a VmNetwork port.
+    for at in [
+        "2026-12-06T10:00:00Z",
+        "2026-12-06T11:00:00+01:00",
+        "2026-12-06T10:00:00.25Z",
+    ] {
+        let mut rule = Kind::PortRule.base("valid-expiry");
+        rule["spec"]["expiresAt"] = json!(at);
+        let mut vm = Kind::VmNetwork.base("valid-expiry");
+        vm["spec"]["ports"][0]["expiresAt"] = json!(at);
+        for (kind, obj) in [(Kind::PortRule, rule), (Kind::VmNetwork, vm)] {
+            let obj: DynamicObject = serde_json::from_value(obj).unwrap();
+            kind.api(ns.client(), ns.name())
+                .create(&dry, &obj)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("{kind:?} expiresAt {at:?} was refused: {}", message(&e))
+                });
+        }
+    }
 
     // Every backup and probe field at once, with the cron forms the schema allows.
     for schedule in ["0 3 * * *", "*/15 0-6,22 1 1-12/2 1-5", "* * * * *"] {

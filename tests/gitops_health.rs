@@ -382,6 +382,8 @@ fn health_scripts_on_hand_written_objects() {
          "Progressing", "router r: timed out", "InProgress"),
         ("Paused", 8, Some(8), three("Reconciling", "Paused", "paused (annotation vmnet.dev/paused): no writes to the router", Some(8)),
          "Suspended", "paused (annotation vmnet.dev/paused): no writes to the router", "InProgress"),
+        ("Expired", 9, Some(9), three("Reconciling", "Expired", "expired at 2026-12-06T10:00:00Z; move spec.expiresAt into the future to bring it back", Some(9)),
+         "Suspended", "expired at 2026-12-06T10:00:00Z; move spec.expiresAt into the future to bring it back", "InProgress"),
         ("Reconciling for an older generation", 6, Some(5), three("Reconciling", "Programming", "soon", Some(5)),
          "Progressing", "Waiting for the operator to observe generation 6 (the status is of generation 5)", "InProgress"),
         ("Ready", 7, Some(7), three("Ready", "Programmed", "rule 1000 on router r", Some(7)),

@@ -9,7 +9,8 @@
 --   Degraded     Stalled is True for the current generation: nothing changes until a
 --                person changes something
 --   Suspended    Reconciling is True with reason Paused: the vmnet.dev/paused annotation
---                holds it (or its router) as it is
+--                holds it (or its router) as it is; or with reason Expired: the forward's
+--                spec.expiresAt has passed and its rule is off the router, as declared
 -- The message is the True condition's message (its reason when the message is empty).
 --
 -- Only Lua's base library is used: Argo CD runs custom health checks without the standard
@@ -69,7 +70,7 @@ end
 
 local reconciling = holds("Reconciling")
 if reconciling ~= nil then
-  if reconciling.reason == "Paused" then
+  if reconciling.reason == "Paused" or reconciling.reason == "Expired" then
     hs.status = "Suspended"
   else
     hs.status = "Progressing"

@@ -202,6 +202,7 @@ fn port_status(
         port_pool: held.pool.clone(),
         port_rule: Some(child_name(vm, item)),
         ready: None,
+        expired: None,
     }
 }
 
@@ -313,7 +314,15 @@ pub fn allocate(ctx: &Context, v: &VmNetwork) -> Outcome {
 fn endpoint_text(p: &VmPortStatus) -> Option<String> {
     let addr = p.external_address.as_deref().unwrap_or("*");
     let proto = p.protocol.map_or("tcp", |p| p.as_str());
-    Some(format!("{}={addr}:{}/{proto}", p.name, p.external_port?))
+    let note = if p.expired == Some(true) {
+        " (expired)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "{}={addr}:{}/{proto}{note}",
+        p.name, p.external_port?
+    ))
 }
 
 /// The spec of the PortRule that carries `port`, or why there can be none.
@@ -363,6 +372,9 @@ pub fn child_spec(
     if let Some(s) = &port.source_ranges {
         spec["sourceRanges"] = json!(s);
     }
+    if let Some(at) = &port.expires_at {
+        spec["expiresAt"] = json!(at);
+    }
     // The VM's policy is its rules' policy: deleting it with Orphan leaves them in place.
     if let Some(p) = v.spec.deletion_policy {
         spec["deletionPolicy"] = json!(p);
@@ -377,6 +389,19 @@ fn child_ready(child: &PortRule, spec: &serde_json::Value) -> bool {
     json!(child.spec) == *spec
         && status.and_then(|s| s.common.observed_generation) == child.metadata.generation
         && is_ready(status.and_then(|s| s.common.conditions.as_deref()))
+}
+
+/// Whether `child` has expired for exactly `spec`: its spec is the wanted one, and the
+/// writer said `Expired` for that generation (so its rule is off the router).
+fn child_expired(child: &PortRule, spec: &serde_json::Value) -> bool {
+    let status = child.status.as_ref();
+    json!(child.spec) == *spec
+        && status.and_then(|s| s.common.observed_generation) == child.metadata.generation
+        && status
+            .and_then(|s| s.common.conditions.as_deref())
+            .into_iter()
+            .flatten()
+            .any(|c| c.status == "True" && c.reason == Reason::Expired.as_str())
 }
 
 /// A condition's reason and message.
@@ -431,6 +456,7 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
     let mut stalled_child = None;
     let mut waiting_child: Option<(Reason, String)> = None;
     let mut unprogrammable = None;
+    let mut expired_ports: Vec<String> = Vec::new();
     let mut wanted = BTreeSet::new();
     if let (None, Some((address, _))) = (&outcome.problem, &outcome.address) {
         let owner = v
@@ -488,7 +514,17 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
             }
             let ready = child.as_deref().is_some_and(|c| child_ready(c, &spec));
             st.ready = Some(ready);
-            if !ready {
+            // An expired port is as its spec asks once its rule is off the router: it does
+            // not hold the VmNetwork's readiness back (see docs/expiring-forwards.md).
+            let expired = !ready && child.as_deref().is_some_and(|c| child_expired(c, &spec));
+            st.expired = expired.then_some(true);
+            if expired {
+                expired_ports.push(format!(
+                    "{} at {}",
+                    st.name,
+                    port.expires_at.as_deref().unwrap_or_default()
+                ));
+            } else if !ready {
                 not_ready.push(st.name.clone());
                 let (stalled, waiting) = child_state(child.as_deref());
                 if let Some((r, m)) = stalled {
@@ -552,11 +588,22 @@ async fn apply(v: &VmNetwork, ctx: &Context) -> Result<Action, Error> {
                 not_ready.join(", ")
             ),
         )
-    } else {
+    } else if expired_ports.is_empty() {
         (
             State::Ready,
             Reason::Programmed,
             format!("{} port(s) forwarded", port_status.len()),
+        )
+    } else {
+        (
+            State::Ready,
+            Reason::Programmed,
+            format!(
+                "{} port(s) forwarded; expired: {} (move spec.ports[].expiresAt into the \
+                 future to bring a port back)",
+                port_status.len() - expired_ports.len(),
+                expired_ports.join(", ")
+            ),
         )
     };
     let address = outcome.address.as_ref().map(|(ip, _)| ip.to_string());
@@ -675,6 +722,7 @@ fn dhcp(v: &VmNetwork, address: Option<&str>) -> Dhcp {
 fn same_ignoring_readiness(a: &[VmPortStatus], b: &[VmPortStatus]) -> bool {
     let strip = |p: &VmPortStatus| VmPortStatus {
         ready: None,
+        expired: None,
         ..p.clone()
     };
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| strip(x) == strip(y))

@@ -206,6 +206,7 @@ impl Writer {
                 check: &|r| ctx.tenant_check(r),
                 observed: &observed,
                 paused: &paused,
+                now: k8s_openapi::jiff::Timestamp::now(),
             });
             if is_paused(router.metadata.annotations.as_ref()) {
                 return Ok(Synced {

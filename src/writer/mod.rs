@@ -160,7 +160,23 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
             w.failures += 1;
             Instant::now() + backoff(w.failures).min(interval)
         };
+        // A forward that expires before then must leave the router at its instant, not at
+        // the next drift check: wake up for the earliest expiresAt still to come. (A PortRule
+        // created or edited later wakes the writer through the watch, and this is computed
+        // again after that pass.)
+        if let Some(wait) = until_next_expiry(&w.name, &scoped_portrules(&w.ctx)) {
+            next = next.min(Instant::now() + wait);
+        }
     }
+}
+
+/// How long until the earliest `spec.expiresAt` still to come among the router's PortRules.
+fn until_next_expiry(router: &str, portrules: &[Arc<PortRule>]) -> Option<Duration> {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let at = vmnet_plan::desired::next_expiry(router, portrules, now)?;
+    // `next_expiry` is after `now`, so this is positive; a clock that moved back meanwhile
+    // gives zero (a pass at once, which finds nothing expired and computes this again).
+    Some(Duration::try_from(now.duration_until(at)).unwrap_or(Duration::ZERO))
 }
 
 fn jitter(d: Duration) -> Duration {
@@ -264,6 +280,7 @@ impl Writer {
             check: &|r| ctx.tenant_check(r),
             observed: &observed,
             paused: &paused,
+            now: k8s_openapi::jiff::Timestamp::now(),
         });
         let requested = router
             .metadata
@@ -316,6 +333,7 @@ impl Writer {
                     check: &|r| ctx.tenant_check(r),
                     observed: &now,
                     paused: &paused,
+                    now: k8s_openapi::jiff::Timestamp::now(),
                 });
                 return Err(PassError::Unconfirmed(format!(
                     "a configure request got no answer within {} s, so it may have committed; \

@@ -132,11 +132,16 @@ impl Reporter<'_> {
             let Some(pr) = self.find(&key) else {
                 continue;
             };
-            let (reason, what) = match r.action {
+            let expired;
+            let (reason, what) = match &r.action {
                 Action::Add => ("RuleAdded", "added"),
                 Action::Change { .. } => ("RuleChanged", "changed"),
                 Action::Remove => ("RuleRemoved", "removed"),
                 Action::Orphan => ("RuleOrphaned", "left in place and no longer managed"),
+                Action::Expired { at } => {
+                    expired = format!("removed (expired at {at})");
+                    ("RuleExpired", expired.as_str())
+                }
                 _ => continue,
             };
             self.ctx
@@ -195,8 +200,49 @@ impl Reporter<'_> {
             }
             let key = Key::of(pr);
             let is_paused = vmnet_plan::plan::is_paused(pr.metadata.annotations.as_ref());
+            let paused_message = |n: u32| {
+                format!(
+                    "paused (annotation {}): rule {n} on router {} is left as it is; \
+                     remove the annotation to update it",
+                    vmnet_plan::plan::PAUSED,
+                    self.router
+                )
+            };
+            let router_paused_message = |n: u32| {
+                format!(
+                    "router {} is paused (annotation {}): rule {n} waits",
+                    self.router,
+                    vmnet_plan::plan::PAUSED
+                )
+            };
+            // (state, reason, message, the hash to record; `Some(None)` clears it)
             let (state, reason, message, hash) = if let Some(r) = want.refused.get(&key) {
                 (State::Stalled, r.reason, r.message.clone(), None)
+            } else if let Some(e) = want.expired.get(&key) {
+                let n = e.number;
+                match failed.get(&n) {
+                    Some(text) => (
+                        State::Stalled,
+                        Reason::CommitFailed,
+                        format!(
+                            "router {} refused removing expired rule {n}: {text}",
+                            self.router
+                        ),
+                        None,
+                    ),
+                    None if held.contains(&n) => {
+                        (State::Reconciling, Reason::Paused, paused_message(n), None)
+                    }
+                    None if paused => (
+                        State::Reconciling,
+                        Reason::Paused,
+                        router_paused_message(n),
+                        None,
+                    ),
+                    // Off the router: the hash of what was programmed goes, so the rule's
+                    // return is an addition, not a repair of drift.
+                    None => (State::Reconciling, Reason::Expired, e.message(), Some(None)),
+                }
             } else if let Some(n) = by_key.get(&key) {
                 let entry = &want.rules[n];
                 match failed.get(n) {
@@ -206,32 +252,20 @@ impl Reporter<'_> {
                         format!("router {} refused rule {n}: {text}", self.router),
                         None,
                     ),
-                    None if held.contains(n) || (is_paused && !paused) => (
-                        State::Reconciling,
-                        Reason::Paused,
-                        format!(
-                            "paused (annotation {}): rule {n} on router {} is left as it is; \
-                             remove the annotation to update it",
-                            vmnet_plan::plan::PAUSED,
-                            self.router
-                        ),
-                        None,
-                    ),
+                    None if held.contains(n) || (is_paused && !paused) => {
+                        (State::Reconciling, Reason::Paused, paused_message(*n), None)
+                    }
                     None if paused => (
                         State::Reconciling,
                         Reason::Paused,
-                        format!(
-                            "router {} is paused (annotation {}): rule {n} waits",
-                            self.router,
-                            vmnet_plan::plan::PAUSED
-                        ),
+                        router_paused_message(*n),
                         None,
                     ),
                     None => (
                         State::Ready,
                         Reason::Programmed,
                         format!("rule {n} on router {}", self.router),
-                        Some(rule_hash(&entry.rule, entry.group.as_ref())),
+                        Some(Some(rule_hash(&entry.rule, entry.group.as_ref()))),
                     ),
                 }
             } else {
@@ -241,7 +275,7 @@ impl Reporter<'_> {
             let conds = status.common.conditions.as_deref();
             let generation = pr.metadata.generation;
             if same(conds, state, reason, &message, generation)
-                && (hash.is_none() || status.applied_hash == hash)
+                && hash.as_ref().is_none_or(|h| status.applied_hash == *h)
             {
                 continue;
             }
@@ -249,8 +283,9 @@ impl Reporter<'_> {
                 "observedGeneration": generation,
                 "conditions": conditions(conds, state, reason, &message, generation),
             });
-            if hash.is_some() {
-                body["appliedHash"] = json!(hash);
+            if let Some(h) = hash {
+                // A merge patch: null removes the field.
+                body["appliedHash"] = json!(h);
             }
             patches.push((key, body));
         }
@@ -313,6 +348,7 @@ impl Reporter<'_> {
         let summary = plan.summary();
         let declared = plan.desired.rules.len();
         let refused = plan.desired.refused.len();
+        let expired = plan.desired.expired.len();
         let owned = out.applied.map_or(out.observed_owned, |a| a.after.len());
         let (state, reason, message) = match out.applied {
             None => (
@@ -326,18 +362,18 @@ impl Reporter<'_> {
                     summary.drifted
                 ),
             ),
-            Some(_) if refused == 0 => (
-                State::Ready,
-                Reason::Synced,
-                format!("{declared} rules programmed"),
-            ),
-            Some(_) => (
-                State::Ready,
-                Reason::Synced,
-                format!(
-                    "{declared} rules programmed, {refused} refused (see the PortRules' conditions)"
-                ),
-            ),
+            Some(_) => {
+                let mut text = format!("{declared} rules programmed");
+                if expired > 0 {
+                    text.push_str(&format!(", {expired} expired"));
+                }
+                if refused > 0 {
+                    text.push_str(&format!(
+                        ", {refused} refused (see the PortRules' conditions)"
+                    ));
+                }
+                (State::Ready, Reason::Synced, text)
+            }
         };
         let message = match vmnet_plan::commit::commit_confirm_note(
             out.version.as_deref(),
@@ -528,6 +564,7 @@ fn verb(a: &Action) -> &'static str {
         Action::Orphan => "orphan",
         Action::Refused { .. } => "refused",
         Action::Held => "held",
+        Action::Expired { .. } => "expire",
     }
 }
 

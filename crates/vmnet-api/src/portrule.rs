@@ -25,6 +25,14 @@ use crate::common::{CommonStatus, RuleProtocol};
     printcolumn(name = "External", type_ = "string", json_path = ".status.external"),
     printcolumn(name = "Internal", type_ = "string", json_path = ".status.internal"),
     printcolumn(name = "Rule", type_ = "integer", json_path = ".status.ruleNumber"),
+    printcolumn(
+        name = "Expires",
+        // Not `date`: kubectl shows a date column as the time since, and `<invalid>` for
+        // any time still to come, which an expiry nearly always is.
+        type_ = "string",
+        description = "When the forward closes by itself (spec.expiresAt)",
+        json_path = ".spec.expiresAt"
+    ),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(
         name = "Status",
@@ -112,6 +120,17 @@ pub struct PortRuleSpec {
     /// Log packets matching the rule. Default: false.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<bool>,
+
+    /// When the forward closes by itself: an RFC 3339 date-time with a time zone, such as
+    /// `2026-12-06T10:00:00Z`. From that instant the rule leaves the router (within a few
+    /// seconds) and the PortRule says `Expired`; the PortRule stays, and keeps its rule
+    /// number and endpoint. Moving it into the future (or removing it) brings the rule back
+    /// at once. Absent: the forward never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    // `format: date-time` is checked by the apiserver (an RFC 3339 date-time with a zone, as
+    // Go's strfmt reads it); CEL then sees the field as a timestamp, not a string.
+    #[schemars(length(max = 40), extend("format" = "date-time"))]
+    pub expires_at: Option<String>,
 
     /// `Delete` (default) removes the rule from the router when the PortRule is deleted;
     /// `Orphan` leaves it there and gives up its ownership, so no later pass removes it.

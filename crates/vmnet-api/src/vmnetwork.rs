@@ -110,7 +110,7 @@ pub struct VmRef {
 }
 
 /// One forwarded port of a VM.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VmPort {
     /// The port's name: lowercase letters, digits and '-', at most 15 characters (`ssh`).
@@ -142,6 +142,16 @@ pub struct VmPort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::cel::source_ranges", length(min = 1))]
     pub source_ranges: Option<Vec<String>>,
+    /// When this port's forward closes by itself: an RFC 3339 date-time with a time zone,
+    /// such as `2026-12-06T10:00:00Z` (passed on to the port's PortRule as its
+    /// `spec.expiresAt`). The port keeps its external port while expired, so moving this into
+    /// the future (or removing it) brings the forward back on the same endpoint. Absent: the
+    /// forward never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    // `format: date-time` is checked by the apiserver (an RFC 3339 date-time with a zone, as
+    // Go's strfmt reads it); CEL then sees the field as a timestamp, not a string.
+    #[schemars(length(max = 40), extend("format" = "date-time"))]
+    pub expires_at: Option<String>,
 }
 
 /// Where a VM can be reached.
@@ -217,4 +227,8 @@ pub struct VmPortStatus {
     /// Whether its rule is in place on the router.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// Whether its forward has expired (`expiresAt` passed): the rule is off the router, the
+    /// external port is still held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired: Option<bool>,
 }

@@ -123,6 +123,10 @@ reasons! {
     Waiting,
     /// No DHCP subnet on the router contains the VM's address.
     DhcpSubnetMissing,
+    /// The forward's `spec.expiresAt` has passed: its rule is off the router, its number
+    /// and endpoint kept. `Reconciling`, like `Paused`: not an error, and nothing to retry;
+    /// moving `expiresAt` brings it back.
+    Expired,
 }
 
 impl From<&vmnet_core::alloc::AllocError> for Reason {
@@ -260,6 +264,7 @@ mod tests {
             Reason::Paused,
             Reason::SecretNamespaceNotAllowed,
             Reason::Waiting,
+            Reason::Expired,
         ] {
             assert_eq!(Reason::parse(r.as_str()), Some(r));
         }

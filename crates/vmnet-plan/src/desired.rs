@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
+use k8s_openapi::jiff::Timestamp;
 use vmnet_api::{PortRule, RuleProtocol, VyosRouterSpec};
 use vyos_client::nat::{NatRule, NetworkGroup};
 
@@ -48,6 +49,29 @@ pub struct Entry {
     pub group: Option<NetworkGroup>,
 }
 
+/// A PortRule whose `spec.expiresAt` has passed: not programmed, but it keeps its rule
+/// number and its endpoint (no other PortRule may take them), so it comes back on the same
+/// ones when `expiresAt` moves into the future.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expired {
+    /// The rule number it keeps.
+    pub number: u32,
+    /// When it expired.
+    pub at: Timestamp,
+}
+
+impl Expired {
+    /// What the PortRule's condition says.
+    pub fn message(&self) -> String {
+        expired_message(self.at)
+    }
+}
+
+/// `expired at 2026-12-06T10:00:00Z; move spec.expiresAt into the future to bring it back`.
+pub fn expired_message(at: Timestamp) -> String {
+    format!("expired at {at}; move spec.expiresAt into the future to bring it back")
+}
+
 /// What one router should hold.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
@@ -57,11 +81,52 @@ pub struct Desired {
     pub refused: BTreeMap<Key, Refusal>,
     /// PortRules still waiting for a rule number.
     pub pending: Vec<Key>,
+    /// PortRules whose `spec.expiresAt` has passed: left off the router, their number and
+    /// endpoint kept.
+    pub expired: BTreeMap<Key, Expired>,
 }
 
-/// The desired state of router `router_name` from all PortRules the operator sees.
+/// The instant `spec.expiresAt` names: `None` when unset, `Some(Err)` when it does not read
+/// as RFC 3339 (the CRD refuses that, so only an object from elsewhere can hold one).
+pub fn expires_at(rule: &PortRule) -> Option<Result<Timestamp, String>> {
+    let s = rule.spec.expires_at.as_deref()?;
+    Some(s.parse::<Timestamp>().map_err(|e| {
+        format!("spec.expiresAt {s:?} is not an RFC 3339 date-time with a time zone: {e}")
+    }))
+}
+
+/// The earliest `spec.expiresAt` after `now` among the PortRules of `router_name` that are
+/// not being deleted: when the router's writer must run next, so that the rule leaves the
+/// router at that instant rather than at the next drift check.
+pub fn next_expiry(
+    router_name: &str,
+    portrules: &[Arc<PortRule>],
+    now: Timestamp,
+) -> Option<Timestamp> {
+    portrules
+        .iter()
+        .filter(|r| r.spec.router == router_name && r.metadata.deletion_timestamp.is_none())
+        .filter_map(|r| expires_at(r)?.ok())
+        .filter(|t| *t > now)
+        .min()
+}
+
+/// Whether the PortRule's status says it expired (the writer wrote `Expired`): it held its
+/// endpoint when it expired, and keeps it against PortRules that came (or were refused)
+/// meanwhile, as a rule on the router does.
+fn held_when_expired(rule: &PortRule) -> bool {
+    rule.status
+        .as_ref()
+        .and_then(|s| s.common.conditions.as_deref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.status == "True" && c.reason == crate::conditions::Reason::Expired.as_str())
+}
+
+/// The desired state of router `router_name` from all PortRules the operator sees, now.
 ///
-/// Rules being deleted are left out (so they leave the router); `check` is the tenant check
+/// Rules being deleted are left out, and so are rules whose `spec.expiresAt` has passed
+/// (listed in [`Desired::expired`]) (so they leave the router); `check` is the tenant check
 /// (may this PortRule forward to its internal address); `foreign` are rules on the router
 /// inside the owned range that the operator does not own, and `foreign_groups` the names
 /// of network-groups it does not own: neither is ever overwritten.
@@ -82,12 +147,15 @@ pub fn desired(
         check,
         (foreign, foreign_groups),
         &BTreeSet::new(),
+        Timestamp::now(),
     )
 }
 
 /// As [`desired`], where `incumbents` (the PortRules whose rules the router holds now) keep
 /// what they hold against newcomers, whatever their ages: a new PortRule never takes the
-/// endpoint of one that is programmed (creation times have a resolution of one second).
+/// endpoint of one that is programmed (creation times have a resolution of one second), nor
+/// that of one that expired while it held it. A rule whose `spec.expiresAt` is not after
+/// `now` has expired.
 pub fn desired_with(
     router_name: &str,
     router: &VyosRouterSpec,
@@ -95,6 +163,7 @@ pub fn desired_with(
     check: &dyn Fn(&PortRule) -> Result<(), Refusal>,
     (foreign, foreign_groups): (&BTreeMap<u32, NatRule>, &BTreeSet<String>),
     incumbents: &BTreeSet<Key>,
+    now: Timestamp,
 ) -> Desired {
     let mut out = Desired::default();
     let mut candidates: Vec<&Arc<PortRule>> = portrules
@@ -105,29 +174,40 @@ pub fn desired_with(
         let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
         let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
         let (ka, kb) = (Key::of(a), Key::of(b));
-        (!incumbents.contains(&ka))
-            .cmp(&!incumbents.contains(&kb))
+        let holds = |r: &PortRule, k: &Key| incumbents.contains(k) || held_when_expired(r);
+        (!holds(a, &ka))
+            .cmp(&!holds(b, &kb))
             .then(ta.cmp(&tb))
             .then_with(|| ka.cmp(&kb))
     });
-    let mut taken: Vec<(Endpoint, Key)> = Vec::new();
+    // Endpoints and numbers held, by rules to program and by expired ones alike.
+    let mut taken: Vec<(Endpoint, Key, bool)> = Vec::new();
+    let mut numbers: BTreeMap<u32, Key> = BTreeMap::new();
     for r in candidates {
         let key = Key::of(r);
         let Some(number) = r.status.as_ref().and_then(|s| s.rule_number) else {
             out.pending.push(key);
             continue;
         };
+        let expired = match expires_at(r) {
+            None => None,
+            Some(Ok(at)) => (at <= now).then_some(at),
+            Some(Err(why)) => {
+                out.refused.insert(
+                    key,
+                    Refusal::new(crate::conditions::Reason::InvalidRequest, why),
+                );
+                continue;
+            }
+        };
         let group = source_group(r);
         let verdict = check(r)
             .and_then(|()| render(r, router, number))
             .and_then(|nat| {
-                if let Some(other) = out.rules.get(&number) {
+                if let Some(other) = numbers.get(&number) {
                     return Err(Refusal::new(
                         crate::conditions::Reason::Conflict,
-                        format!(
-                            "rule number {number} is already used by PortRule {}",
-                            other.key
-                        ),
+                        format!("rule number {number} is already used by PortRule {other}"),
                     ));
                 }
                 if foreign.contains_key(&number) {
@@ -154,21 +234,32 @@ pub fn desired_with(
                     ));
                 }
                 let ep = Endpoint::of(r, router);
-                if let Some((_, holder)) = taken.iter().find(|(e, _)| e.overlaps(&ep)) {
+                if let Some((_, holder, gone)) = taken.iter().find(|(e, _, _)| e.overlaps(&ep)) {
+                    let how = if *gone {
+                        format!(
+                            "is held by PortRule {holder}, whose forward has expired (it keeps \
+                             the endpoint, to come back on it)"
+                        )
+                    } else {
+                        format!("is already forwarded by PortRule {holder}")
+                    };
                     return Err(Refusal::new(
                         crate::conditions::Reason::Conflict,
                         format!(
-                            "{} is already forwarded by PortRule {holder}; change \
-                             spec.externalPort (or the address) of one of them",
+                            "{} {how}; change spec.externalPort (or the address) of one of them",
                             ep.describe()
                         ),
                     ));
                 }
-                taken.push((ep, key.clone()));
+                taken.push((ep, key.clone(), expired.is_some()));
+                numbers.insert(number, key.clone());
                 Ok(nat)
             });
-        match verdict {
-            Ok(rule) => {
+        match (verdict, expired) {
+            (Ok(_), Some(at)) => {
+                out.expired.insert(key, Expired { number, at });
+            }
+            (Ok(rule), None) => {
                 out.rules.insert(
                     number,
                     Entry {
@@ -179,7 +270,7 @@ pub fn desired_with(
                     },
                 );
             }
-            Err(refusal) => {
+            (Err(refusal), _) => {
                 out.refused.insert(key, refusal);
             }
         }
@@ -462,6 +553,143 @@ mod tests {
             why.message
         );
         assert!(why.message.contains("lab/addressed"), "{}", why.message);
+    }
+
+    /// `rule` with `spec.expiresAt` set to `at` (Unix seconds).
+    fn expiring(rule: &Arc<PortRule>, at: i64) -> Arc<PortRule> {
+        let mut r = (**rule).clone();
+        r.spec.expires_at = Some(Timestamp::from_second(at).unwrap().to_string());
+        Arc::new(r)
+    }
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(second).unwrap()
+    }
+
+    fn want_at(rules: &[Arc<PortRule>], now: Timestamp) -> Desired {
+        desired_with(
+            "edge",
+            &router(),
+            rules,
+            &ok,
+            (&BTreeMap::new(), &BTreeSet::new()),
+            &BTreeSet::new(),
+            now,
+        )
+    }
+
+    #[test]
+    fn an_expired_rule_is_not_programmed_and_keeps_its_number() {
+        let rule = expiring(&pr("tmp", 0, Some(100), "tcp", 30000), 2_000_000_000);
+        // Before its instant it is programmed like any other.
+        let d = want_at(std::slice::from_ref(&rule), at(1_999_999_999));
+        assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![100]);
+        assert!(d.expired.is_empty());
+        // At its instant (and after) it is off, neither refused nor pending.
+        for now in [2_000_000_000, 2_000_000_500] {
+            let d = want_at(std::slice::from_ref(&rule), at(now));
+            assert!(d.rules.is_empty(), "{:?}", d.rules);
+            assert!(d.refused.is_empty() && d.pending.is_empty());
+            let e = &d.expired[&Key::of(&rule)];
+            assert_eq!((e.number, e.at), (100, at(2_000_000_000)));
+            assert_eq!(
+                e.message(),
+                "expired at 2033-05-18T03:33:20Z; move spec.expiresAt into the future to \
+                 bring it back"
+            );
+        }
+        // Removed, or in another zone's notation, it is the same instant.
+        let mut plus_one = (*rule).clone();
+        plus_one.spec.expires_at = Some("2033-05-18T04:33:20+01:00".into());
+        let d = want_at(&[Arc::new(plus_one)], at(2_000_000_000));
+        assert_eq!(d.expired[&Key::of(&rule)].at, at(2_000_000_000));
+        // Every form the CRD's `format: date-time` lets through reads as an instant.
+        for form in ["2033-05-18t03:33:20z", "2033-05-18T03:33:20.000000001Z"] {
+            let mut r = (*rule).clone();
+            r.spec.expires_at = Some(form.into());
+            assert!(expires_at(&r).is_some_and(|t| t.is_ok()), "{form}");
+        }
+        let mut forever = (*rule).clone();
+        forever.spec.expires_at = None;
+        assert_eq!(
+            want_at(&[Arc::new(forever)], at(i64::from(i32::MAX)))
+                .rules
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_expired_rule_keeps_its_endpoint_and_number_from_newcomers() {
+        let old = expiring(&pr("old", 0, Some(100), "tcp", 30000), 2_000_000_000);
+        let same_port = pr("new", 5, Some(101), "tcp", 30000);
+        let same_number = pr("other", 6, Some(100), "tcp", 30001);
+        let d = want_at(
+            &[old.clone(), same_port.clone(), same_number.clone()],
+            at(2_000_000_001),
+        );
+        assert!(d.rules.is_empty(), "{:?}", d.rules);
+        let why = &d.refused[&Key::of(&same_port)];
+        assert_eq!(why.reason, crate::conditions::Reason::Conflict);
+        assert!(
+            why.message.contains("lab/old") && why.message.contains("expired"),
+            "{}",
+            why.message
+        );
+        assert!(
+            d.refused[&Key::of(&same_number)]
+                .message
+                .contains("rule number 100")
+        );
+    }
+
+    #[test]
+    fn a_rule_that_expired_holding_its_endpoint_keeps_it_against_an_older_one() {
+        // "young" held the endpoint (the router had it, "old" was refused) and expired; once
+        // its expiry moves, its status still says Expired, and it takes the endpoint back.
+        let mut young = (*pr("young", 9, Some(101), "tcp", 30000)).clone();
+        young.status.as_mut().unwrap().common.conditions = Some(crate::conditions::conditions(
+            None,
+            crate::conditions::State::Reconciling,
+            crate::conditions::Reason::Expired,
+            "expired",
+            Some(1),
+        ));
+        let old = pr("old", 0, Some(100), "tcp", 30000);
+        let d = want_at(&[old.clone(), Arc::new(young)], at(1_000));
+        assert_eq!(d.rules.keys().copied().collect::<Vec<_>>(), vec![101]);
+        assert!(d.refused.contains_key(&Key::of(&old)));
+    }
+
+    #[test]
+    fn the_next_expiry_is_the_earliest_still_to_come_on_this_router() {
+        let a = expiring(&pr("a", 0, Some(100), "tcp", 1), 3_000);
+        let b = expiring(&pr("b", 1, Some(101), "tcp", 2), 2_000);
+        let past = expiring(&pr("past", 2, Some(102), "tcp", 3), 500);
+        let mut elsewhere = (*expiring(&pr("x", 3, Some(103), "tcp", 4), 1_500)).clone();
+        elsewhere.spec.router = "other".into();
+        let mut deleted = (*expiring(&pr("d", 4, Some(104), "tcp", 5), 1_200)).clone();
+        deleted.metadata.deletion_timestamp = deleted.metadata.creation_timestamp.clone();
+        let never = pr("never", 5, Some(105), "tcp", 6);
+        let all = vec![a, b, past, Arc::new(elsewhere), Arc::new(deleted), never];
+        assert_eq!(next_expiry("edge", &all, at(1_000)), Some(at(2_000)));
+        assert_eq!(
+            next_expiry("edge", &all, at(2_000)),
+            Some(at(3_000)),
+            "strictly after now"
+        );
+        assert_eq!(next_expiry("edge", &all, at(3_000)), None);
+        assert_eq!(next_expiry("other", &all, at(1_000)), Some(at(1_500)));
+    }
+
+    #[test]
+    fn an_unreadable_expiry_is_refused_naming_the_field() {
+        let mut r = (*pr("bad", 0, Some(100), "tcp", 1)).clone();
+        r.spec.expires_at = Some("tomorrow".into());
+        let d = want_at(&[Arc::new(r.clone())], at(1_000));
+        let why = &d.refused[&Key::of(&r)];
+        assert_eq!(why.reason, crate::conditions::Reason::InvalidRequest);
+        assert!(why.message.contains("spec.expiresAt"), "{}", why.message);
     }
 
     mod shadowing {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 use vmnet_api::{DeletionPolicy, OrphanPolicy, PortRule, VyosRouterSpec};
 use vyos_client::nat::{
@@ -68,6 +69,9 @@ pub struct Inputs<'a> {
     pub observed: &'a Observed,
     /// PortRules whose rule is held as it is (paused themselves or through their VmNetwork).
     pub paused: &'a BTreeSet<Key>,
+    /// The time the plan is for: a PortRule whose `spec.expiresAt` is not after it has
+    /// expired, and its rule leaves the router.
+    pub now: Timestamp,
 }
 
 impl std::fmt::Debug for Inputs<'_> {
@@ -115,6 +119,12 @@ pub enum Action {
     },
     /// Paused: left as it is on the router although it differs from what is declared.
     Held,
+    /// Its `spec.expiresAt` has passed: removed from the router if it is there (`ops` > 0),
+    /// its rule number and endpoint kept for when `expiresAt` moves.
+    Expired {
+        /// When it expired (RFC 3339).
+        at: String,
+    },
 }
 
 /// The plan for one rule.
@@ -151,6 +161,8 @@ pub struct Summary {
     pub refused: usize,
     /// Rules held by a pause.
     pub held: usize,
+    /// Rules whose `expiresAt` has passed (removed, or already off the router).
+    pub expired: usize,
     /// Rules edited on the router (each also an add or a change).
     pub drifted: usize,
     /// Set/delete ops in all.
@@ -193,6 +205,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         inputs.check,
         (&observed.foreign, &observed.foreign_groups),
         &incumbents,
+        inputs.now,
     );
     let mine: Vec<&Arc<PortRule>> = inputs
         .portrules
@@ -236,11 +249,19 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     }
 
     let keep_orphans = inputs.spec.orphan_policy == Some(OrphanPolicy::UpsertOnly);
+    // Owned rules on the router whose PortRule has expired: removed, whatever the orphan
+    // policy (the PortRule itself declares the end of the forward).
+    let mut expiring: BTreeMap<u32, String> = BTreeMap::new();
     for (n, r) in &observed.owned {
         if target.contains_key(n) || held.contains(n) {
             continue;
         }
-        let declared = owner(r).and_then(|k| by_key.get(&k).copied());
+        let key = owner(r);
+        if let Some(e) = key.as_ref().and_then(|k| want.expired.get(k)) {
+            expiring.insert(*n, e.at.to_string());
+            continue;
+        }
+        let declared = key.and_then(|k| by_key.get(&k).copied());
         match declared {
             // Deleted with deletionPolicy Orphan: left on the router, no longer ours.
             Some(p)
@@ -295,6 +316,8 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             Action::Held
         } else if orphaned.contains(&n) {
             Action::Orphan
+        } else if let Some(at) = expiring.get(&n) {
+            Action::Expired { at: at.clone() }
         } else {
             match (before, after) {
                 (None, Some(_)) => Action::Add,
@@ -339,6 +362,23 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         })
         .collect();
     rules.extend(refused);
+    // Expired rules already off the router: listed (as refused ones are), with no ops.
+    let listed: BTreeSet<u32> = rules.iter().filter_map(|r| r.number).collect();
+    let idle: Vec<RulePlan> = want
+        .expired
+        .iter()
+        .filter(|(_, e)| !listed.contains(&e.number))
+        .map(|(k, e)| RulePlan {
+            number: Some(e.number),
+            owner: Some(k.to_string()),
+            action: Action::Expired {
+                at: e.at.to_string(),
+            },
+            drifted: None,
+            ops: 0,
+        })
+        .collect();
+    rules.extend(idle);
     // By number (stable: a refused rule still on the router follows its removal), those
     // without one last.
     rules.sort_by_key(|r| (r.number.is_none(), r.number));
@@ -500,6 +540,7 @@ impl Plan {
                 Action::Orphan => s.orphan += 1,
                 Action::Refused { .. } => s.refused += 1,
                 Action::Held => s.held += 1,
+                Action::Expired { .. } => s.expired += 1,
             }
         }
         s
@@ -534,6 +575,13 @@ impl Plan {
                     "  ~ rule {number} {owner}: orphaned (stays on the router, no longer managed)"
                 ),
                 Action::Held => writeln!(out, "  = rule {number} {owner}: paused, left as it is"),
+                Action::Expired { at } if r.ops > 0 => {
+                    writeln!(out, "  - rule {number} {owner}: expired at {at}")
+                }
+                Action::Expired { at } => writeln!(
+                    out,
+                    "    rule {number} {owner}: expired at {at} (not on the router)"
+                ),
                 Action::Refused { reason, message } => {
                     writeln!(out, "  ! rule {number} {owner}: {reason}: {message}")
                 }
@@ -570,6 +618,9 @@ impl Plan {
         parts.push(format!("{} refused", s.refused));
         if s.held > 0 {
             parts.push(format!("{} paused", s.held));
+        }
+        if s.expired > 0 {
+            parts.push(format!("{} expired", s.expired));
         }
         if s.drifted > 0 {
             parts.push(format!("{} drifted", s.drifted));

@@ -48,6 +48,7 @@ fn run(rules: &[PortRule], observed: &Observed, paused: &BTreeSet<Key>) -> Plan 
         check: &ok,
         observed,
         paused,
+        now: k8s_openapi::jiff::Timestamp::now(),
     })
 }
 
@@ -257,4 +258,85 @@ proptest! {
         prop_assert!(again.is_empty(), "{:?}", again.ops);
         prop_assert!(again.drifted.is_empty());
     }
+}
+
+/// An expired rule leaves the router (even under `upsert-only`, which keeps only what
+/// nothing declares), says so in the plan, and is not drift when it comes back.
+#[test]
+fn an_expired_rule_is_removed_and_listed_as_expired() {
+    let mut tmp = pr("tmp", 100, 30000);
+    let on_router = BTreeMap::from([(100, programmed(&mut tmp))]);
+    tmp.spec.expires_at = Some("2026-12-06T10:00:00Z".into());
+    let mut gone = pr("gone", 101, 30001);
+    gone.spec.expires_at = Some("2026-12-06T09:00:00Z".into());
+    let observed = Observed {
+        owned: on_router,
+        ..Observed::default()
+    };
+    let rules: Vec<Arc<PortRule>> = [tmp.clone(), gone].into_iter().map(Arc::new).collect();
+    let at = |s: &str| s.parse::<k8s_openapi::jiff::Timestamp>().unwrap();
+    for policy in [None, Some(vmnet_api::OrphanPolicy::UpsertOnly)] {
+        let mut spec = router();
+        spec.orphan_policy = policy;
+        let plan_at = |now: &str| {
+            plan(&Inputs {
+                router: "edge",
+                spec: &spec,
+                portrules: &rules,
+                check: &ok,
+                observed: &observed,
+                paused: &BTreeSet::new(),
+                now: at(now),
+            })
+        };
+        // Before: tmp stays, gone (never on the router, expired already) is listed.
+        let p = plan_at("2026-12-06T09:59:59Z");
+        assert!(p.is_empty(), "{:?}", p.ops);
+        assert_eq!(action_of(&p, 100), None);
+        // After: one delete of rule 100; the plan, its text and summary say why.
+        let p = plan_at("2026-12-06T10:00:00Z");
+        assert_eq!(
+            action_of(&p, 100),
+            Some(&Action::Expired {
+                at: "2026-12-06T10:00:00Z".into()
+            }),
+            "{policy:?}"
+        );
+        assert_eq!(p.ops[&100].len(), 1);
+        assert_eq!(p.ops[&100][0].op, OpKind::Delete);
+        assert!(p.target.is_empty() && p.drifted.is_empty());
+        let s = p.summary();
+        assert_eq!((s.remove, s.refused, s.expired, s.ops), (0, 0, 2, 1));
+        let text = p.to_text("edge");
+        assert!(
+            text.contains("  - rule 100 lab/tmp: expired at 2026-12-06T10:00:00Z\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "    rule 101 lab/gone: expired at 2026-12-06T09:00:00Z (not on the router)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("0 to remove, 0 refused, 2 expired (1 ops)"),
+            "{text}"
+        );
+    }
+    // Brought back (expiresAt moved, the hash cleared by the expiry): an addition on the
+    // same number, not a repair of drift.
+    let mut back = tmp;
+    back.spec.expires_at = Some("2027-01-01T00:00:00Z".into());
+    back.status.as_mut().unwrap().applied_hash = None;
+    let p = plan(&Inputs {
+        router: "edge",
+        spec: &router(),
+        portrules: &[Arc::new(back)],
+        check: &ok,
+        observed: &Observed::default(),
+        paused: &BTreeSet::new(),
+        now: at("2026-12-06T10:00:05Z"),
+    });
+    assert_eq!(action_of(&p, 100), Some(&Action::Add));
+    assert!(p.drifted.is_empty());
 }
