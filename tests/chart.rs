@@ -448,6 +448,21 @@ async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts
     ])
     .unwrap();
     assert!(failure.trim().is_empty(), "a backup failed: {failure}");
+    // API Priority and Fairness: the chart's FlowSchema put the operator's Lease requests
+    // in the leader-election priority level (the apiserver's own count says so).
+    let schema = format!("{RELEASE}-vmnet-operator-leader");
+    let dispatched = kubectl(&["get", "--raw", "/metrics"])
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("apiserver_flowcontrol_dispatched_requests_total{"))
+        .filter(|l| l.contains(&format!("flow_schema=\"{schema}\"")))
+        .filter(|l| l.contains("priority_level=\"leader-election\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    assert!(
+        dispatched > 0.0,
+        "no request went through FlowSchema {schema} to leader-election"
+    );
     // Every metric the alerts and the dashboard use is exported by this running operator
     // (object counts are refreshed every 15 s).
     tokio::time::sleep(Duration::from_secs(16)).await;

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod backups;
 pub mod dhcp;
+pub mod firewall;
 pub mod members;
 pub mod observe;
 pub mod probe;
@@ -289,7 +290,15 @@ impl Writer {
             .and_then(|a| a.get(RECONCILE_REQUESTED_AT))
             .cloned();
 
+        let fw = self
+            .plan_firewall(&client, router, &version, &observed, &plan.target)
+            .await
+            .map_err(PassError::Vyos)?;
+
         if is_paused(router.metadata.annotations.as_ref()) {
+            if let Some(fw) = &fw {
+                self.report_firewall(router, fw, None, false).await;
+            }
             self.reporter()
                 .pass(
                     router,
@@ -312,6 +321,16 @@ impl Writer {
 
         if plan.op_count() > 0 {
             self.backup_before_change(&client, router, &version).await;
+        }
+        // New and changed forward-filter accept rules go before the NAT change.
+        let mut fw_refused = None;
+        if let Some(fw) = &fw
+            && !fw.before_nat.is_empty()
+        {
+            fw_refused = self
+                .send_firewall(&client, &fw.before_nat, "before")
+                .await
+                .map_err(PassError::Vyos)?;
         }
         let started = Instant::now();
         self.unconfirmed = false;
@@ -347,6 +366,16 @@ impl Writer {
             other => other?,
         };
         self.had_groups = Some(!applied.after_groups.is_empty());
+        // Removed ones after it.
+        if let Some(fw) = &fw {
+            if !fw.after_nat.is_empty() && fw_refused.is_none() {
+                fw_refused = self
+                    .send_firewall(&client, &fw.after_nat, "after")
+                    .await
+                    .map_err(PassError::Vyos)?;
+            }
+            self.report_firewall(router, fw, fw_refused, true).await;
+        }
         self.reporter()
             .pass(
                 router,

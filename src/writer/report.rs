@@ -458,6 +458,7 @@ impl Reporter<'_> {
             // The backup task's, and the member passes' and probes'.
             backup: router.status.as_ref().and_then(|s| s.backup.clone()),
             members: router.status.as_ref().and_then(|s| s.members.clone()),
+            firewall: router.status.as_ref().and_then(|s| s.firewall.clone()),
         };
         self.ctx
             .metrics
@@ -476,6 +477,7 @@ impl Reporter<'_> {
             o.remove("bootTime");
             o.remove("backup");
             o.remove("members");
+            o.remove("firewall");
         }
         self.patch_router_status(body).await;
     }

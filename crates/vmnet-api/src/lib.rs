@@ -19,9 +19,9 @@ pub use common::{CommonStatus, DeletionPolicy, PortProtocol, RuleProtocol, parse
 pub use pools::{IpPool, IpPoolSpec, IpPoolStatus, PortPool, PortPoolSpec, PortPoolStatus};
 pub use portrule::{PortRule, PortRuleSpec, PortRuleStatus};
 pub use router::{
-    BackupFailure, BackupRecord, BackupRetention, BackupSpec, BackupStatus, LastChange, Member,
-    MemberStatus, OrphanPolicy, RouterMember, RouterTls, RuleRange, SecretKeyRef, VyosRouter,
-    VyosRouterSpec, VyosRouterStatus,
+    BackupFailure, BackupRecord, BackupRetention, BackupSpec, BackupStatus, FirewallMode,
+    FirewallSpec, FirewallStatus, LastChange, Member, MemberStatus, OrphanPolicy, RouterMember,
+    RouterTls, RuleRange, SecretKeyRef, VyosRouter, VyosRouterSpec, VyosRouterStatus,
 };
 pub use vmnetwork::{
     DhcpStatus, VmNetwork, VmNetworkSpec, VmNetworkStatus, VmPort, VmPortStatus, VmRef,

@@ -126,6 +126,9 @@ pub const VYOS_RULE_MAX: u32 = 999_999;
 #[x_kube(validation = kube::core::Rule::new(
     "!self.endpoint.startsWith('http://') || (has(self.tls) && has(self.tls.insecurePlainHttp) && self.tls.insecurePlainHttp)"
 ).message("spec.endpoint: http:// sends the API key in clear text; use https://, or set spec.tls.insecurePlainHttp: true to accept that explicitly").field_path(".endpoint"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.firewall) || self.firewall.mode != 'per-rule' || !has(self.firewall.ruleRange) || self.firewall.ruleRange.end - self.firewall.ruleRange.start >= self.ruleRange.end - self.ruleRange.start"
+).message("firewall.ruleRange: per-rule mode needs as many rule numbers as spec.ruleRange (one accept rule per NAT rule)").field_path(".firewall.ruleRange"))]
 #[serde(rename_all = "camelCase")]
 pub struct VyosRouterSpec {
     /// The router's HTTP API base URL, e.g. `https://192.0.2.1` or `https://vyos.example.net:8443`.
@@ -203,6 +206,11 @@ pub struct VyosRouterSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupSpec>,
 
+    /// Accept rules in the router's IPv4 forward filter for the forwarded traffic (VyOS
+    /// 1.4+ firewalls often drop forwarded traffic by default). Off unless set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallSpec>,
+
     /// More routers that get the same owned rules: the other halves of an HA (VRRP) pair.
     /// The router at `endpoint` is the first member (named as the VyosRouter); these
     /// follow in list order. Members are written one after the other, the next only once
@@ -213,6 +221,37 @@ pub struct VyosRouterSpec {
     #[x_kube(validation = kube::core::Rule::new("self.all(m, self.exists_one(o, o.name == m.name))").message("member names must be unique"))]
     #[x_kube(validation = kube::core::Rule::new("self.all(m, self.exists_one(o, o.endpoint == m.endpoint))").message("member endpoints must be unique"))]
     pub members: Option<Vec<RouterMember>>,
+}
+
+/// Forward-filter accept rules the operator owns (`firewall ipv4 forward filter rule N`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("self.mode == 'off' || has(self.ruleRange)").message("ruleRange: the forward-filter rule numbers the operator owns are required unless mode is off"))]
+#[serde(rename_all = "camelCase")]
+pub struct FirewallSpec {
+    /// `per-rule`: one accept rule per programmed PortRule, for exactly its protocol,
+    /// internal address and port and its source ranges (the firewall carries the NAT
+    /// rule's source restriction); `nat-accept`: one rule accepting every
+    /// destination-NATed connection; `off`: none (owned rules are removed).
+    pub mode: FirewallMode,
+    /// The forward-filter rule numbers the operator owns. With `per-rule` the rule of
+    /// NAT rule `n` is `start + (n - spec.ruleRange.start)`, so it must hold as many
+    /// numbers as `spec.ruleRange`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_range: Option<RuleRange>,
+}
+
+/// Which forward-filter rules the operator writes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum FirewallMode {
+    /// None; owned rules are removed.
+    #[serde(rename = "off")]
+    Off,
+    /// One rule accepting destination-NATed connections.
+    #[serde(rename = "nat-accept")]
+    NatAccept,
+    /// One rule per programmed PortRule.
+    #[serde(rename = "per-rule")]
+    PerRule,
 }
 
 /// One more member of a router (an HA pair's second router).
@@ -465,10 +504,26 @@ pub struct VyosRouterStatus {
     /// Config backups (`spec.backup`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupStatus>,
+    /// The forward-filter rules (`spec.firewall`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallStatus>,
     /// Each member of an HA router (`spec.members`), by name; the first member is named as
     /// the VyosRouter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<std::collections::BTreeMap<String, MemberStatus>>,
+}
+
+/// The forward-filter rules as the last pass left them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FirewallStatus {
+    /// Owned forward-filter rules on the router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owned_rules: Option<i64>,
+    /// Why nothing is written, or what went wrong (e.g. the forward filter accepts by
+    /// default, so no accept rule is needed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// What the operator last saw of one member.

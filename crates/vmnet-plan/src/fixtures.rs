@@ -25,6 +25,7 @@ pub fn router() -> VyosRouterSpec {
         save_config: None,
         orphan_policy: None,
         backup: None,
+        firewall: None,
         members: None,
     }
 }

@@ -40,12 +40,17 @@ pub fn group_name(number: u32) -> String {
     format!("VMNET-{number}")
 }
 
+/// The rule number a network-group name of the operator's form names (`VMNET-<n>`).
+pub fn group_number(name: &str) -> Option<u32> {
+    let n: u32 = name.strip_prefix("VMNET-")?.parse().ok()?;
+    (group_name(n) == name).then_some(n)
+}
+
 /// The rule number of one of the operator's groups: named by [`group_name`] for a number
 /// in the owned range, and carrying the marker. Other groups are never touched.
 pub fn owned_group(name: &str, group: &NetworkGroup, range: &RuleRange) -> Option<u32> {
-    let n: u32 = name.strip_prefix("VMNET-")?.parse().ok()?;
-    (group_name(n) == name && range.contains(n) && owner_of(group.description.as_deref()).is_some())
-        .then_some(n)
+    let n = group_number(name)?;
+    (range.contains(n) && owner_of(group.description.as_deref()).is_some()).then_some(n)
 }
 
 /// Whether a PortRule's sources need a network-group: it lists several.
