@@ -29,6 +29,7 @@ cleanup() {
   if [ "$applied" = 1 ]; then
     # While the operator still runs, so its finalizers take the rules off the router and
     # nothing is left behind in the cluster.
+    kubectl delete --ignore-not-found --wait=true --timeout=60s -f examples/extras/ >/dev/null 2>&1 || true
     kubectl delete --ignore-not-found --wait=true --timeout=60s -f examples/ >/dev/null 2>&1 || true
   fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -51,7 +52,9 @@ say "starting vyos-sim on $SIM_ADDR (admin: $SIM_ADMIN)"
 pids+=($!)
 
 say "installing the CRDs"
-kubectl apply --server-side -f crds/ >/dev/null
+# --force-conflicts: the CRDs may have been installed by the tests (field manager
+# vmnet-testkit) on this same control plane; the demo takes them over.
+kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 
 say "starting the operator (log: $RUN_DIR/operator.log, metrics: http://$ADMIN_ADDR/metrics)"
@@ -59,9 +62,20 @@ say "starting the operator (log: $RUN_DIR/operator.log, metrics: http://$ADMIN_A
   --backup-namespace vmnet-system --drift-interval 30s >"$RUN_DIR/operator.log" 2>&1 &
 pids+=($!)
 
-say "applying examples/"
+# What a person sets up on a router once: a DHCP subnet for the lab, and a forward filter
+# that drops what no rule accepts (examples/extras/dhcp-vmnetwork.yaml says it as `set`
+# lines).
+for _ in $(seq 50); do
+  curl -fsS -o /dev/null "http://$SIM_ADMIN/counters" 2>/dev/null && break
+  sleep 0.2
+done
+curl -fsS -X POST "http://$SIM_ADMIN/edit" -H 'content-type: application/json' \
+  --data-binary @hack/demo-router.json
+
+say "applying examples/ and examples/extras/"
 applied=1
 kubectl apply --server-side -f examples/
+kubectl apply --server-side -f examples/extras/
 
 say "waiting until every object is Ready"
 if ! {

@@ -13,16 +13,36 @@ fn examples_dir() -> String {
     repo_root().join("examples").display().to_string()
 }
 
-/// Every object the examples declare, as (kind, namespace, name) → spec (or data).
+/// The feature examples, applied after examples/.
+fn extras_dir() -> String {
+    repo_root()
+        .join("examples")
+        .join("extras")
+        .display()
+        .to_string()
+}
+
+/// Every object the examples (and examples/extras/) declare, as (kind, namespace, name) →
+/// spec (or data).
 fn declared() -> BTreeMap<(String, String, String), Value> {
     let mut out = BTreeMap::new();
-    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 5, "examples/ should hold the example set");
+    let yaml = |dir: std::path::PathBuf| -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        files
+    };
+    let main = yaml(repo_root().join("examples"));
+    assert!(main.len() >= 5, "examples/ should hold the example set");
+    let extras = yaml(repo_root().join("examples").join("extras"));
+    assert!(
+        extras.len() >= 2,
+        "examples/extras/ should hold the feature examples"
+    );
+    let files = main.into_iter().chain(extras);
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
@@ -67,14 +87,16 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
         assert!(kinds.contains(&k), "examples/ lacks a {k}");
     }
 
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "--field-manager=examples",
-        "-f",
-        &dir,
-    ])
-    .unwrap();
+    for d in [&dir, &extras_dir()] {
+        kubectl(&[
+            "apply",
+            "--server-side",
+            "--field-manager=examples",
+            "-f",
+            d,
+        ])
+        .unwrap();
+    }
     let mut first = BTreeMap::new();
     for (kind, ns, name) in declared.keys() {
         first.insert(
@@ -94,14 +116,16 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
         );
     }
 
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "--field-manager=examples",
-        "-f",
-        &dir,
-    ])
-    .unwrap();
+    for d in [&dir, &extras_dir()] {
+        kubectl(&[
+            "apply",
+            "--server-side",
+            "--field-manager=examples",
+            "-f",
+            d,
+        ])
+        .unwrap();
+    }
     for ((kind, ns, name), before) in &first {
         let after = get(kind, ns, name);
         let what = format!("{kind} {ns}/{name}");

@@ -48,6 +48,13 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
     let sim = vyos_sim::start(opts)
         .await
         .unwrap_or_else(|e| panic!("{e}: is `make demo` running? It uses the same address"));
+    // What a person set up on the router once, as the demo does: a DHCP subnet for the
+    // lab and a forward filter that drops by default (rule 10 lets replies through).
+    let setup = std::fs::read_to_string(repo_root().join("hack").join("demo-router.json")).unwrap();
+    sim.third_party_edit(serde_json::from_str(&setup).unwrap())
+        .unwrap();
+    let extras = repo_root().join("examples").join("extras");
+    let extras = extras.to_str().unwrap();
 
     kubectl(&[
         "apply",
@@ -55,6 +62,14 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
         "--field-manager=examples",
         "-f",
         dir,
+    ])
+    .unwrap();
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=examples",
+        "-f",
+        extras,
     ])
     .unwrap();
     let client = vmnet_testkit::admin_client().await.unwrap();
@@ -92,7 +107,9 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
             "lab",
             "vmnetwork/web-1",
             "vmnetwork/db-1",
+            "vmnetwork/app-1",
             "portrule/dns",
+            "portrule/vendor-support",
         ][..],
         &[
             "wait",
@@ -119,12 +136,34 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
     assert_eq!(
         by_owner.keys().cloned().collect::<Vec<_>>(),
         [
+            "vmnet:lab/app-1-http",
             "vmnet:lab/db-1-ssh",
             "vmnet:lab/dns",
+            "vmnet:lab/vendor-support",
             "vmnet:lab/web-1-https",
             "vmnet:lab/web-1-ssh"
         ],
         "{rules:#?}"
+    );
+    // The extras: app-1's DHCP static mapping, and one forward-filter accept rule per
+    // NAT rule (20000 + the NAT rule's offset in 10000-19999), besides the person's rule 10.
+    let cfg = sim.running_config();
+    assert_eq!(
+        cfg.pointer("/service/dhcp-server/shared-network-name/LAB/subnet/10.20.0.0~124/static-mapping/vmnet.lab.app-1")
+            .cloned(),
+        Some(serde_json::json!({"ip-address": "10.20.0.30", "mac": "52:54:00:20:00:30"})),
+        "{cfg}"
+    );
+    let filter = &cfg["firewall"]["ipv4"]["forward"]["filter"]["rule"];
+    for r in rules.values() {
+        let accept = &filter[(20000 + r.number - 10000).to_string()];
+        assert_eq!(accept["action"], "accept", "{filter}");
+        assert_eq!(accept["description"].as_str(), r.description.as_deref());
+    }
+    assert_eq!(
+        filter.as_object().unwrap().len(),
+        rules.len() + 1,
+        "{filter}"
     );
     for r in rules.values() {
         assert!(
@@ -180,13 +219,25 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
     assert!(routers.contains("Synced"), "{routers}");
 
     // Deleting the examples takes every rule off the router, then the objects go.
+    kubectl(&["delete", "--wait=true", "--timeout=90s", "-f", extras]).unwrap();
     kubectl(&["delete", "--wait=true", "--timeout=90s", "-f", dir]).unwrap();
     eventually(30, "an empty router", || {
         let n = router_rules(&sim).len();
-        if n == 0 {
+        let cfg = sim.running_config();
+        let accepts = cfg["firewall"]["ipv4"]["forward"]["filter"]["rule"]
+            .as_object()
+            .map_or(0, |o| o.len());
+        let mappings = cfg
+            .pointer(
+                "/service/dhcp-server/shared-network-name/LAB/subnet/10.20.0.0~124/static-mapping",
+            )
+            .is_some();
+        if n == 0 && accepts == 1 && !mappings {
             Ok(())
         } else {
-            Err(format!("{n} rules left"))
+            Err(format!(
+                "{n} rules, {accepts} filter rules, mappings {mappings}"
+            ))
         }
     })
     .await;
