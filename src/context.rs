@@ -282,6 +282,20 @@ impl Context {
         }
     }
 
+    /// The cached VyosRouter `name` (a map lookup).
+    pub fn router(&self, name: &str) -> Option<Arc<VyosRouter>> {
+        self.stores.routers.get(&ObjectRef::new(name))
+    }
+
+    /// The resourceVersion the Secret watch last saw of `router`'s API-key Secret (`None`:
+    /// not seen, so a client is made from a fresh read).
+    pub fn secret_version(&self, router: &VyosRouter) -> Option<String> {
+        let sref = &router.spec.credentials_secret_ref;
+        lock(&self.secret_versions)
+            .get(&format!("{}/{}", sref.namespace, sref.name))
+            .cloned()
+    }
+
     /// Wakes the writer of `router` (if it runs): something it programs may have changed.
     pub fn nudge(&self, router: &str) {
         if let Some(w) = lock(&self.writers).get(router) {

@@ -15,7 +15,7 @@ use vyos_client::VyosClient;
 
 use super::observe::{Access, Connection};
 use crate::backup::{Backups, Taken};
-use crate::context::{Context, lock};
+use crate::context::Context;
 
 /// How often the schedule task looks at the router's spec again while nothing is due.
 const RECHECK: Duration = Duration::from_secs(15);
@@ -46,7 +46,7 @@ pub async fn run(ctx: Arc<Context>, name: String) {
     let mut due: Option<(String, i64)> = None;
     loop {
         let now = now_ms();
-        let router = find(&ctx, &name);
+        let router = ctx.router(&name);
         let wanted = router.as_ref().and_then(|r| {
             let b = r.spec.backup.as_ref()?;
             Some((b.schedule.clone()?, r.clone()))
@@ -83,10 +83,7 @@ pub async fn run(ctx: Arc<Context>, name: String) {
         }
         due = None;
         let client = {
-            let sref = &router.spec.credentials_secret_ref;
-            let secret_version = lock(&ctx.secret_versions)
-                .get(&format!("{}/{}", sref.namespace, sref.name))
-                .cloned();
+            let secret_version = ctx.secret_version(&router);
             let access = Access {
                 namespaces: ctx.settings.credentials_namespaces.as_deref(),
                 timeout: ctx.settings.router_timeout,
@@ -109,14 +106,6 @@ pub async fn run(ctx: Arc<Context>, name: String) {
             }
         }
     }
-}
-
-fn find(ctx: &Context, name: &str) -> Option<Arc<VyosRouter>> {
-    ctx.stores
-        .routers
-        .state()
-        .into_iter()
-        .find(|r| r.metadata.name.as_deref() == Some(name))
 }
 
 /// Takes a backup of `router` now and reports it; `true` when one is stored (new or

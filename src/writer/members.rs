@@ -18,7 +18,6 @@ use vyos_client::VyosError;
 
 use super::observe::{self, Access, Connection};
 use super::{PassError, Writer, describe, paused_rules};
-use crate::context::lock;
 
 /// How the first member's pass ended, as the members after it see it.
 #[derive(Debug, Clone)]
@@ -149,7 +148,7 @@ impl Writer {
 
     /// Whether the first member still answers after its pass (one uptime read).
     async fn first_answers(&mut self, router: &VyosRouter) -> Result<(), String> {
-        let secret_version = self.secret_version(router);
+        let secret_version = self.ctx.secret_version(router);
         let access = Access {
             namespaces: self.ctx.settings.credentials_namespaces.as_deref(),
             timeout: self.ctx.settings.router_timeout,
@@ -168,14 +167,6 @@ impl Writer {
             .map_err(|e| format!("stopped answering after its change: {e}"))
     }
 
-    /// The resourceVersion the Secret watch saw of `router`'s API-key Secret.
-    fn secret_version(&self, router: &VyosRouter) -> Option<String> {
-        let sref = &router.spec.credentials_secret_ref;
-        lock(&self.ctx.secret_versions)
-            .get(&format!("{}/{}", sref.namespace, sref.name))
-            .cloned()
-    }
-
     async fn sync_member(
         &mut self,
         router: &VyosRouter,
@@ -183,7 +174,7 @@ impl Writer {
         portrules: &[Arc<PortRule>],
     ) -> Result<Synced, PassError> {
         let view = router.as_member(member);
-        let secret_version = self.secret_version(&view);
+        let secret_version = self.ctx.secret_version(&view);
         let mut conn = self.members.conns.remove(&member.name).unwrap_or_default();
         let result = async {
             let access = Access {

@@ -28,7 +28,7 @@ use vmnet_plan::plan::{Inputs, Plan, is_paused, plan};
 use vmnet_plan::render::uses_group;
 use vyos_client::VyosError;
 
-use crate::context::{Context, Wake, backoff, lock};
+use crate::context::{Context, Wake, backoff};
 use apply::{ApplyOptions, Change, Request};
 use observe::{Access, Connection};
 use report::{Outcome, Reporter};
@@ -187,12 +187,7 @@ fn jitter(d: Duration) -> Duration {
 
 impl Writer {
     fn router(&self) -> Option<Arc<VyosRouter>> {
-        self.ctx
-            .stores
-            .routers
-            .state()
-            .into_iter()
-            .find(|r| r.metadata.name.as_deref() == Some(self.name.as_str()))
+        self.ctx.router(&self.name)
     }
 
     fn drift_interval(&self) -> Duration {
@@ -252,10 +247,7 @@ impl Writer {
         router: &VyosRouter,
         portrules: &[Arc<PortRule>],
     ) -> Result<(), PassError> {
-        let sref = &router.spec.credentials_secret_ref;
-        let secret_version = lock(&self.ctx.secret_versions)
-            .get(&format!("{}/{}", sref.namespace, sref.name))
-            .cloned();
+        let secret_version = self.ctx.secret_version(router);
         let access = Access {
             namespaces: self.ctx.settings.credentials_namespaces.as_deref(),
             timeout: self.ctx.settings.router_timeout,

@@ -21,7 +21,7 @@ use vmnet_plan::health::{Boot, boot_time, compare};
 
 use super::observe::{Access, Connection};
 use super::parse_duration;
-use crate::context::{Context, lock};
+use crate::context::Context;
 
 /// The probe interval of a router that sets none.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -58,7 +58,7 @@ pub async fn run(ctx: Arc<Context>, name: String, wake: mpsc::UnboundedSender<()
     let observer = ctx.metrics.request_observer(&name);
     let mut targets: HashMap<String, Target> = HashMap::new();
     loop {
-        let Some(router) = find(&ctx, &name) else {
+        let Some(router) = ctx.router(&name) else {
             tokio::time::sleep(DEFAULT_INTERVAL).await;
             continue;
         };
@@ -96,14 +96,6 @@ pub async fn run(ctx: Arc<Context>, name: String, wake: mpsc::UnboundedSender<()
     }
 }
 
-fn find(ctx: &Context, name: &str) -> Option<Arc<VyosRouter>> {
-    ctx.stores
-        .routers
-        .state()
-        .into_iter()
-        .find(|r| r.metadata.name.as_deref() == Some(name))
-}
-
 /// Where a probe's finding goes: the router's own status fields (the first member), or
 /// `status.members.<member>` (the others).
 #[derive(Debug, Clone, Copy)]
@@ -130,10 +122,7 @@ impl Target {
         observer: &vyos_client::Observer,
         router: &VyosRouter,
     ) -> Finding {
-        let sref = &router.spec.credentials_secret_ref;
-        let secret_version = lock(&ctx.secret_versions)
-            .get(&format!("{}/{}", sref.namespace, sref.name))
-            .cloned();
+        let secret_version = ctx.secret_version(router);
         let timeout = ctx.settings.router_timeout.min(interval(router));
         let access = Access {
             namespaces: ctx.settings.credentials_namespaces.as_deref(),
