@@ -285,7 +285,7 @@ impl Writer {
         let fw = self
             .plan_firewall(&client, router, &version, &observed, &plan.target)
             .await
-            .map_err(PassError::Vyos)?;
+            .or_else(|e| self.side_step("firewall", e))?;
 
         if is_paused(router.metadata.annotations.as_ref()) {
             if let Some(fw) = &fw {
@@ -307,7 +307,7 @@ impl Writer {
                 .await;
             self.sync_dhcp(&client, router, &version)
                 .await
-                .map_err(PassError::Vyos)?;
+                .or_else(|e| self.side_step("DHCP", e))?;
             return Ok(());
         }
 
@@ -385,8 +385,19 @@ impl Writer {
         // DHCP static mappings, in requests of their own (never mixed with nat).
         self.sync_dhcp(&client, router, &version)
             .await
-            .map_err(PassError::Vyos)?;
+            .or_else(|e| self.side_step("DHCP", e))?;
         Ok(())
+    }
+
+    /// How a failed DHCP or firewall step ends the pass: a router that does not answer
+    /// fails it (`Err`); anything else (a config the operator cannot read there, a refused
+    /// request) is logged and leaves the NAT rules, already in place, reported as they are.
+    fn side_step<T: Default>(&self, step: &str, e: VyosError) -> Result<T, PassError> {
+        if e.category() == "RouterUnreachable" {
+            return Err(PassError::Vyos(e));
+        }
+        tracing::warn!(router = %self.name, step, category = e.category(), "the {step} step failed; the NAT rules are not affected: {e}");
+        Ok(T::default())
     }
 
     /// `spec.backup.beforeChanges`: a backup before the first request of a pass that
