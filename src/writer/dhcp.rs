@@ -76,7 +76,29 @@ impl Writer {
         if wants.is_empty() && !to_clear && self.had_mappings == Some(false) {
             return Ok(());
         }
-        let server = client.dhcp_server().await?;
+        let server = match client.dhcp_server().await {
+            Ok(s) => s,
+            Err(e) if e.category() == "RouterUnreachable" => return Err(e),
+            // A DHCP config the operator cannot read: every VmNetwork that wants a
+            // mapping says so, rather than waiting without a word.
+            Err(e) => {
+                let why = format!(
+                    "the router's service dhcp-server could not be read, so no mapping is written: {e}"
+                );
+                let verdicts = wants
+                    .iter()
+                    .map(|w| {
+                        (
+                            w.owner.clone(),
+                            Verdict::Refused(Reason::MalformedResponse, why.clone()),
+                        )
+                    })
+                    .collect();
+                self.report_dhcp(&vms, &verdicts, &BTreeMap::new(), Some(&why), false)
+                    .await;
+                return Ok(());
+            }
+        };
         let owned_before = server
             .mappings
             .keys()
