@@ -49,6 +49,13 @@ pub struct RouterPlan {
     pub router: String,
     /// The plan, or the error that kept it from being made.
     pub plan: Result<Plan, String>,
+    /// The DHCP static mappings' change (read on every router).
+    pub dhcp: Option<vmnet_plan::dhcp::Plan>,
+    /// The owned DHCP mappings on the router now.
+    pub dhcp_owned:
+        std::collections::BTreeMap<vyos_client::dhcp::MappingKey, vyos_client::dhcp::StaticMapping>,
+    /// The forward-filter change (routers with `spec.firewall`).
+    pub firewall: Option<vmnet_plan::firewall::Plan>,
 }
 
 /// The plans of every router asked for.
@@ -149,10 +156,14 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
                 .client(&ctx.client, access, r)
                 .await
                 .map_err(|e| crate::writer::describe(&e).1)?;
+            let version = connection
+                .version(&client)
+                .await
+                .map_err(|e| crate::writer::describe(&e).1)?;
             let observed = observe(&client, &r.spec.rule_range, true)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>(plan(&Inputs {
+            let nat = plan(&Inputs {
                 router: &name,
                 spec: &r.spec,
                 portrules: &portrules,
@@ -160,12 +171,49 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
                 observed: &observed,
                 paused: &paused,
                 now: k8s_openapi::jiff::Timestamp::now(),
-            }))
+            });
+            let schema = crate::writer::dhcp::schema(&version);
+            // The same pure steps as the writer's DHCP and firewall steps.
+            let server = client.dhcp_server().await.map_err(|e| e.to_string())?;
+            let wants = dhcp_wants(&name, &vmnetworks);
+            let dhcp = vmnet_plan::dhcp::plan(&server, &wants, schema);
+            let owned = server
+                .mappings
+                .into_iter()
+                .filter(|(k, _)| vmnet_plan::dhcp::owner_of(&k.name).is_some())
+                .collect();
+            let firewall = match &r.spec.firewall {
+                None => None,
+                Some(_) => {
+                    let filter = client.forward_filter().await.map_err(|e| e.to_string())?;
+                    let groups = observed.owned_groups.keys().copied().collect();
+                    Some(vmnet_plan::firewall::plan(
+                        &r.spec,
+                        &nat.target,
+                        &filter,
+                        &groups,
+                        schema,
+                    ))
+                }
+            };
+            Ok::<_, String>((nat, dhcp, owned, firewall))
         }
         .await;
-        out.push(RouterPlan {
-            router: name,
-            plan: result,
+        out.push(match result {
+            Ok((nat, dhcp, dhcp_owned, firewall)) => RouterPlan {
+                router: name,
+                plan: Ok(nat),
+                dhcp: Some(dhcp),
+                dhcp_owned,
+                firewall,
+            },
+            Err(e) => RouterPlan {
+                router: name,
+                plan: Err(e),
+                dhcp: None,
+                dhcp_owned: Default::default(),
+                firewall: None,
+            },
         });
     }
     if let Some(want) = &req.router
@@ -174,6 +222,22 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
         bail!("no VyosRouter named {want:?}");
     }
     Ok(out)
+}
+
+/// The VmNetworks of `router` that want a DHCP static mapping (a MAC and an address), as
+/// the writer's DHCP step takes them.
+fn dhcp_wants(router: &str, vmnetworks: &[VmNetwork]) -> Vec<vmnet_plan::dhcp::Want> {
+    vmnetworks
+        .iter()
+        .filter(|v| v.spec.router == router && v.metadata.deletion_timestamp.is_none())
+        .filter_map(|v| {
+            Some(vmnet_plan::dhcp::Want {
+                owner: (v.metadata.namespace.clone()?, v.metadata.name.clone()?),
+                address: v.status.as_ref()?.address.as_deref()?.parse().ok()?,
+                mac: v.spec.mac.clone()?,
+            })
+        })
+        .collect()
 }
 
 async fn list<K>(client: &Client) -> anyhow::Result<Vec<K>>
@@ -478,6 +542,19 @@ pub fn to_json(plans: &[RouterPlan]) -> Value {
                 "summary": p.summary(),
                 "rules": p.rules,
                 "ops": p.all_ops().collect::<Vec<_>>(),
+                "dhcp": rp.dhcp.as_ref().map(|d| json!({
+                    "ops": d.ops,
+                    "refused": d.verdicts.iter().filter_map(|((ns, name), v)| match v {
+                        vmnet_plan::dhcp::Verdict::Refused(r, m) => Some(json!({
+                            "vmnetwork": format!("{ns}/{name}"), "reason": r.as_str(), "message": m,
+                        })),
+                        vmnet_plan::dhcp::Verdict::Placed(_) => None,
+                    }).collect::<Vec<_>>(),
+                })),
+                "firewall": rp.firewall.as_ref().map(|f| json!({
+                    "ops": f.before_nat.iter().chain(&f.after_nat).collect::<Vec<_>>(),
+                    "note": f.note,
+                })),
             }),
             Err(e) => json!({ "router": rp.router, "error": e }),
         })
@@ -490,11 +567,103 @@ pub fn to_text(plans: &[RouterPlan]) -> String {
     let mut out = String::new();
     for rp in plans {
         match &rp.plan {
-            Ok(p) => out.push_str(&p.to_text(&rp.router)),
+            Ok(p) => {
+                out.push_str(&p.to_text(&rp.router));
+                out.push_str(&extras_text(rp));
+            }
             Err(e) => out.push_str(&format!("{}: error: {e}\n", rp.router)),
         }
     }
     out
+}
+
+/// The DHCP and forward-filter lines of a router's plan: `+`, `~`, `-` per mapping or
+/// accept rule, `!` per VmNetwork whose mapping is refused, and a count.
+fn extras_text(rp: &RouterPlan) -> String {
+    let mut out = String::new();
+    if let Some(d) = &rp.dhcp {
+        let keys: BTreeSet<_> = d.target.keys().chain(rp.dhcp_owned.keys()).collect();
+        for k in keys {
+            let line = match (rp.dhcp_owned.get(k), d.target.get(k)) {
+                (None, Some(m)) => format!(
+                    "  + dhcp mapping {} in {} {}: {} {}",
+                    k.name,
+                    k.shared_network,
+                    k.subnet,
+                    m.ip_address.as_deref().unwrap_or("-"),
+                    m.mac.as_deref().unwrap_or("-")
+                ),
+                (Some(a), Some(b)) if a.normalized() != b.normalized() => format!(
+                    "  ~ dhcp mapping {}: {} {} -> {} {}",
+                    k.name,
+                    a.ip_address.as_deref().unwrap_or("-"),
+                    a.mac.as_deref().unwrap_or("-"),
+                    b.ip_address.as_deref().unwrap_or("-"),
+                    b.mac.as_deref().unwrap_or("-")
+                ),
+                (Some(_), None) => format!(
+                    "  - dhcp mapping {} in {} {}",
+                    k.name, k.shared_network, k.subnet
+                ),
+                _ => continue,
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        for ((ns, name), v) in &d.verdicts {
+            if let vmnet_plan::dhcp::Verdict::Refused(r, m) = v {
+                out.push_str(&format!("  ! dhcp {ns}/{name}: {} {m}\n", r.as_str()));
+            }
+        }
+        if !d.ops.is_empty() {
+            out.push_str(&format!("  dhcp: {} op(s)\n", d.ops.len()));
+        }
+    }
+    if let Some(f) = &rp.firewall {
+        let numbers: BTreeSet<u32> = f.target.keys().chain(f.owned.keys()).copied().collect();
+        for n in numbers {
+            let line = match (f.owned.get(&n), f.target.get(&n)) {
+                (None, Some(r)) => format!(
+                    "  + accept rule {n}: {} to {}:{}",
+                    r.description.as_deref().unwrap_or("-"),
+                    r.destination.address.as_deref().unwrap_or("*"),
+                    r.destination.port.as_deref().unwrap_or("*")
+                ),
+                (Some(a), Some(b)) if a.normalized() != b.normalized() => {
+                    format!(
+                        "  ~ accept rule {n}: {}",
+                        b.description.as_deref().unwrap_or("-")
+                    )
+                }
+                (Some(a), None) => {
+                    format!(
+                        "  - accept rule {n}: {}",
+                        a.description.as_deref().unwrap_or("-")
+                    )
+                }
+                _ => continue,
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        if let Some(note) = &f.note {
+            out.push_str(&format!("  firewall: {note}\n"));
+        }
+        let ops = f.before_nat.len() + f.after_nat.len();
+        if ops > 0 {
+            out.push_str(&format!("  firewall: {ops} op(s)\n"));
+        }
+    }
+    out
+}
+
+/// Whether the DHCP or forward-filter step has something to do.
+fn extras_pending(rp: &RouterPlan) -> bool {
+    rp.dhcp.as_ref().is_some_and(|d| !d.ops.is_empty())
+        || rp
+            .firewall
+            .as_ref()
+            .is_some_and(|f| !f.before_nat.is_empty() || !f.after_nat.is_empty())
 }
 
 /// `--detailed-exitcode`: 0 when nothing is to do, 2 when changes are pending, 1 when a
@@ -504,7 +673,7 @@ pub fn exit_code(plans: &[RouterPlan]) -> i32 {
         1
     } else if plans
         .iter()
-        .any(|p| p.plan.as_ref().is_ok_and(|p| !p.is_empty()))
+        .any(|p| p.plan.as_ref().is_ok_and(|p| !p.is_empty()) || extras_pending(p))
     {
         2
     } else {

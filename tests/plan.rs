@@ -607,3 +607,83 @@ async fn a_write_that_timed_out_is_read_again_and_never_sent_twice() {
     );
     assert_eq!(router_json(&w).await["status"]["reachable"], true);
 }
+
+// The DHCP and forward-filter steps show in `plan` too, from the same pure code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_shows_dhcp_mapping_and_accept_rule_changes() {
+    let mut w = world("planextras").await;
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let base = "service dhcp-server shared-network-name LAN subnet 10.77.0.0/24";
+    w.sim()
+        .third_party_edit(
+            [
+                "interfaces ethernet eth1 address 10.77.0.1/24".to_owned(),
+                format!("{base} subnet-id 1"),
+                format!("{base} range 0 start 10.77.0.200"),
+                format!("{base} range 0 stop 10.77.0.250"),
+                "firewall ipv4 forward filter default-action drop".to_owned(),
+            ]
+            .iter()
+            .map(|l| SimOp::Set(words(l)))
+            .collect(),
+        )
+        .unwrap();
+    w.start_operator("op", true).await;
+    let ports = json!([{"name": "ssh", "port": 22, "protocol": "tcp"}]);
+    w.vmnetwork(
+        "vm",
+        json!({"router": w.router, "address": "10.77.0.41", "mac": "52:54:00:00:41:01", "ports": ports}),
+    )
+    .await;
+    wait_ready_vm(&w, "vm", 60).await;
+    let rule = wait_ready_rule(&w, "vm-ssh", 30).await;
+    let fw = 5000 + number_of(&rule) - 1000;
+    // With the operator stopped: a new MAC, and the forward filter's accept rules asked for.
+    w.kill_operator("op");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.vmnetwork(
+        "vm",
+        json!({"router": w.router, "address": "10.77.0.41", "mac": "52:54:00:00:41:02", "ports": ports}),
+    )
+    .await;
+    apply(
+        &client(&w),
+        router_obj(
+            &w,
+            &w.router,
+            &w.sim().url(),
+            json!({"firewall": {"mode": "per-rule", "ruleRange": {"start": 5000, "end": 5999}}}),
+        ),
+    )
+    .await;
+    let before = w.sim().counters();
+    let (code, text) = plan(&["--router", &w.router, "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{text}");
+    let me = format!("vmnet.{}.vm", w.ns());
+    assert!(
+        text.contains(&format!(
+            "  ~ dhcp mapping {me}: 10.77.0.41 52:54:00:00:41:01 -> 10.77.0.41 52:54:00:00:41:02"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  + accept rule {fw}: vmnet:{}/vm-ssh", w.ns())),
+        "{text}"
+    );
+    let (_, out) = plan(&["--router", &w.router, "-o", "json"]);
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let r = &json["routers"][0];
+    assert_eq!(r["dhcp"]["ops"].as_array().unwrap().len(), 1, "{r}");
+    assert!(
+        r["firewall"]["ops"]
+            .to_string()
+            .contains(&format!("\"{fw}\"")),
+        "{r}"
+    );
+    let after = w.sim().counters();
+    assert_eq!(
+        (after.configure_requests, after.commits),
+        (before.configure_requests, before.commits),
+        "plan wrote to the router"
+    );
+}
