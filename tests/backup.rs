@@ -82,16 +82,8 @@ async fn scheduled_backups_are_stored_once_per_config_pruned_and_diffed() {
     let logs = logged();
     let mut w = world("backup").await;
     let ns = w.ns().to_owned();
-    apply(
-        &client(&w),
-        router_obj(
-            &w,
-            &w.router,
-            &w.sim().url(),
-            json!({"backup": {"schedule": "* * * * *", "retention": {"count": 2}}}),
-        ),
-    )
-    .await;
+    w.reconfigure_router(json!({"backup": {"schedule": "* * * * *", "retention": {"count": 2}}}))
+        .await;
     hand_rule(&w, "50", "2050");
     w.start_operator("a", true).await;
     w.portrule("web", standalone(&w, 46400, "10.77.0.50")).await;
@@ -234,14 +226,8 @@ async fn scheduled_backups_are_stored_once_per_config_pruned_and_diffed() {
 async fn a_restore_changes_nothing_until_confirmed_then_loads_the_backup() {
     let mut w = world("restore").await;
     let ns = w.ns().to_owned();
-    apply(
-        &client(&w),
-        router_obj(
-            &w,
-            &w.router,
-            &w.sim().url(),
-            json!({"backup": {"beforeChanges": true, "minInterval": "10s", "retention": {"count": 5}}}),
-        ),
+    w.reconfigure_router(
+        json!({"backup": {"beforeChanges": true, "minInterval": "10s", "retention": {"count": 5}}}),
     )
     .await;
     // The router's own config (a real router's is never empty).

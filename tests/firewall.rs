@@ -26,13 +26,8 @@ fn filter(sim: &vyos_sim::Sim) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn fw_router(w: &World, mode: &str) -> Value {
-    router_obj(
-        w,
-        &w.router,
-        &w.sim().url(),
-        json!({"firewall": {"mode": mode, "ruleRange": {"start": 5000, "end": 5999}}}),
-    )
+fn firewall(mode: &str) -> Value {
+    json!({"firewall": {"mode": mode, "ruleRange": {"start": 5000, "end": 5999}}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +47,7 @@ async fn per_rule_accept_rules_follow_the_portrules_and_leave_the_rest_alone() {
             .collect(),
         )
         .unwrap();
-    apply(&client(&w), fw_router(&w, "per-rule")).await;
+    w.reconfigure_router(firewall("per-rule")).await;
     w.start_operator("a", true).await;
     let mut one = standalone(&w, 46700, "10.77.0.80");
     one["sourceRanges"] = json!(["198.51.100.0/24"]);
@@ -146,7 +141,7 @@ async fn per_rule_accept_rules_follow_the_portrules_and_leave_the_rest_alone() {
         }
     })
     .await;
-    apply(&client(&w), fw_router(&w, "off")).await;
+    w.reconfigure_router(firewall("off")).await;
     eventually(30, "every owned accept rule gone", async || {
         let f = filter(w.sim());
         let left: Vec<String> = f["rule"]
@@ -175,7 +170,7 @@ async fn per_rule_accept_rules_follow_the_portrules_and_leave_the_rest_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_that_accepts_by_default_gets_nothing_and_says_so() {
     let mut w = world("fwaccept").await;
-    apply(&client(&w), fw_router(&w, "per-rule")).await;
+    w.reconfigure_router(firewall("per-rule")).await;
     w.start_operator("a", true).await;
     w.portrule("web", standalone(&w, 46710, "10.77.0.82")).await;
     wait_ready_rule(&w, "web", 60).await;

@@ -47,18 +47,10 @@ async fn an_ha_pair_is_written_one_member_after_the_other_and_a_lagging_member_c
     let b_state = w.state_dir.path().join("b.json");
     let mut b = Some(start_sim(b_addr, b_state.clone()).await);
     let b_url = b.as_ref().unwrap().url();
-    apply(
-        &client(&w),
-        router_obj(
-            &w,
-            &w.router,
-            &w.sim().url(),
-            json!({
-                "healthCheckInterval": "5s",
-                "members": [{"name": "edge-b", "endpoint": b_url, "tls": {"insecurePlainHttp": true}}]
-            }),
-        ),
-    )
+    w.reconfigure_router(json!({
+        "healthCheckInterval": "5s",
+        "members": [{"name": "edge-b", "endpoint": b_url, "tls": {"insecurePlainHttp": true}}]
+    }))
     .await;
     w.start_operator("a", true).await;
     w.portrule("web", standalone(&w, 46600, "10.77.0.70")).await;

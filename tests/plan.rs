@@ -646,14 +646,8 @@ async fn plan_shows_dhcp_mapping_and_accept_rule_changes() {
         json!({"router": w.router, "address": "10.77.0.41", "mac": "52:54:00:00:41:02", "ports": ports}),
     )
     .await;
-    apply(
-        &client(&w),
-        router_obj(
-            &w,
-            &w.router,
-            &w.sim().url(),
-            json!({"firewall": {"mode": "per-rule", "ruleRange": {"start": 5000, "end": 5999}}}),
-        ),
+    w.reconfigure_router(
+        json!({"firewall": {"mode": "per-rule", "ruleRange": {"start": 5000, "end": 5999}}}),
     )
     .await;
     let before = w.sim().counters();

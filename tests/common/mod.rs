@@ -253,6 +253,16 @@ impl World {
         });
     }
 
+    /// Applies this world's router again (its own sim, the world's defaults) with `extra`
+    /// spec fields merged in.
+    pub async fn reconfigure_router(&self, extra: Value) {
+        apply(
+            &client(self),
+            router_obj(self, &self.router, &self.sim().url(), extra),
+        )
+        .await;
+    }
+
     pub fn kill_operator(&mut self, identity: &str) {
         self.operators.retain(|o| o.identity != identity);
     }
