@@ -160,7 +160,7 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
                 .version(&client)
                 .await
                 .map_err(|e| crate::writer::describe(&e).1)?;
-            let observed = observe(&client, &r.spec.rule_range, true)
+            let observed = observe(&client, &r.spec, true)
                 .await
                 .map_err(|e| e.to_string())?;
             let nat = plan(&Inputs {

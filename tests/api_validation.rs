@@ -194,6 +194,10 @@ fn cases() -> Vec<Case> {
         case("firewall without its rule range", Router, vec![set("spec.firewall", json!({"mode": "per-rule"}))], &["spec.firewall", "ruleRange"]),
         case("per-rule firewall range smaller than the NAT range", Router, vec![set("spec.firewall", json!({"mode": "per-rule", "ruleRange": {"start": 5000, "end": 5010}}))], &["spec.firewall.ruleRange", "as many rule numbers"]),
         case("unknown firewall mode", Router, vec![set("spec.firewall", json!({"mode": "allow-all", "ruleRange": {"start": 5000, "end": 5999}}))], &["spec.firewall.mode", "Unsupported value"]),
+        case("hairpin range overlapping the NAT range", Router, vec![set("spec.hairpin", json!({"insideInterface": "eth1", "insideNetwork": "10.20.0.0/24", "ruleRange": {"start": 15000, "end": 29999}}))], &["spec.hairpin.ruleRange", "must not overlap spec.ruleRange"]),
+        case("hairpin range smaller than the NAT range", Router, vec![set("spec.hairpin", json!({"insideInterface": "eth1", "insideNetwork": "10.20.0.0/24", "ruleRange": {"start": 30000, "end": 30010}}))], &["spec.hairpin.ruleRange", "as many rule numbers"]),
+        case("hairpin inside network with host bits", Router, vec![set("spec.hairpin", json!({"insideInterface": "eth1", "insideNetwork": "10.20.0.1/24", "ruleRange": {"start": 30000, "end": 39999}}))], &["spec.hairpin.insideNetwork", "network address"]),
+        case("hairpin without an inside interface", Router, vec![set("spec.hairpin", json!({"insideNetwork": "10.20.0.0/24", "ruleRange": {"start": 30000, "end": 39999}}))], &["spec.hairpin.insideInterface", "Required value"]),
         case("two members of one name", Router, vec![set("spec.members", json!([{"name": "b", "endpoint": "https://192.0.2.2"}, {"name": "b", "endpoint": "https://192.0.2.3"}]))], &["spec.members", "member names must be unique"]),
         case("a member over plain http", Router, vec![set("spec.members", json!([{"name": "b", "endpoint": "http://192.0.2.2"}]))], &["spec.members[0].endpoint", "clear text"]),
         case("a member name that is no DNS label", Router, vec![set("spec.members", json!([{"name": "Edge_B", "endpoint": "https://192.0.2.2"}]))], &["spec.members[0].name", "should match"]),
@@ -381,8 +385,20 @@ async fn bad_manifests_are_rejected_with_the_field_named() {
 
 /// Creates `kind`'s base object for real, then tries to update it with `edit`.
 async fn update_error(ns: &TestNamespace, kind: Kind, name: &str, edit: Edit) -> Option<String> {
+    update_error_from(ns, kind, kind.base(name), edit).await
+}
+
+/// As [`update_error`], from the object `base` instead of the kind's base.
+async fn update_error_from(
+    ns: &TestNamespace,
+    kind: Kind,
+    base: Value,
+    edit: Edit,
+) -> Option<String> {
     let api = kind.api(ns.client(), ns.name());
-    let obj: DynamicObject = serde_json::from_value(kind.base(name)).unwrap();
+    let name = base["metadata"]["name"].as_str().unwrap().to_owned();
+    let name = name.as_str();
+    let obj: DynamicObject = serde_json::from_value(base).unwrap();
     api.create(&PostParams::default(), &obj).await.unwrap();
     let mut changed = serde_json::to_value(api.get(name).await.unwrap()).unwrap();
     apply_edit(&mut changed, &edit);
@@ -447,6 +463,50 @@ async fn fields_that_would_orphan_router_state_are_immutable() {
     )
     .await;
     assert_eq!(grown, None, "growing the rule range must be allowed");
+
+    // spec.hairpin: once set, it stays, and its range's start stays.
+    let hairpin = |start: u32, end: u32| {
+        json!({"insideInterface": "eth1", "insideNetwork": "10.20.0.0/24",
+               "ruleRange": {"start": start, "end": end}})
+    };
+    let set_hairpin = update_error(
+        &ns,
+        Kind::Router,
+        &name,
+        set("spec.hairpin", hairpin(40000, 69999)),
+    )
+    .await;
+    assert_eq!(set_hairpin, None, "adding spec.hairpin must be allowed");
+    let mut with_hairpin = Kind::Router.base(&name);
+    with_hairpin["spec"]["hairpin"] = hairpin(40000, 59999);
+    let grown = update_error_from(
+        &ns,
+        Kind::Router,
+        with_hairpin.clone(),
+        set("spec.hairpin.ruleRange.end", json!(69999)),
+    )
+    .await;
+    assert_eq!(grown, None, "growing the hairpin range must be allowed");
+    for (edit, what, says) in [
+        (
+            unset("spec.hairpin"),
+            "removing hairpin",
+            "cannot be removed",
+        ),
+        (
+            set("spec.hairpin.ruleRange.start", json!(39000)),
+            "moving its start",
+            "start is fixed",
+        ),
+    ] {
+        let msg = update_error_from(&ns, Kind::Router, with_hairpin.clone(), edit)
+            .await
+            .unwrap_or_else(|| panic!("{what} was accepted"));
+        assert!(
+            msg.contains("spec.hairpin") && msg.contains(says),
+            "{what}: {msg}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -15,13 +15,21 @@ use vmnet_testkit::{install_crds, kubectl, repo_root};
 use vyos_client::nat::{NatKind, NatRule, parse_rules};
 use vyos_sim::SimOptions;
 
-fn router_rules(sim: &vyos_sim::Sim) -> BTreeMap<u32, NatRule> {
+/// The `kind` NAT rules on the router numbered `from..=to`.
+fn nat_rules(sim: &vyos_sim::Sim, kind: NatKind, from: u32, to: u32) -> BTreeMap<u32, NatRule> {
     let cfg = sim.running_config();
-    let dest = cfg
-        .pointer("/nat/destination")
+    let rules = cfg
+        .pointer(&format!("/nat/{kind}"))
         .cloned()
         .unwrap_or(Value::Null);
-    parse_rules(NatKind::Destination, &dest).unwrap()
+    let mut all = parse_rules(kind, &rules).unwrap();
+    all.retain(|n, _| (from..=to).contains(n));
+    all
+}
+
+/// The forwards: the destination rules in the router's ruleRange.
+fn router_rules(sim: &vyos_sim::Sim) -> BTreeMap<u32, NatRule> {
+    nat_rules(sim, NatKind::Destination, 10000, 19999)
 }
 
 async fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> Result<(), String>) {
@@ -108,6 +116,7 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
             "vmnetwork/web-1",
             "vmnetwork/db-1",
             "vmnetwork/app-1",
+            "vmnetwork/wiki-1",
             "portrule/dns",
             "portrule/vendor-support",
         ][..],
@@ -141,7 +150,8 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
             "vmnet:lab/dns",
             "vmnet:lab/vendor-support",
             "vmnet:lab/web-1-https",
-            "vmnet:lab/web-1-ssh"
+            "vmnet:lab/web-1-ssh",
+            "vmnet:lab/wiki-1-https"
         ],
         "{rules:#?}"
     );
@@ -178,6 +188,23 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
     assert_eq!(https.destination.port.as_deref(), Some("30443"));
     assert_eq!(https.translation.address.as_deref(), Some("10.20.0.10"));
     assert_eq!(https.translation.port.as_deref(), Some("443"));
+    // wiki-1's https port has hairpin: its two companions, 30000 + its offset, and only
+    // they, in nat destination and nat source.
+    let wiki = by_owner["vmnet:lab/wiki-1-https"];
+    let h = 30000 + wiki.number - 10000;
+    let reflected = nat_rules(&sim, NatKind::Destination, 30000, 39999);
+    assert_eq!(reflected.keys().copied().collect::<Vec<_>>(), vec![h]);
+    assert_eq!(
+        reflected[&h].inbound_interface.name.as_deref(),
+        Some("eth1")
+    );
+    assert_eq!(reflected[&h].destination, wiki.destination);
+    assert_eq!(reflected[&h].translation, wiki.translation);
+    let masq = nat_rules(&sim, NatKind::Source, 1, 999999);
+    assert_eq!(masq.keys().copied().collect::<Vec<_>>(), vec![h]);
+    assert_eq!(masq[&h].source.address.as_deref(), Some("10.20.0.0/24"));
+    assert_eq!(masq[&h].destination.address.as_deref(), Some("10.20.0.40"));
+    assert_eq!(masq[&h].translation.address.as_deref(), Some("masquerade"));
     let ssh = by_owner["vmnet:lab/web-1-ssh"];
     assert_eq!(ssh.source.address.as_deref(), Some("198.51.100.0/24"));
     let dns = by_owner["vmnet:lab/dns"];
@@ -222,7 +249,9 @@ async fn examples_converge_onto_the_router_and_leave_it_clean() {
     kubectl(&["delete", "--wait=true", "--timeout=90s", "-f", extras]).unwrap();
     kubectl(&["delete", "--wait=true", "--timeout=90s", "-f", dir]).unwrap();
     eventually(30, "an empty router", || {
-        let n = router_rules(&sim).len();
+        let n = router_rules(&sim).len()
+            + nat_rules(&sim, NatKind::Destination, 30000, 39999).len()
+            + nat_rules(&sim, NatKind::Source, 1, 999999).len();
         let cfg = sim.running_config();
         let accepts = cfg["firewall"]["ipv4"]["forward"]["filter"]["rule"]
             .as_object()

@@ -375,6 +375,9 @@ pub fn child_spec(
     if let Some(at) = &port.expires_at {
         spec["expiresAt"] = json!(at);
     }
+    if let Some(h) = port.hairpin {
+        spec["hairpin"] = json!(h);
+    }
     // The VM's policy is its rules' policy: deleting it with Orphan leaves them in place.
     if let Some(p) = v.spec.deletion_policy {
         spec["deletionPolicy"] = json!(p);

@@ -185,7 +185,7 @@ impl Writer {
             };
             let client = conn.client(&self.ctx.client, access, &view).await?;
             let version = conn.version(&client).await?;
-            let observed = observe::observe(&client, &view.spec.rule_range, true)
+            let observed = observe::observe(&client, &view.spec, true)
                 .await
                 .map_err(PassError::Vyos)?;
             let ctx = self.ctx.clone();

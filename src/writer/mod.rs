@@ -260,7 +260,7 @@ impl Writer {
             || portrules
                 .iter()
                 .any(|r| r.spec.router == self.name && uses_group(r));
-        let observed = observe::observe(&client, &router.spec.rule_range, groups)
+        let observed = observe::observe(&client, &router.spec, groups)
             .await
             .map_err(PassError::Vyos)?;
 
@@ -334,7 +334,7 @@ impl Writer {
                 // The request may have committed: read the router again before anything
                 // is reported or sent, and say what is still to do.
                 self.unconfirmed = true;
-                let now = observe::observe(&client, &router.spec.rule_range, groups)
+                let now = observe::observe(&client, &router.spec, groups)
                     .await
                     .map_err(PassError::Vyos)?;
                 let again = vmnet_plan::plan::plan(&Inputs {

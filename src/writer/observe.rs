@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::Api;
-use vmnet_api::{RuleRange, VyosRouter};
+use vmnet_api::{RuleRange, VyosRouter, VyosRouterSpec};
 use vmnet_plan::plan::Observed;
 use vmnet_plan::render::{is_owned, owned_group};
 use vyos_client::nat::{NatKind, NatRule};
@@ -24,32 +24,46 @@ pub struct Read {
     pub foreign: BTreeMap<u32, NatRule>,
 }
 
-/// Reads the router's destination-NAT rules (one request).
-pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosError> {
+/// Sorts destination-NAT rules by ownership in `range`.
+pub fn split(rules: &BTreeMap<u32, NatRule>, range: &RuleRange) -> Read {
     let mut out = Read::default();
-    for (n, r) in client.nat_rules(NatKind::Destination).await? {
-        if is_owned(&r, range) {
-            out.owned.insert(n, r);
-        } else if range.contains(n) {
-            out.foreign.insert(n, r);
+    for (n, r) in rules.range(range.start..=range.end) {
+        if is_owned(r, range) {
+            out.owned.insert(*n, r.clone());
+        } else {
+            out.foreign.insert(*n, r.clone());
         }
     }
-    Ok(out)
+    out
 }
 
-/// Reads the rules (one request) and, when `groups` is set, the network-groups (a second):
-/// a router whose rules use no group costs one read a pass.
+/// Reads the router's destination-NAT rules (one request).
+pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosError> {
+    Ok(split(&client.nat_rules(NatKind::Destination).await?, range))
+}
+
+/// Reads the rules (one request), when `groups` is set the network-groups (a second), and
+/// when the router has `spec.hairpin` its source-NAT rules (a third): a router whose rules
+/// use no group and no hairpin costs one read a pass.
 pub async fn observe(
     client: &VyosClient,
-    range: &RuleRange,
+    spec: &VyosRouterSpec,
     groups: bool,
 ) -> Result<Observed, VyosError> {
-    let Read { owned, foreign } = read(client, range).await?;
+    let range = &spec.rule_range;
+    let destination = client.nat_rules(NatKind::Destination).await?;
+    let Read { owned, foreign } = split(&destination, range);
     let mut out = Observed {
         owned,
         foreign,
         ..Observed::default()
     };
+    if spec.hairpin.is_some() {
+        let source = client.nat_rules(NatKind::Source).await?;
+        let found = vmnet_plan::hairpin::classify(spec, &destination, &source);
+        out.owned_hairpin = found.owned;
+        out.foreign_hairpin = found.foreign;
+    }
     if groups {
         for (name, g) in client.network_groups().await? {
             match owned_group(&name, &g, range) {

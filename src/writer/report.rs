@@ -265,7 +265,11 @@ impl Reporter<'_> {
                         State::Ready,
                         Reason::Programmed,
                         format!("rule {n} on router {}", self.router),
-                        Some(Some(rule_hash(&entry.rule, entry.group.as_ref()))),
+                        Some(Some(rule_hash(
+                            &entry.rule,
+                            entry.group.as_ref(),
+                            entry.hairpin.as_ref(),
+                        ))),
                     ),
                 }
             } else {

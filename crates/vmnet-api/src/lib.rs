@@ -20,8 +20,8 @@ pub use pools::{IpPool, IpPoolSpec, IpPoolStatus, PortPool, PortPoolSpec, PortPo
 pub use portrule::{PortRule, PortRuleSpec, PortRuleStatus};
 pub use router::{
     BackupFailure, BackupRecord, BackupRetention, BackupSpec, BackupStatus, FirewallMode,
-    FirewallSpec, FirewallStatus, LastChange, Member, MemberStatus, OrphanPolicy, RouterMember,
-    RouterTls, RuleRange, SecretKeyRef, VyosRouter, VyosRouterSpec, VyosRouterStatus,
+    FirewallSpec, FirewallStatus, HairpinSpec, LastChange, Member, MemberStatus, OrphanPolicy,
+    RouterMember, RouterTls, RuleRange, SecretKeyRef, VyosRouter, VyosRouterSpec, VyosRouterStatus,
 };
 pub use vmnetwork::{
     DhcpStatus, VmNetwork, VmNetworkSpec, VmNetworkStatus, VmPort, VmPortStatus, VmRef,

@@ -121,6 +121,14 @@ pub struct PortRuleSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<bool>,
 
+    /// NAT reflection: clients on the router's inside network (its `spec.hairpin`) that
+    /// connect to `externalAddress` and the external port reach the internal side too. Needs
+    /// `externalAddress`; with `sourceRanges`, one of them must include the inside network
+    /// (the hairpin rule carries the same source restriction). Absent: the router's
+    /// `spec.hairpin.default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hairpin: Option<bool>,
+
     /// When the forward closes by itself: an RFC 3339 date-time with a time zone, such as
     /// `2026-12-06T10:00:00Z`. From that instant the rule leaves the router (within a few
     /// seconds) and the PortRule says `Expired`; the PortRule stays, and keeps its rule

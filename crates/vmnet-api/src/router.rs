@@ -129,6 +129,15 @@ pub const VYOS_RULE_MAX: u32 = 999_999;
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.firewall) || self.firewall.mode != 'per-rule' || !has(self.firewall.ruleRange) || self.firewall.ruleRange.end - self.firewall.ruleRange.start >= self.ruleRange.end - self.ruleRange.start"
 ).message("firewall.ruleRange: per-rule mode needs as many rule numbers as spec.ruleRange (one accept rule per NAT rule)").field_path(".firewall.ruleRange"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.hairpin) || self.hairpin.ruleRange.end < self.ruleRange.start || self.hairpin.ruleRange.start > self.ruleRange.end"
+).message("hairpin.ruleRange: must not overlap spec.ruleRange (both name nat destination rules)").field_path(".hairpin.ruleRange"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.hairpin) || self.hairpin.ruleRange.end - self.hairpin.ruleRange.start >= self.ruleRange.end - self.ruleRange.start"
+).message("hairpin.ruleRange: needs as many rule numbers as spec.ruleRange (the hairpin rules of NAT rule n are numbered hairpin.ruleRange.start + (n - ruleRange.start))").field_path(".hairpin.ruleRange"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(oldSelf.hairpin) || has(self.hairpin)"
+).message("hairpin: cannot be removed once set, because the operator finds its hairpin rules through hairpin.ruleRange; set hairpin.default: false and drop hairpin from the PortRules and VmNetwork ports (their hairpin rules leave the router), and keep this block").field_path(".hairpin"))]
 #[serde(rename_all = "camelCase")]
 pub struct VyosRouterSpec {
     /// The router's HTTP API base URL, e.g. `https://192.0.2.1` or `https://vyos.example.net:8443`.
@@ -211,6 +220,12 @@ pub struct VyosRouterSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firewall: Option<FirewallSpec>,
 
+    /// NAT reflection (hairpin): clients on the inside network that connect to a rule's
+    /// external address and port reach its VM. Off unless set; which rules get it is their
+    /// own `hairpin` (or `hairpin.default` here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hairpin: Option<HairpinSpec>,
+
     /// More routers that get the same owned rules: the other halves of an HA (VRRP) pair.
     /// The router at `endpoint` is the first member (named as the VyosRouter); these
     /// follow in list order. Members are written one after the other, the next only once
@@ -238,6 +253,37 @@ pub struct FirewallSpec {
     /// numbers as `spec.ruleRange`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_range: Option<RuleRange>,
+}
+
+/// NAT reflection (hairpin): for each rule that has it, a second destination rule whose
+/// inbound interface is the inside one, and a source rule that masquerades the inside
+/// network towards the VM, so the VM's answers go back through the router.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HairpinSpec {
+    /// The interface the inside clients (and the VMs) are on, e.g. `eth1`.
+    #[schemars(
+        length(min = 1, max = 15),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+    )]
+    pub inside_interface: String,
+    /// The inside network whose clients are reflected, e.g. `10.20.0.0/16`: their
+    /// connections to the VM are masqueraded to the router's inside address.
+    #[schemars(length(min = 9, max = 18))]
+    #[x_kube(validation = kube::core::Rule::new(crate::cel::is_ipv4_network("self")).message("must be an IPv4 CIDR written with its network address, such as 10.20.0.0/16"))]
+    pub inside_network: String,
+    /// The rule numbers of the hairpin rules, used in both `nat destination` and
+    /// `nat source`: NAT rule `n` gets hairpin rules `start + (n - spec.ruleRange.start)`.
+    /// Its start is fixed once set; its end may grow.
+    #[x_kube(validation = kube::core::Rule::new(
+        "self.start == oldSelf.start && self.end >= oldSelf.end"
+    ).message("start is fixed and end may only grow: the hairpin rules already on the router are numbered from start"))]
+    pub rule_range: RuleRange,
+    /// Hairpin for every rule that does not say (`hairpin` unset on the PortRule or the
+    /// VmNetwork port) and has an external address whose sources, if restricted, include
+    /// `insideNetwork`. Default: false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
 }
 
 /// Which forward-filter rules the operator writes.

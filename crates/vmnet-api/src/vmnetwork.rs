@@ -142,6 +142,11 @@ pub struct VmPort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::cel::source_ranges", length(min = 1))]
     pub source_ranges: Option<Vec<String>>,
+    /// NAT reflection for this port: inside clients that use its external endpoint reach the
+    /// VM (passed on to the port's PortRule as its `spec.hairpin`). Absent: the router's
+    /// `spec.hairpin.default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hairpin: Option<bool>,
     /// When this port's forward closes by itself: an RFC 3339 date-time with a time zone,
     /// such as `2026-12-06T10:00:00Z` (passed on to the port's PortRule as its
     /// `spec.expiresAt`). The port keeps its external port while expired, so moving this into

@@ -9,6 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use vmnet_api::{PortRule, RuleProtocol, VyosRouterSpec};
 use vyos_client::nat::{NatRule, NetworkGroup};
 
+use crate::hairpin::Hairpin;
 use crate::render::{Refusal, group_name, render, source_group};
 
 /// A namespaced object's key.
@@ -47,6 +48,8 @@ pub struct Entry {
     pub rule: NatRule,
     /// The network-group its several source ranges need (named by `group_name`).
     pub group: Option<NetworkGroup>,
+    /// Its NAT reflection companions, when it has hairpin.
+    pub hairpin: Option<Hairpin>,
 }
 
 /// A PortRule whose `spec.expiresAt` has passed: not programmed, but it keeps its rule
@@ -145,10 +148,26 @@ pub fn desired(
         router,
         portrules,
         check,
-        (foreign, foreign_groups),
+        Foreign {
+            rules: foreign,
+            groups: foreign_groups,
+            hairpin: &BTreeMap::new(),
+        },
         &BTreeSet::new(),
         Timestamp::now(),
     )
+}
+
+/// What the router holds that the operator does not own, and so never writes over.
+#[derive(Debug, Clone, Copy)]
+pub struct Foreign<'a> {
+    /// Rules in the owned range without the marker.
+    pub rules: &'a BTreeMap<u32, NatRule>,
+    /// The names of network-groups that are not the operator's.
+    pub groups: &'a BTreeSet<String>,
+    /// Rules in the hairpin range that are not the operator's, by the number of the rule
+    /// whose hairpin they block, with what they are.
+    pub hairpin: &'a BTreeMap<u32, String>,
 }
 
 /// As [`desired`], where `incumbents` (the PortRules whose rules the router holds now) keep
@@ -161,7 +180,7 @@ pub fn desired_with(
     router: &VyosRouterSpec,
     portrules: &[Arc<PortRule>],
     check: &dyn Fn(&PortRule) -> Result<(), Refusal>,
-    (foreign, foreign_groups): (&BTreeMap<u32, NatRule>, &BTreeSet<String>),
+    foreign: Foreign<'_>,
     incumbents: &BTreeSet<Key>,
     now: Timestamp,
 ) -> Desired {
@@ -204,13 +223,27 @@ pub fn desired_with(
         let verdict = check(r)
             .and_then(|()| render(r, router, number))
             .and_then(|nat| {
+                let hairpin = crate::hairpin::render(r, &nat, router)?;
+                if hairpin.is_some()
+                    && let Some(what) = foreign.hairpin.get(&number)
+                {
+                    return Err(Refusal::new(
+                        crate::conditions::Reason::Conflict,
+                        format!(
+                            "{what} on router {router_name} is in spec.hairpin.ruleRange and                              vmnet-operator does not own it; it is left alone, so this rule's                              hairpin cannot go there (remove that rule, or drop hairpin)"
+                        ),
+                    ));
+                }
+                Ok((nat, hairpin))
+            })
+            .and_then(|(nat, hairpin)| {
                 if let Some(other) = numbers.get(&number) {
                     return Err(Refusal::new(
                         crate::conditions::Reason::Conflict,
                         format!("rule number {number} is already used by PortRule {other}"),
                     ));
                 }
-                if foreign.contains_key(&number) {
+                if foreign.rules.contains_key(&number) {
                     return Err(Refusal::new(
                         crate::conditions::Reason::Conflict,
                         format!(
@@ -221,7 +254,7 @@ pub fn desired_with(
                         ),
                     ));
                 }
-                if group.is_some() && foreign_groups.contains(&group_name(number)) {
+                if group.is_some() && foreign.groups.contains(&group_name(number)) {
                     return Err(Refusal::new(
                         crate::conditions::Reason::Conflict,
                         format!(
@@ -253,13 +286,13 @@ pub fn desired_with(
                 }
                 taken.push((ep, key.clone(), expired.is_some()));
                 numbers.insert(number, key.clone());
-                Ok(nat)
+                Ok((nat, hairpin))
             });
         match (verdict, expired) {
             (Ok(_), Some(at)) => {
                 out.expired.insert(key, Expired { number, at });
             }
-            (Ok(rule), None) => {
+            (Ok((rule, hairpin)), None) => {
                 out.rules.insert(
                     number,
                     Entry {
@@ -267,6 +300,7 @@ pub fn desired_with(
                         generation: r.metadata.generation,
                         rule,
                         group,
+                        hairpin,
                     },
                 );
             }
@@ -572,7 +606,11 @@ mod tests {
             &router(),
             rules,
             &ok,
-            (&BTreeMap::new(), &BTreeSet::new()),
+            Foreign {
+                rules: &BTreeMap::new(),
+                groups: &BTreeSet::new(),
+                hairpin: &BTreeMap::new(),
+            },
             &BTreeSet::new(),
             now,
         )

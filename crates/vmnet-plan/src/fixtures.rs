@@ -26,6 +26,7 @@ pub fn router() -> VyosRouterSpec {
         orphan_policy: None,
         backup: None,
         firewall: None,
+        hairpin: None,
         members: None,
     }
 }

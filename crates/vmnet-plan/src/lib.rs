@@ -4,6 +4,7 @@
 //! - [`backup`]: config backups: checksum, names, schedule, retention, diff;
 //! - [`dhcp`]: DHCP static mappings for VmNetworks with a MAC: placement, clashes, ops;
 //! - [`firewall`]: forward-filter accept rules for the forwarded traffic, and their order;
+//! - [`hairpin`]: NAT reflection: the two companion rules of a forward that has it;
 //! - [`render`]: one PortRule as a VyOS NAT rule (and the network-group its sources need);
 //! - [`tenant`]: may a PortRule forward to its internal address;
 //! - [`desired`]: what one router should hold, with refusals a person can act on;
@@ -19,6 +20,7 @@ pub mod conditions;
 pub mod desired;
 pub mod dhcp;
 pub mod firewall;
+pub mod hairpin;
 pub mod health;
 pub mod plan;
 pub mod render;

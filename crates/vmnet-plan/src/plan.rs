@@ -18,7 +18,8 @@ use vyos_client::nat::{
     ConfigOp, NatKind, NatRule, NetworkGroup, OpKind, diff, diff_network_groups, render_rule,
 };
 
-use crate::desired::{Desired, Key, desired_with};
+use crate::desired::{Desired, Foreign, Key, desired_with};
+use crate::hairpin::Hairpin;
 use crate::render::{MARKER, Refusal, group_name, owner_of, rule_hash};
 
 /// The annotation that pauses a VyosRouter (no writes to it), a VmNetwork or a PortRule
@@ -53,6 +54,11 @@ pub struct Observed {
     pub owned_groups: BTreeMap<u32, NetworkGroup>,
     /// The names of all other network-groups: never touched, never written over.
     pub foreign_groups: BTreeSet<String>,
+    /// The operator's hairpin companions (`spec.hairpin`), by the number of their rule.
+    pub owned_hairpin: BTreeMap<u32, Hairpin>,
+    /// Rules in the hairpin range that are not the operator's, by the number of the rule
+    /// whose hairpin they block, with what they are.
+    pub foreign_hairpin: BTreeMap<u32, String>,
 }
 
 /// Everything the plan depends on.
@@ -178,6 +184,8 @@ pub struct Plan {
     pub target: BTreeMap<u32, NatRule>,
     /// The operator's network-groups after the change, by rule number.
     pub target_groups: BTreeMap<u32, NetworkGroup>,
+    /// The hairpin companions after the change, by the number of their rule.
+    pub target_hairpin: BTreeMap<u32, Hairpin>,
     /// The ops, by rule number, in the order they are sent; a rule's group ops go with it.
     pub ops: BTreeMap<u32, Vec<ConfigOp>>,
     /// Per rule, ordered by number (refused rules without one last).
@@ -203,7 +211,11 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         inputs.spec,
         inputs.portrules,
         inputs.check,
-        (&observed.foreign, &observed.foreign_groups),
+        Foreign {
+            rules: &observed.foreign,
+            groups: &observed.foreign_groups,
+            hairpin: &observed.foreign_hairpin,
+        },
         &incumbents,
         inputs.now,
     );
@@ -226,6 +238,11 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         .map(|(n, e)| (*n, e.rule.clone()))
         .collect();
     let mut target_groups = want.groups();
+    let mut target_hairpin: BTreeMap<u32, Hairpin> = want
+        .rules
+        .iter()
+        .filter_map(|(n, e)| Some((*n, e.hairpin.clone()?)))
+        .collect();
     let mut held = BTreeSet::new();
     let mut orphaned = BTreeSet::new();
 
@@ -244,7 +261,13 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         )
         .collect();
     for n in paused_numbers {
-        hold(n, observed, &mut target, &mut target_groups);
+        hold(
+            n,
+            observed,
+            &mut target,
+            &mut target_groups,
+            &mut target_hairpin,
+        );
         held.insert(n);
     }
 
@@ -276,6 +299,13 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                     g.description = g.description.as_deref().map(orphaned_description);
                     target_groups.insert(*n, g);
                 }
+                if let Some(h) = observed.owned_hairpin.get(n) {
+                    let mut h = h.clone();
+                    for r in [&mut h.destination, &mut h.source].into_iter().flatten() {
+                        r.description = r.description.as_deref().map(orphaned_description);
+                    }
+                    target_hairpin.insert(*n, h);
+                }
                 orphaned.insert(*n);
             }
             // upsert-only keeps what nothing declares any more, and what is declared but
@@ -284,33 +314,55 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 && (declared.is_none()
                     || declared.is_some_and(|p| p.metadata.deletion_timestamp.is_none())) =>
             {
-                hold(*n, observed, &mut target, &mut target_groups);
+                hold(
+                    *n,
+                    observed,
+                    &mut target,
+                    &mut target_groups,
+                    &mut target_hairpin,
+                );
             }
             _ => {}
         }
     }
 
-    let drifted = drift(observed, &target, &target_groups, &by_key, &owner);
-    let ops = ops_by_rule(
+    let drifted = drift(
+        observed,
+        &target,
+        &target_groups,
+        &target_hairpin,
+        &by_key,
+        &owner,
+    );
+    let mut ops = ops_by_rule(
         (&observed.owned, &observed.owned_groups),
         (&target, &target_groups),
     );
+    // A rule's hairpin companions go in its request, after its own ops.
+    for (n, hairpin_ops) in crate::hairpin::ops(&observed.owned_hairpin, &target_hairpin) {
+        ops.entry(n).or_default().extend(hairpin_ops);
+    }
 
     let mut rules = Vec::new();
     let numbers: BTreeSet<u32> = observed
         .owned
         .keys()
         .chain(target.keys())
+        .chain(observed.owned_hairpin.keys())
         .copied()
         .collect();
     for n in numbers {
         let (before, after) = (observed.owned.get(&n), target.get(&n));
         let rule_ops = ops.get(&n).map_or(0, Vec::len);
-        let differs = before != after || observed.owned_groups.get(&n) != target_groups.get(&n);
+        let (hairpin_before, hairpin_after) =
+            (observed.owned_hairpin.get(&n), target_hairpin.get(&n));
+        let differs = before != after
+            || observed.owned_groups.get(&n) != target_groups.get(&n)
+            || hairpin_before != hairpin_after;
         let action = if held.contains(&n) {
             let declared = want.rules.get(&n);
-            let wanted = declared.map(|e| (&e.rule, e.group.as_ref()));
-            if wanted == before.map(|b| (b, observed.owned_groups.get(&n))) {
+            let wanted = declared.map(|e| (&e.rule, e.group.as_ref(), e.hairpin.as_ref()));
+            if wanted == before.map(|b| (b, observed.owned_groups.get(&n), hairpin_before)) {
                 continue;
             }
             Action::Held
@@ -322,10 +374,12 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             match (before, after) {
                 (None, Some(_)) => Action::Add,
                 (Some(_), None) => Action::Remove,
+                // Companions left without their rule (it was deleted by hand).
+                (None, None) if rule_ops > 0 => Action::Remove,
                 (Some(b), Some(a)) if differs => Action::Change {
                     leaves: leaves(
-                        (b, observed.owned_groups.get(&n)),
-                        (a, target_groups.get(&n)),
+                        (b, observed.owned_groups.get(&n), hairpin_before),
+                        (a, target_groups.get(&n), hairpin_after),
                     ),
                 },
                 _ => continue,
@@ -334,6 +388,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         let owner = after
             .and_then(&owner)
             .or_else(|| before.and_then(&owner))
+            .or_else(|| hairpin_before.and_then(|h| h.rules().find_map(&owner)))
             .or_else(|| want.rules.get(&n).map(|e| e.key.clone()))
             .map(|k| k.to_string());
         rules.push(RulePlan {
@@ -387,19 +442,25 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         desired: want,
         target,
         target_groups,
+        target_hairpin,
         ops,
         rules,
         drifted,
     }
 }
 
-/// Keeps rule `n` (and its group) exactly as observed.
+/// Keeps rule `n` (and its group and hairpin companions) exactly as observed.
 fn hold(
     n: u32,
     observed: &Observed,
     target: &mut BTreeMap<u32, NatRule>,
     target_groups: &mut BTreeMap<u32, NetworkGroup>,
+    target_hairpin: &mut BTreeMap<u32, Hairpin>,
 ) {
+    match observed.owned_hairpin.get(&n) {
+        Some(h) => target_hairpin.insert(n, h.clone()),
+        None => target_hairpin.remove(&n),
+    };
     match observed.owned.get(&n) {
         Some(r) => target.insert(n, r.clone()),
         None => target.remove(&n),
@@ -419,6 +480,7 @@ fn drift(
     observed: &Observed,
     target: &BTreeMap<u32, NatRule>,
     target_groups: &BTreeMap<u32, NetworkGroup>,
+    target_hairpin: &BTreeMap<u32, Hairpin>,
     by_key: &BTreeMap<Key, &Arc<PortRule>>,
     owner: &dyn Fn(&NatRule) -> Option<Key>,
 ) -> BTreeMap<u32, String> {
@@ -435,14 +497,18 @@ fn drift(
         };
         let now = observed.owned.get(n);
         let now_group = observed.owned_groups.get(n);
-        if now == Some(want) && now_group == target_groups.get(n) {
+        let now_hairpin = observed.owned_hairpin.get(n);
+        if now == Some(want)
+            && now_group == target_groups.get(n)
+            && now_hairpin == target_hairpin.get(n)
+        {
             continue;
         }
         match now {
             None if status.rule_number == Some(*n) => {
                 out.insert(*n, "deleted on the router".to_owned());
             }
-            Some(r) if rule_hash(r, now_group) != applied => {
+            Some(r) if rule_hash(r, now_group, now_hairpin) != applied => {
                 out.insert(*n, "changed on the router".to_owned());
             }
             _ => {}
@@ -482,8 +548,13 @@ pub fn ops_by_rule(
     by_rule
 }
 
-/// The leaves of a rule (and its group) as `path below the rule → values`.
-fn leaf_map(rule: &NatRule, group: Option<&NetworkGroup>) -> BTreeMap<String, Vec<String>> {
+/// The leaves of a rule (and its group and hairpin companions) as `path below the rule →
+/// values`; a companion's leaves read `hairpin <table> <path>`.
+fn leaf_map(
+    rule: &NatRule,
+    group: Option<&NetworkGroup>,
+    hairpin: Option<&Hairpin>,
+) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let base = rule.kind.rule_path(rule.number).len();
     for op in render_rule(rule) {
@@ -502,15 +573,29 @@ fn leaf_map(rule: &NatRule, group: Option<&NetworkGroup>) -> BTreeMap<String, Ve
             out.entry(path).or_default().extend(op.value);
         }
     }
+    for r in hairpin.into_iter().flat_map(Hairpin::rules) {
+        let base = r.kind.rule_path(r.number).len();
+        for op in render_rule(r) {
+            let path = format!(
+                "hairpin {} {}",
+                r.kind,
+                op.path[base.min(op.path.len())..].join(" ")
+            );
+            out.entry(path).or_default().extend(op.value);
+        }
+    }
     out
 }
 
 /// Which leaves differ between `old` and `new`, old → new.
 fn leaves(
-    (old, old_group): (&NatRule, Option<&NetworkGroup>),
-    (new, new_group): (&NatRule, Option<&NetworkGroup>),
+    (old, old_group, old_hairpin): (&NatRule, Option<&NetworkGroup>, Option<&Hairpin>),
+    (new, new_group, new_hairpin): (&NatRule, Option<&NetworkGroup>, Option<&Hairpin>),
 ) -> Vec<Leaf> {
-    let (a, b) = (leaf_map(old, old_group), leaf_map(new, new_group));
+    let (a, b) = (
+        leaf_map(old, old_group, old_hairpin),
+        leaf_map(new, new_group, new_hairpin),
+    );
     let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     let join = |v: Option<&Vec<String>>| v.map(|v| v.join(","));
     paths
@@ -568,7 +653,20 @@ impl Plan {
                 .map(|d| format!(" (drifted: {d})"))
                 .unwrap_or_default();
             let _ = match &r.action {
-                Action::Add => writeln!(out, "  + rule {number} {owner}{drift}"),
+                Action::Add => {
+                    let hairpin = r
+                        .number
+                        .and_then(|n| self.target_hairpin.get(&n))
+                        .and_then(|h| h.rules().next())
+                        .map(|h| {
+                            format!(
+                                ", with hairpin (nat destination and source rule {})",
+                                h.number
+                            )
+                        })
+                        .unwrap_or_default();
+                    writeln!(out, "  + rule {number} {owner}{hairpin}{drift}")
+                }
                 Action::Remove => writeln!(out, "  - rule {number} {owner}"),
                 Action::Orphan => writeln!(
                     out,

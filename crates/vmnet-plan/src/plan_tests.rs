@@ -31,7 +31,7 @@ fn pr(name: &str, number: u32, port: u16) -> PortRule {
 fn programmed(r: &mut PortRule) -> NatRule {
     let n = r.status.as_ref().unwrap().rule_number.unwrap();
     let rule = render(r, &router(), n).unwrap();
-    r.status.as_mut().unwrap().applied_hash = Some(rule_hash(&rule, None));
+    r.status.as_mut().unwrap().applied_hash = Some(rule_hash(&rule, None, None));
     rule
 }
 
@@ -339,4 +339,175 @@ fn an_expired_rule_is_removed_and_listed_as_expired() {
     });
     assert_eq!(action_of(&p, 100), Some(&Action::Add));
     assert!(p.drifted.is_empty());
+}
+
+mod hairpin {
+    use super::*;
+    use vmnet_api::{DeletionPolicy, HairpinSpec, RuleRange};
+
+    fn spec() -> VyosRouterSpec {
+        let mut s = router();
+        s.hairpin = Some(HairpinSpec {
+            inside_interface: "eth1".into(),
+            inside_network: "10.0.0.0/24".into(),
+            rule_range: RuleRange {
+                start: 2000,
+                end: 2099,
+            },
+            default: None,
+        });
+        s
+    }
+
+    fn with_hairpin(name: &str, number: u32, port: u16) -> PortRule {
+        let mut r = pr(name, number, port);
+        r.spec.hairpin = Some(true);
+        r
+    }
+
+    fn plan_with(rules: &[PortRule], observed: &Observed, paused: &BTreeSet<Key>) -> Plan {
+        let rules: Vec<Arc<PortRule>> = rules.iter().cloned().map(Arc::new).collect();
+        plan(&Inputs {
+            router: "edge",
+            spec: &spec(),
+            portrules: &rules,
+            check: &ok,
+            observed,
+            paused,
+            now: k8s_openapi::jiff::Timestamp::now(),
+        })
+    }
+
+    /// The router after `p` was applied to `observed`.
+    fn after(p: &Plan) -> Observed {
+        Observed {
+            owned: p.target.clone(),
+            owned_groups: p.target_groups.clone(),
+            owned_hairpin: p.target_hairpin.clone(),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn the_companions_ride_with_their_rule_and_converge() {
+        let r = with_hairpin("rdp", 100, 3389);
+        let p = plan_with(
+            std::slice::from_ref(&r),
+            &Observed::default(),
+            &BTreeSet::new(),
+        );
+        assert_eq!(p.ops.keys().copied().collect::<Vec<_>>(), vec![100]);
+        let tables: BTreeSet<&str> = p.ops[&100].iter().map(|o| o.path[1].as_str()).collect();
+        assert_eq!(tables, BTreeSet::from(["destination", "source"]));
+        assert!(matches!(action_of(&p, 100), Some(Action::Add)));
+        assert!(
+            p.to_text("edge").contains(
+                "+ rule 100 lab/rdp, with hairpin (nat destination and source rule 2000)"
+            ),
+            "{}",
+            p.to_text("edge")
+        );
+        // Applied, nothing is left to do.
+        let again = plan_with(std::slice::from_ref(&r), &after(&p), &BTreeSet::new());
+        assert!(again.is_empty(), "{:?}", again.ops);
+        // Dropping hairpin is a change of exactly the companions' leaves, two deletes.
+        let mut plain = r.clone();
+        plain.spec.hairpin = None;
+        let drop = plan_with(&[plain], &after(&p), &BTreeSet::new());
+        let lines: Vec<String> = drop.all_ops().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "delete nat destination rule 2000",
+                "delete nat source rule 2000"
+            ]
+        );
+        let Some(Action::Change { leaves }) = action_of(&drop, 100) else {
+            panic!("{:?}", drop.rules);
+        };
+        assert!(
+            leaves
+                .iter()
+                .all(|l| l.path.starts_with("hairpin ") && l.new.is_none()),
+            "{leaves:?}"
+        );
+        assert!(
+            leaves
+                .iter()
+                .any(|l| l.path == "hairpin source translation address"
+                    && l.old.as_deref() == Some("masquerade")),
+            "{leaves:?}"
+        );
+    }
+
+    #[test]
+    fn a_companion_edited_by_hand_is_drift_and_a_paused_rule_keeps_its_companions() {
+        let mut r = with_hairpin("rdp", 100, 3389);
+        let first = plan_with(
+            std::slice::from_ref(&r),
+            &Observed::default(),
+            &BTreeSet::new(),
+        );
+        let mut on_router = after(&first);
+        let e = &first.desired.rules[&100];
+        r.status.as_mut().unwrap().applied_hash =
+            Some(rule_hash(&e.rule, None, e.hairpin.as_ref()));
+        on_router.owned_hairpin.get_mut(&100).unwrap().source = None;
+        let p = plan_with(std::slice::from_ref(&r), &on_router, &BTreeSet::new());
+        assert_eq!(
+            p.drifted.get(&100).map(String::as_str),
+            Some("changed on the router")
+        );
+        assert_eq!(p.ops[&100].len(), 7, "{:?}", p.ops);
+        // Paused: held as it is, companions included.
+        let held = plan_with(
+            std::slice::from_ref(&r),
+            &on_router,
+            &BTreeSet::from([Key::of(&r)]),
+        );
+        assert!(held.is_empty(), "{:?}", held.ops);
+        assert!(matches!(action_of(&held, 100), Some(Action::Held)));
+    }
+
+    #[test]
+    fn a_foreign_rule_in_the_hairpin_range_refuses_the_hairpin_and_orphans_keep_theirs() {
+        let r = with_hairpin("rdp", 100, 3389);
+        let observed = Observed {
+            foreign_hairpin: BTreeMap::from([(100, "nat source rule 2000".to_owned())]),
+            ..Observed::default()
+        };
+        let p = plan_with(std::slice::from_ref(&r), &observed, &BTreeSet::new());
+        let why = &p.desired.refused[&Key::of(&r)];
+        assert_eq!(why.reason, crate::conditions::Reason::Conflict);
+        assert!(
+            why.message.contains("nat source rule 2000"),
+            "{}",
+            why.message
+        );
+        assert!(p.is_empty());
+
+        // Deleted with deletionPolicy Orphan: all three stay, without the marker.
+        let first = plan_with(
+            std::slice::from_ref(&r),
+            &Observed::default(),
+            &BTreeSet::new(),
+        );
+        let mut gone = r.clone();
+        gone.metadata.deletion_timestamp = gone.metadata.creation_timestamp.clone();
+        gone.spec.deletion_policy = Some(DeletionPolicy::Orphan);
+        let p = plan_with(&[gone], &after(&first), &BTreeSet::new());
+        assert!(matches!(action_of(&p, 100), Some(Action::Orphan)));
+        let descriptions: Vec<String> = p
+            .all_ops()
+            .filter(|o| o.path.last().is_some_and(|w| w == "description"))
+            .filter_map(|o| o.value.clone())
+            .collect();
+        assert_eq!(descriptions.len(), 3, "{:?}", p.ops);
+        assert!(
+            descriptions
+                .iter()
+                .all(|d| d == "orphaned-by-vmnet lab/rdp")
+        );
+        assert!(p.all_ops().all(|o| o.op == OpKind::Set));
+    }
 }

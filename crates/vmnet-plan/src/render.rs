@@ -177,14 +177,23 @@ pub fn render(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<N
 /// A short, stable fingerprint of a rendered rule and its group, if any (FNV-1a over
 /// their config ops), for `status.appliedHash`: it changes exactly when what is programmed
 /// changes.
-pub fn rule_hash(rule: &NatRule, group: Option<&NetworkGroup>) -> String {
+pub fn rule_hash(
+    rule: &NatRule,
+    group: Option<&NetworkGroup>,
+    hairpin: Option<&crate::hairpin::Hairpin>,
+) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let group_ops = group
         .map(|g| vyos_client::nat::render_network_group(&group_name(rule.number), g))
         .unwrap_or_default();
+    let hairpin_ops = hairpin
+        .into_iter()
+        .flat_map(crate::hairpin::Hairpin::rules)
+        .flat_map(vyos_client::nat::render_rule);
     for op in vyos_client::nat::render_rule(rule)
         .into_iter()
         .chain(group_ops)
+        .chain(hairpin_ops)
     {
         for part in op
             .path
@@ -315,7 +324,7 @@ mod tests {
             None,
             "no marker"
         );
-        assert_ne!(rule_hash(&nat, Some(&g)), rule_hash(&nat, None));
+        assert_ne!(rule_hash(&nat, Some(&g), None), rule_hash(&nat, None, None));
     }
 
     #[test]
@@ -336,7 +345,7 @@ mod tests {
         let mut s = base();
         s["internalPort"] = 23.into();
         let b = render(&rule(s), &router(), 100).unwrap();
-        assert_eq!(rule_hash(&a, None), rule_hash(&a.clone(), None));
-        assert_ne!(rule_hash(&a, None), rule_hash(&b, None));
+        assert_eq!(rule_hash(&a, None, None), rule_hash(&a.clone(), None, None));
+        assert_ne!(rule_hash(&a, None, None), rule_hash(&b, None, None));
     }
 }
