@@ -24,6 +24,7 @@ use crate::context::{Context, Settings, Stores, lock, rule_claims};
 use crate::controller::pools::{address_spec, port_spec, protocol};
 use crate::controller::{self, Error};
 use crate::metrics::Metrics;
+use crate::writer::wake;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -158,8 +159,10 @@ pub async fn operate(
             .modify(lean),
     )));
     {
-        // A VmNetwork's address decides which PortRules may forward to it.
+        // A VmNetwork's address decides which PortRules may forward to it (and its MAC the
+        // DHCP step): a change of what the writer reads wakes it (`writer::wake`).
         let ctx = ctx.clone();
+        let mut seen = wake::Seen::default();
         tasks.spawn(
             reflector::reflector(
                 vmnetworks_w,
@@ -170,15 +173,22 @@ pub async fn operate(
             .touched_objects()
             .for_each(move |ev| {
                 if let Ok(v) = ev {
-                    ctx.nudge(&v.spec.router);
+                    let fp = wake::vmnetwork_fingerprint(&v);
+                    let ns = v.metadata.namespace.as_deref().unwrap_or_default();
+                    let name = v.metadata.name.as_deref().unwrap_or_default();
+                    if seen.changed(ns, name, fp, || ctx.stores.vmnetworks.state().len()) {
+                        ctx.nudge(&v.spec.router);
+                    }
                 }
                 futures::future::ready(())
             }),
         );
     }
     {
-        // Every PortRule change wakes its router's writer.
+        // A PortRule change that the writer reads wakes its router's writer; status that only
+        // says how things stand does not (`writer::wake`).
         let ctx = ctx.clone();
+        let mut seen = wake::Seen::default();
         tasks.spawn(
             reflector::reflector(
                 portrules_w,
@@ -189,7 +199,12 @@ pub async fn operate(
             .touched_objects()
             .for_each(move |ev| {
                 if let Ok(r) = ev {
-                    ctx.nudge(&r.spec.router);
+                    let fp = wake::portrule_fingerprint(&r);
+                    let ns = r.metadata.namespace.as_deref().unwrap_or_default();
+                    let name = r.metadata.name.as_deref().unwrap_or_default();
+                    if seen.changed(ns, name, fp, || ctx.stores.portrules.state().len()) {
+                        ctx.nudge(&r.spec.router);
+                    }
                 }
                 futures::future::ready(())
             }),

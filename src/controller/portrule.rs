@@ -142,9 +142,10 @@ async fn apply(pr: &PortRule, ctx: &Context) -> Result<Action, Error> {
             Err(e) => return Err(e.into()),
         }
     }
-    // No nudge here: every change of a PortRule (this status patch included) reaches the
-    // writer through the PortRule watch, and nudging from here would turn each router
-    // status update into another pass.
+    // No nudge here: a change of what the writer reads (the spec, and the rule number this
+    // patch may set) reaches it through the PortRule watch (`writer::wake`); the conditions
+    // written here do not wake it, and nudging from here would turn each router status
+    // update into another pass.
     Ok(Action::requeue(Duration::from_secs(3600)))
 }
 

@@ -15,6 +15,7 @@ pub mod members;
 pub mod observe;
 pub mod probe;
 pub mod report;
+pub mod wake;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -133,18 +134,24 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
             () = timer => {}
         }
         // Coalesce what arrives close together into one pass: wait until nothing new came
-        // for one debounce period, but no longer than twenty periods in all, so a burst of
-        // hundreds of changes becomes a few commits and a steady trickle still gets through.
+        // for one debounce period after the last wake-up, but no longer than twenty periods
+        // in all, so a burst of hundreds of changes becomes a few commits and a steady
+        // trickle still gets through. The quiet period counts from the last wake-up itself
+        // (not in whole periods): one change wakes the writer a few times within tens of
+        // milliseconds (the VmNetwork, then its PortRule), and its pass starts one period
+        // after the last of them rather than two.
         let debounce = w.ctx.settings.debounce;
         let deadline = Instant::now() + debounce * 20;
+        let mut quiet_from = Instant::now();
         loop {
-            tokio::time::sleep(debounce).await;
-            let mut more = false;
-            while rx.try_recv().is_ok() {
-                more = true;
-            }
-            if !more || Instant::now() >= deadline {
-                break;
+            let until = (quiet_from + debounce).min(deadline);
+            match tokio::time::timeout_at(until.into(), rx.recv()).await {
+                Ok(Some(())) => {
+                    while rx.try_recv().is_ok() {}
+                    quiet_from = Instant::now();
+                }
+                Ok(None) => return,
+                Err(_) => break,
             }
         }
         let started = Instant::now();
