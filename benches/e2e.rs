@@ -1007,10 +1007,19 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
     let r0 = router_counts(&sim);
     let api0 = ApiCounts::read(&admin).await;
     for ns in &namespaces {
-        Api::<VmNetwork>::namespaced(admin.clone(), ns)
-            .delete_collection(&DeleteParams::default(), &ListParams::default())
-            .await
-            .unwrap();
+        // Thousands of objects with finalizers can outlast the request's deadline (the
+        // connection closes at 5,000); what was done stays done, so it is sent again.
+        let api = Api::<VmNetwork>::namespaced(admin.clone(), ns);
+        for attempt in 1.. {
+            match api
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 10 => eprintln!("  deletecollection in {ns}: {e}; again"),
+                Err(e) => panic!("deletecollection in {ns}: {e}"),
+            }
+        }
     }
     let gone = wait_for("every VmNetwork and PortRule gone", limit, || {
         let (r, _, v, _) = watched.counts(&prefix);

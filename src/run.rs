@@ -108,11 +108,19 @@ pub async fn operate(
     let (routers, routers_w) = reflector::store();
     let (ippools, ippools_w) = reflector::store();
     let (portpools, portpools_w) = reflector::store();
-    let (vmnetworks, vmnetworks_w) = reflector::store();
-    // Shared: the VmNetwork controller is woken by a PortRule change only after this
-    // cache holds it, so a reconcile never reads its children older than its trigger.
+    // The VmNetwork and PortRule caches are shared with their controllers (one watch and
+    // one trimmed copy of each object, not two, the controllers' own full copies with
+    // managedFields), and the VmNetwork controller is woken by a PortRule change only after
+    // this cache holds it, so a reconcile never reads its children older than its trigger.
+    let (vmnetworks, vmnetworks_w) = reflector::store_shared(1024);
+    let vmnetwork_changes = vmnetworks_w
+        .subscribe()
+        .context("subscribing to the VmNetwork cache")?;
     let (portrules, portrules_w) = reflector::store_shared(1024);
     let portrule_changes = portrules_w
+        .subscribe()
+        .context("subscribing to the PortRule cache")?;
+    let portrule_triggers = portrules_w
         .subscribe()
         .context("subscribing to the PortRule cache")?;
     let stores = Stores {
@@ -275,7 +283,7 @@ pub async fn operate(
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
-    let pr_ctl = Controller::new(pr_api.clone(), cfg())
+    let pr_ctl = Controller::for_shared_stream(portrule_triggers, portrules.clone())
         .with_config(ctl_cfg.clone())
         .watches(Api::<VyosRouter>::all(client.clone()), cluster_cfg(), {
             let store = portrules.clone();
@@ -300,7 +308,7 @@ pub async fn operate(
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
-    let vmn_ctl = Controller::new(vmn_api, cfg())
+    let vmn_ctl = Controller::for_shared_stream(vmnetwork_changes, vmnetworks.clone())
         .with_config(ctl_cfg.clone())
         .owns_shared_stream(portrule_changes)
         // A pool's change wakes only the VmNetworks it can affect (not every VmNetwork).

@@ -200,7 +200,7 @@ pub fn desired_with(
             .then_with(|| ka.cmp(&kb))
     });
     // Endpoints and numbers held, by rules to program and by expired ones alike.
-    let mut taken: Vec<(Endpoint, Key, bool)> = Vec::new();
+    let mut taken = Taken::default();
     let mut numbers: BTreeMap<u32, Key> = BTreeMap::new();
     for r in candidates {
         let key = Key::of(r);
@@ -267,7 +267,7 @@ pub fn desired_with(
                     ));
                 }
                 let ep = Endpoint::of(r, router);
-                if let Some((_, holder, gone)) = taken.iter().find(|(e, _, _)| e.overlaps(&ep)) {
+                if let Some((_, holder, gone)) = taken.find(&ep) {
                     let how = if *gone {
                         format!(
                             "is held by PortRule {holder}, whose forward has expired (it keeps \
@@ -284,7 +284,7 @@ pub fn desired_with(
                         ),
                     ));
                 }
-                taken.push((ep, key.clone(), expired.is_some()));
+                taken.insert(ep, key.clone(), expired.is_some());
                 numbers.insert(number, key.clone());
                 Ok((nat, hairpin))
             });
@@ -319,6 +319,58 @@ impl Desired {
             .iter()
             .filter_map(|(n, e)| Some((*n, e.group.clone()?)))
             .collect()
+    }
+}
+
+/// The endpoints held so far, indexed so that finding one that overlaps a new endpoint
+/// costs O(log n + the few it may overlap) rather than a scan of all (10,000 rules made
+/// the scan the whole cost of a pass: 50 million comparisons, about 1.6 s).
+///
+/// By destination address (`None`, any address, is a bucket of its own that every query
+/// also looks in), then by first port; a query for ports `f..=l` looks at the entries that
+/// start in `f - widest..=l`, where `widest` is the largest span held in that bucket.
+#[derive(Default)]
+struct Taken {
+    by_address: BTreeMap<Option<String>, Bucket>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    by_first: BTreeMap<u16, Vec<(Endpoint, Key, bool)>>,
+    widest: u16,
+}
+
+impl Bucket {
+    fn find<'a>(&'a self, ep: &Endpoint) -> Option<&'a (Endpoint, Key, bool)> {
+        let from = ep.first.saturating_sub(self.widest);
+        self.by_first
+            .range(from..=ep.last)
+            .flat_map(|(_, v)| v)
+            .find(|(e, _, _)| e.overlaps(ep))
+    }
+}
+
+impl Taken {
+    fn insert(&mut self, ep: Endpoint, key: Key, expired: bool) {
+        let b = self.by_address.entry(ep.address.clone()).or_default();
+        b.widest = b.widest.max(ep.last - ep.first);
+        b.by_first
+            .entry(ep.first)
+            .or_default()
+            .push((ep, key, expired));
+    }
+
+    /// A held endpoint that shares a packet with `ep`, if any.
+    fn find(&self, ep: &Endpoint) -> Option<&(Endpoint, Key, bool)> {
+        let in_bucket = |b| Bucket::find(b, ep);
+        match &ep.address {
+            // Any address: every bucket.
+            None => self.by_address.values().find_map(in_bucket),
+            Some(_) => [&ep.address, &None]
+                .into_iter()
+                .filter_map(|a| self.by_address.get(a))
+                .find_map(in_bucket),
+        }
     }
 }
 
