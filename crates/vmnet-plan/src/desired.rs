@@ -189,15 +189,16 @@ pub fn desired_with(
         .iter()
         .filter(|r| r.spec.router == router_name && r.metadata.deletion_timestamp.is_none())
         .collect();
-    candidates.sort_by(|a, b| {
-        let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let (ka, kb) = (Key::of(a), Key::of(b));
-        let holds = |r: &PortRule, k: &Key| incumbents.contains(k) || held_when_expired(r);
-        (!holds(a, &ka))
-            .cmp(&!holds(b, &kb))
-            .then(ta.cmp(&tb))
-            .then_with(|| ka.cmp(&kb))
+    // Incumbents first, then by age, then by key; the keys are computed once per rule, not
+    // once per comparison (at 10,000 rules the comparisons' allocations were most of a pass).
+    candidates.sort_by_cached_key(|r| {
+        let key = Key::of(r);
+        let holds = incumbents.contains(&key) || held_when_expired(r);
+        (
+            !holds,
+            r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            key,
+        )
     });
     // Endpoints and numbers held, by rules to program and by expired ones alike.
     let mut taken = Taken::default();
