@@ -208,16 +208,12 @@ pub fn render(
 
     for r in [&dnat, &snat] {
         if let Err(errors) = validate(r) {
-            let text = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
             return Err(Refusal::new(
                 Reason::InvalidRule,
                 format!(
-                    "VyOS would reject its hairpin rule (nat {} rule {h}): {text}",
-                    r.kind
+                    "VyOS would reject its hairpin rule (nat {} rule {h}): {}",
+                    r.kind,
+                    crate::render::errors_text(&errors)
                 ),
             ));
         }

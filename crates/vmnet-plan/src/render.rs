@@ -161,17 +161,21 @@ pub fn render(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<N
         (None, _, _) => None,
     };
     if let Err(errors) = validate(&nat) {
-        let text = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
         return Err(Refusal::new(
             crate::conditions::Reason::InvalidRule,
-            format!("VyOS would reject this rule: {text}"),
+            format!("VyOS would reject this rule: {}", errors_text(&errors)),
         ));
     }
     Ok(nat)
+}
+
+/// VyOS's verdicts on a rule as one line: `field: message; field: message`.
+pub fn errors_text(errors: &[vyos_client::nat::RuleError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A short, stable fingerprint of a rendered rule and its group, if any (FNV-1a over
