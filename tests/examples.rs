@@ -87,16 +87,7 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
         assert!(kinds.contains(&k), "examples/ lacks a {k}");
     }
 
-    for d in [&dir, &extras_dir()] {
-        kubectl(&[
-            "apply",
-            "--server-side",
-            "--field-manager=examples",
-            "-f",
-            d,
-        ])
-        .unwrap();
-    }
+    apply_examples(&dir);
     let mut first = BTreeMap::new();
     for (kind, ns, name) in declared.keys() {
         first.insert(
@@ -116,16 +107,7 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
         );
     }
 
-    for d in [&dir, &extras_dir()] {
-        kubectl(&[
-            "apply",
-            "--server-side",
-            "--field-manager=examples",
-            "-f",
-            d,
-        ])
-        .unwrap();
-    }
+    apply_examples(&dir);
     for ((kind, ns, name), before) in &first {
         let after = get(kind, ns, name);
         let what = format!("{kind} {ns}/{name}");
@@ -227,4 +209,18 @@ async fn examples_apply_verbatim_idempotently_and_show_in_kubectl_get_vmnet() {
         &dir,
     ])
     .unwrap();
+}
+
+/// `kubectl apply --server-side` of the examples in `dir` and then of examples/extras/.
+fn apply_examples(dir: &str) {
+    for d in [dir, &extras_dir()] {
+        kubectl(&[
+            "apply",
+            "--server-side",
+            "--field-manager=examples",
+            "-f",
+            d,
+        ])
+        .unwrap();
+    }
 }

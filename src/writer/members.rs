@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmnet_api::{Member, MemberStatus, PortRule, VyosRouter};
-use vmnet_plan::plan::{Inputs, is_paused, plan};
+use vmnet_plan::plan::is_paused;
 use vyos_client::VyosError;
 
-use super::observe::{self, Access, Connection};
-use super::{PassError, Writer, describe, paused_rules};
+use super::observe::{Access, Connection};
+use super::{PassError, Writer, describe};
 
 /// How the first member's pass ended, as the members after it see it.
 #[derive(Debug, Clone)]
@@ -185,20 +185,9 @@ impl Writer {
             };
             let client = conn.client(&self.ctx.client, access, &view).await?;
             let version = conn.version(&client).await?;
-            let observed = observe::observe(&client, &view.spec, true)
-                .await
-                .map_err(PassError::Vyos)?;
-            let ctx = self.ctx.clone();
-            let paused = paused_rules(&self.ctx, portrules);
-            let plan = plan(&Inputs {
-                router: &self.name,
-                spec: &view.spec,
-                portrules,
-                check: &|r| ctx.tenant_check(r),
-                observed: &observed,
-                paused: &paused,
-                now: k8s_openapi::jiff::Timestamp::now(),
-            });
+            let (observed, plan) = self
+                .observe_and_plan(&client, &view.spec, portrules, true)
+                .await?;
             if is_paused(router.metadata.annotations.as_ref()) {
                 return Ok(Synced {
                     owned: observed.owned.len(),

@@ -267,21 +267,9 @@ impl Writer {
             || portrules
                 .iter()
                 .any(|r| r.spec.router == self.name && uses_group(r));
-        let observed = observe::observe(&client, &router.spec, groups)
-            .await
-            .map_err(PassError::Vyos)?;
-
-        let ctx = self.ctx.clone();
-        let paused = paused_rules(&self.ctx, portrules);
-        let plan = plan(&Inputs {
-            router: &self.name,
-            spec: &router.spec,
-            portrules,
-            check: &|r| ctx.tenant_check(r),
-            observed: &observed,
-            paused: &paused,
-            now: k8s_openapi::jiff::Timestamp::now(),
-        });
+        let (observed, plan) = self
+            .observe_and_plan(&client, &router.spec, portrules, groups)
+            .await?;
         let requested = router
             .metadata
             .annotations
@@ -341,18 +329,9 @@ impl Writer {
                 // The request may have committed: read the router again before anything
                 // is reported or sent, and say what is still to do.
                 self.unconfirmed = true;
-                let now = observe::observe(&client, &router.spec, groups)
-                    .await
-                    .map_err(PassError::Vyos)?;
-                let again = vmnet_plan::plan::plan(&Inputs {
-                    router: &self.name,
-                    spec: &router.spec,
-                    portrules,
-                    check: &|r| ctx.tenant_check(r),
-                    observed: &now,
-                    paused: &paused,
-                    now: k8s_openapi::jiff::Timestamp::now(),
-                });
+                let (_, again) = self
+                    .observe_and_plan(&client, &router.spec, portrules, groups)
+                    .await?;
                 return Err(PassError::Unconfirmed(format!(
                     "a configure request got no answer within {} s, so it may have committed; \
                      read again: {} of {} ops still to send; the next pass waits for the \
@@ -394,6 +373,31 @@ impl Writer {
             .await
             .or_else(|e| self.side_step("DHCP", e))?;
         Ok(())
+    }
+
+    /// The observe and plan steps against the router (or HA member) behind `client`, with
+    /// `spec` as its view of the VyosRouter; `groups`: read the network-groups too.
+    async fn observe_and_plan(
+        &self,
+        client: &vyos_client::VyosClient,
+        spec: &vmnet_api::VyosRouterSpec,
+        portrules: &[Arc<PortRule>],
+        groups: bool,
+    ) -> Result<(vmnet_plan::plan::Observed, Plan), PassError> {
+        let observed = observe::observe(client, spec, groups)
+            .await
+            .map_err(PassError::Vyos)?;
+        let paused = paused_rules(&self.ctx, portrules);
+        let plan = plan(&Inputs {
+            router: &self.name,
+            spec,
+            portrules,
+            check: &|r| self.ctx.tenant_check(r),
+            observed: &observed,
+            paused: &paused,
+            now: k8s_openapi::jiff::Timestamp::now(),
+        });
+        Ok((observed, plan))
     }
 
     /// How a failed DHCP or firewall step ends the pass: a router that does not answer
