@@ -260,13 +260,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Context {
     /// A context for `client`.
     pub fn new(client: Client, settings: Settings, stores: Stores, metrics: Arc<Metrics>) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: vmnet_api::FIELD_MANAGER.to_owned(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        );
+        let recorder = Recorder::new(client.clone(), reporter());
         Self {
             client,
             settings,
@@ -377,9 +371,29 @@ impl Context {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &obj).await {
+        // Warnings repeat (a failure seen at every pass) and the shared recorder counts them
+        // into a series, keeping each Event it published for six minutes to do so. The
+        // Normal ones say what changed, once per change: they go through a recorder of their
+        // own, with nothing kept (at 10,000 rules the shared cache held 30 MB of them, and
+        // went through them all at every publish).
+        let once;
+        let recorder = if warning {
+            &self.recorder
+        } else {
+            once = Recorder::new(self.client.clone(), reporter());
+            &once
+        };
+        if let Err(e) = recorder.publish(&ev, &obj).await {
             tracing::debug!(error = %e, "could not publish an Event");
         }
+    }
+}
+
+/// Who publishes the operator's Events.
+fn reporter() -> Reporter {
+    Reporter {
+        controller: vmnet_api::FIELD_MANAGER.to_owned(),
+        instance: std::env::var("POD_NAME").ok(),
     }
 }
 

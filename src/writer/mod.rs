@@ -106,6 +106,8 @@ struct Writer {
     backed_up_ms: Option<i64>,
     /// The other members of an HA router.
     members: members::Members,
+    /// The rules rendered at the last pass, for the next.
+    renders: vmnet_plan::render::Renders,
     /// Whether the router held owned DHCP mappings at the last look (`None` before the
     /// first): if not, and no VmNetwork has a MAC, `service dhcp-server` is not read.
     had_mappings: Option<bool>,
@@ -117,6 +119,7 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         backed_up_ms: None,
         members: members::Members::default(),
         had_mappings: None,
+        renders: vmnet_plan::render::Renders::default(),
         ctx,
         name,
         conn: Connection::default(),
@@ -129,33 +132,28 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
     let mut next = Instant::now();
     loop {
         let timer = tokio::time::sleep_until(next.into());
-        tokio::select! {
-            msg = rx.recv() => if msg.is_none() { return },
-            () = timer => {}
-        }
-        // Coalesce what arrives close together into one pass: wait until nothing new came
-        // for one debounce period after the last wake-up, but no longer than twenty periods
-        // in all, so a burst of hundreds of changes becomes a few commits and a steady
-        // trickle still gets through. The quiet period counts from the last wake-up itself
-        // (not in whole periods): one change wakes the writer a few times within tens of
-        // milliseconds (the VmNetwork, then its PortRule), and its pass starts one period
-        // after the last of them rather than two.
-        let debounce = w.ctx.settings.debounce;
-        let deadline = Instant::now() + debounce * 20;
-        let mut quiet_from = Instant::now();
-        loop {
-            let until = (quiet_from + debounce).min(deadline);
-            match tokio::time::timeout_at(until.into(), rx.recv()).await {
-                Ok(Some(())) => {
-                    while rx.try_recv().is_ok() {}
-                    quiet_from = Instant::now();
-                }
-                Ok(None) => return,
-                Err(_) => break,
+        let woken = tokio::select! {
+            msg = rx.recv() => {
+                if msg.is_none() { return }
+                true
             }
-        }
+            () = timer => false,
+        };
+        // Coalesce what arrives close together into one pass (see `quiet`), and read the
+        // router meanwhile: the read does not depend on what the wake-ups bring, and at
+        // 10,000 rules it takes about as long as the quiet period itself.
         let started = Instant::now();
-        let ok = w.pass().await;
+        let ahead = if woken {
+            let debounce = w.ctx.settings.debounce;
+            let (ahead, open) = tokio::join!(w.read_ahead(), quiet(&mut rx, debounce));
+            if !open {
+                return;
+            }
+            ahead
+        } else {
+            None
+        };
+        let ok = w.pass(ahead).await;
         let interval = w.drift_interval();
         next = if ok {
             w.failures = 0;
@@ -174,6 +172,28 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         // again after that pass.)
         if let Some(wait) = until_next_expiry(&w.name, &scoped_portrules(&w.ctx)) {
             next = next.min(Instant::now() + wait);
+        }
+    }
+}
+
+/// Waits until nothing new came for one `debounce` period after the last wake-up, but no
+/// longer than twenty periods in all, so a burst of hundreds of changes becomes a few
+/// commits and a steady trickle still gets through. The quiet period counts from the last
+/// wake-up itself (not in whole periods): one change wakes the writer a few times within
+/// tens of milliseconds (the VmNetwork, then its PortRule), and its pass starts one period
+/// after the last of them rather than two. `false`: the writer is to stop.
+async fn quiet(rx: &mut mpsc::UnboundedReceiver<()>, debounce: Duration) -> bool {
+    let deadline = Instant::now() + debounce * 20;
+    let mut quiet_from = Instant::now();
+    loop {
+        let until = (quiet_from + debounce).min(deadline);
+        match tokio::time::timeout_at(until.into(), rx.recv()).await {
+            Ok(Some(())) => {
+                while rx.try_recv().is_ok() {}
+                quiet_from = Instant::now();
+            }
+            Ok(None) => return false,
+            Err(_) => return true,
         }
     }
 }
@@ -215,14 +235,15 @@ impl Writer {
         }
     }
 
-    /// One pass; errors are recorded on the router and its PortRules.
-    async fn pass(&mut self) -> bool {
+    /// One pass; errors are recorded on the router and its PortRules. `ahead`: the router
+    /// as read while the writer waited for the wake-ups to settle.
+    async fn pass(&mut self, ahead: Option<Ahead>) -> bool {
         let Some(router) = self.router() else {
             return false;
         };
         let portrules = scoped_portrules(&self.ctx);
         let timer = Instant::now();
-        let outcome = self.sync(&router, &portrules).await;
+        let outcome = self.sync(&router, &portrules, ahead).await;
         // The other members of an HA router follow the first, one after the other.
         let first = members::First::of(&outcome);
         let members_ok = self.sync_members(&router, &portrules, first).await;
@@ -248,12 +269,12 @@ impl Writer {
         }
     }
 
-    /// observe → plan → apply → report.
-    async fn sync(
+    /// The client, the router's version, and whether the network-groups are to be read.
+    async fn connect(
         &mut self,
         router: &VyosRouter,
         portrules: &[Arc<PortRule>],
-    ) -> Result<(), PassError> {
+    ) -> Result<(vyos_client::VyosClient, String, bool), PassError> {
         let secret_version = self.ctx.secret_version(router);
         let access = Access {
             namespaces: self.ctx.settings.credentials_namespaces.as_deref(),
@@ -263,13 +284,60 @@ impl Writer {
         };
         let client = self.conn.client(&self.ctx.client, access, router).await?;
         let version = self.conn.version(&client).await?;
-        let groups = self.had_groups != Some(false)
-            || portrules
-                .iter()
-                .any(|r| r.spec.router == self.name && uses_group(r));
-        let (observed, plan) = self
-            .observe_and_plan(&client, &router.spec, portrules, groups)
-            .await?;
+        let groups = self.connect_needs_groups(portrules);
+        Ok((client, version, groups))
+    }
+
+    /// The observe step, run while the writer waits for wake-ups to settle.
+    async fn read_ahead(&mut self) -> Option<Ahead> {
+        let router = self.router()?;
+        let portrules = scoped_portrules(&self.ctx);
+        let read = async {
+            let (client, version, groups) = self.connect(&router, &portrules).await?;
+            let observed = observe::observe(&client, &router.spec, groups)
+                .await
+                .map_err(PassError::Vyos)?;
+            Ok((client, version, groups, observed))
+        };
+        Some(Ahead {
+            read: read.await,
+            at: Instant::now(),
+            router_version: router.metadata.resource_version.clone(),
+        })
+    }
+
+    /// observe → plan → apply → report.
+    async fn sync(
+        &mut self,
+        router: &VyosRouter,
+        portrules: &[Arc<PortRule>],
+        ahead: Option<Ahead>,
+    ) -> Result<(), PassError> {
+        let t0 = Instant::now();
+        // What was read ahead stands in for the observe step while it is recent (within
+        // one debounce period: a quiet period that a burst drew out reads again) and of the
+        // same router spec, and it read everything this pass needs.
+        let fresh = ahead.filter(|a| {
+            a.at.elapsed() <= self.ctx.settings.debounce
+                && a.router_version == router.metadata.resource_version
+        });
+        let (client, version, groups, observed) = match fresh {
+            Some(Ahead { read: Err(e), .. }) => return Err(e),
+            Some(Ahead {
+                read: Ok((client, version, had, observed)),
+                ..
+            }) if had || !self.connect_needs_groups(portrules) => (client, version, had, observed),
+            _ => {
+                let (client, version, groups) = self.connect(router, portrules).await?;
+                let observed = observe::observe(&client, &router.spec, groups)
+                    .await
+                    .map_err(PassError::Vyos)?;
+                (client, version, groups, observed)
+            }
+        };
+        let read = t0.elapsed();
+        let plan = self.plan_for(&router.spec, portrules, &observed);
+        let planned = t0.elapsed();
         let requested = router
             .metadata
             .annotations
@@ -344,6 +412,7 @@ impl Writer {
             other => other?,
         };
         self.had_groups = Some(!applied.after_groups.is_empty());
+        let sent = started.elapsed();
         // Removed ones after it.
         if let Some(fw) = &fw {
             if !fw.after_nat.is_empty() && fw_refused.is_none() {
@@ -368,11 +437,28 @@ impl Writer {
                 },
             )
             .await;
+        tracing::debug!(
+            router = %self.name,
+            ops = plan.op_count(),
+            read_ms = read.as_millis() as u64,
+            plan_ms = (planned - read).as_millis() as u64,
+            apply_ms = sent.as_millis() as u64,
+            report_ms = (started.elapsed() - sent).as_millis() as u64,
+            "pass"
+        );
         // DHCP static mappings, in requests of their own (never mixed with nat).
         self.sync_dhcp(&client, router, &version)
             .await
             .or_else(|e| self.side_step("DHCP", e))?;
         Ok(())
+    }
+
+    /// Whether a pass must read the network-groups: the last found some, or a rule uses one.
+    fn connect_needs_groups(&self, portrules: &[Arc<PortRule>]) -> bool {
+        self.had_groups != Some(false)
+            || portrules
+                .iter()
+                .any(|r| r.spec.router == self.name && uses_group(r))
     }
 
     /// The observe and plan steps against the router (or HA member) behind `client`, with
@@ -387,17 +473,28 @@ impl Writer {
         let observed = observe::observe(client, spec, groups)
             .await
             .map_err(PassError::Vyos)?;
+        let plan = self.plan_for(spec, portrules, &observed);
+        Ok((observed, plan))
+    }
+
+    /// The plan step for a router (or HA member) with `spec` that holds `observed`.
+    fn plan_for(
+        &self,
+        spec: &vmnet_api::VyosRouterSpec,
+        portrules: &[Arc<PortRule>],
+        observed: &vmnet_plan::plan::Observed,
+    ) -> Plan {
         let paused = paused_rules(&self.ctx, portrules);
-        let plan = plan(&Inputs {
+        plan(&Inputs {
             router: &self.name,
             spec,
             portrules,
             check: &|r| self.ctx.tenant_check(r),
-            observed: &observed,
+            observed,
             paused: &paused,
             now: k8s_openapi::jiff::Timestamp::now(),
-        });
-        Ok((observed, plan))
+            renders: Some(&self.renders),
+        })
     }
 
     /// How a failed DHCP or firewall step ends the pass: a router that does not answer
@@ -610,6 +707,25 @@ pub fn paused_rules(ctx: &Context, portrules: &[Arc<PortRule>]) -> BTreeSet<Key>
         })
         .map(|p| Key::of(p))
         .collect()
+}
+
+/// The router as read while the writer waited for wake-ups to settle.
+struct Ahead {
+    /// The client, the router's version, whether the network-groups were read, and what
+    /// the router holds; or why it could not be read.
+    read: Result<
+        (
+            vyos_client::VyosClient,
+            String,
+            bool,
+            vmnet_plan::plan::Observed,
+        ),
+        PassError,
+    >,
+    /// When the read ended.
+    at: Instant,
+    /// The VyosRouter's resourceVersion it was read for.
+    router_version: Option<String>,
 }
 
 /// Why a pass failed.

@@ -24,14 +24,17 @@ pub struct Read {
     pub foreign: BTreeMap<u32, NatRule>,
 }
 
-/// Sorts destination-NAT rules by ownership in `range`.
-pub fn split(rules: &BTreeMap<u32, NatRule>, range: &RuleRange) -> Read {
+/// Sorts destination-NAT rules by ownership in `range` (those outside it are dropped).
+pub fn split(rules: BTreeMap<u32, NatRule>, range: &RuleRange) -> Read {
     let mut out = Read::default();
-    for (n, r) in rules.range(range.start..=range.end) {
-        if is_owned(r, range) {
-            out.owned.insert(*n, r.clone());
+    for (n, r) in rules {
+        if !range.contains(n) {
+            continue;
+        }
+        if is_owned(&r, range) {
+            out.owned.insert(n, r);
         } else {
-            out.foreign.insert(*n, r.clone());
+            out.foreign.insert(n, r);
         }
     }
     out
@@ -39,7 +42,7 @@ pub fn split(rules: &BTreeMap<u32, NatRule>, range: &RuleRange) -> Read {
 
 /// Reads the router's destination-NAT rules (one request).
 pub async fn read(client: &VyosClient, range: &RuleRange) -> Result<Read, VyosError> {
-    Ok(split(&client.nat_rules(NatKind::Destination).await?, range))
+    Ok(split(client.nat_rules(NatKind::Destination).await?, range))
 }
 
 /// Reads the rules (one request), when `groups` is set the network-groups (a second), and
@@ -52,18 +55,16 @@ pub async fn observe(
 ) -> Result<Observed, VyosError> {
     let range = &spec.rule_range;
     let destination = client.nat_rules(NatKind::Destination).await?;
-    let Read { owned, foreign } = split(&destination, range);
-    let mut out = Observed {
-        owned,
-        foreign,
-        ..Observed::default()
-    };
+    let mut out = Observed::default();
     if spec.hairpin.is_some() {
         let source = client.nat_rules(NatKind::Source).await?;
         let found = vmnet_plan::hairpin::classify(spec, &destination, &source);
         out.owned_hairpin = found.owned;
         out.foreign_hairpin = found.foreign;
     }
+    let Read { owned, foreign } = split(destination, range);
+    out.owned = owned;
+    out.foreign = foreign;
     if groups {
         for (name, g) in client.network_groups().await? {
             match owned_group(&name, &g, range) {

@@ -63,7 +63,12 @@ impl Reporter<'_> {
         let plan = out.plan;
         let paused = out.applied.is_none();
         let failed = out.applied.map(|a| a.failed.clone()).unwrap_or_default();
-        if let Some(applied) = out.applied {
+        // The Events and the statuses go side by side: at thousands of changed rules the
+        // Events one after the other held the next pass back for minutes.
+        let events = async {
+            let Some(applied) = out.applied else {
+                return;
+            };
             self.audit(plan, applied, out.took).await;
             let repaired: Vec<(u32, &String)> = plan
                 .drifted
@@ -75,9 +80,11 @@ impl Reporter<'_> {
                 self.ctx.metrics.drift_repaired(self.router);
                 self.drift_repaired(n, what, plan).await;
             }
-        }
-        self.portrule_statuses(portrules, plan, &failed, paused)
-            .await;
+        };
+        futures::join!(
+            events,
+            self.portrule_statuses(portrules, plan, &failed, paused)
+        );
         if let Some(applied) = out.applied {
             self.release_finalizers(portrules, &applied.after).await;
         }
@@ -115,6 +122,7 @@ impl Reporter<'_> {
             duration_ms = took.as_millis() as u64,
             "router changed"
         );
+        let mut events = Vec::new();
         for r in &plan.rules {
             let (Some(n), Some(owner)) = (r.number, r.owner.as_deref()) else {
                 continue;
@@ -144,16 +152,15 @@ impl Reporter<'_> {
                 }
                 _ => continue,
             };
-            self.ctx
-                .event(
-                    pr.object_ref(&()),
-                    false,
-                    reason,
-                    "Program",
-                    format!("rule {n} {what} on router {} ({} ops)", self.router, r.ops),
-                )
-                .await;
+            let note = format!("rule {n} {what} on router {} ({} ops)", self.router, r.ops);
+            events.push((pr.object_ref(&()), reason, note));
         }
+        // Eight at a time, as the statuses are written.
+        futures::stream::iter(events)
+            .for_each_concurrent(8, |(obj, reason, note)| {
+                self.ctx.event(obj, false, reason, "Program", note)
+            })
+            .await;
     }
 
     async fn drift_repaired(&self, number: u32, what: &str, plan: &Plan) {
@@ -268,7 +275,7 @@ impl Reporter<'_> {
                         Some(Some(rule_hash(
                             &entry.rule,
                             entry.group.as_ref(),
-                            entry.hairpin.as_ref(),
+                            entry.hairpin.as_deref(),
                         ))),
                     ),
                 }

@@ -10,7 +10,7 @@ use vmnet_api::{PortRule, RuleProtocol, VyosRouterSpec};
 use vyos_client::nat::{NatRule, NetworkGroup};
 
 use crate::hairpin::Hairpin;
-use crate::render::{Refusal, group_name, render, source_group};
+use crate::render::{Refusal, Renders, group_name, render, source_group};
 
 /// A namespaced object's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,8 +48,9 @@ pub struct Entry {
     pub rule: NatRule,
     /// The network-group its several source ranges need (named by `group_name`).
     pub group: Option<NetworkGroup>,
-    /// Its NAT reflection companions, when it has hairpin.
-    pub hairpin: Option<Hairpin>,
+    /// Its NAT reflection companions, when it has hairpin (boxed: two rules, and most
+    /// entries have none).
+    pub hairpin: Option<Box<Hairpin>>,
 }
 
 /// A PortRule whose `spec.expiresAt` has passed: not programmed, but it keeps its rule
@@ -155,6 +156,7 @@ pub fn desired(
         },
         &BTreeSet::new(),
         Timestamp::now(),
+        None,
     )
 }
 
@@ -174,7 +176,8 @@ pub struct Foreign<'a> {
 /// what they hold against newcomers, whatever their ages: a new PortRule never takes the
 /// endpoint of one that is programmed (creation times have a resolution of one second), nor
 /// that of one that expired while it held it. A rule whose `spec.expiresAt` is not after
-/// `now` has expired.
+/// `now` has expired. `renders`: renderings kept from earlier passes (see [`Renders`]).
+#[allow(clippy::too_many_arguments)]
 pub fn desired_with(
     router_name: &str,
     router: &VyosRouterSpec,
@@ -183,28 +186,35 @@ pub fn desired_with(
     foreign: Foreign<'_>,
     incumbents: &BTreeSet<Key>,
     now: Timestamp,
+    renders: Option<&Renders>,
 ) -> Desired {
     let mut out = Desired::default();
-    let mut candidates: Vec<&Arc<PortRule>> = portrules
+    let candidates: Vec<&Arc<PortRule>> = portrules
         .iter()
         .filter(|r| r.spec.router == router_name && r.metadata.deletion_timestamp.is_none())
         .collect();
     // Incumbents first, then by age, then by key; the keys are computed once per rule, not
     // once per comparison (at 10,000 rules the comparisons' allocations were most of a pass).
-    candidates.sort_by_cached_key(|r| {
-        let key = Key::of(r);
-        let holds = incumbents.contains(&key) || held_when_expired(r);
-        (
-            !holds,
-            r.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            key,
-        )
-    });
+    let mut candidates: Vec<(&Arc<PortRule>, _)> = candidates
+        .into_iter()
+        .map(|r| {
+            let key = Key::of(r);
+            let holds = incumbents.contains(&key) || held_when_expired(r);
+            (
+                r,
+                (
+                    !holds,
+                    r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                    key,
+                ),
+            )
+        })
+        .collect();
+    candidates.sort_by(|a, b| a.1.cmp(&b.1));
     // Endpoints and numbers held, by rules to program and by expired ones alike.
     let mut taken = Taken::default();
     let mut numbers: BTreeMap<u32, Key> = BTreeMap::new();
-    for r in candidates {
-        let key = Key::of(r);
+    for (r, (_, _, key)) in candidates {
         let Some(number) = r.status.as_ref().and_then(|s| s.rule_number) else {
             out.pending.push(key);
             continue;
@@ -222,7 +232,10 @@ pub fn desired_with(
         };
         let group = source_group(r);
         let verdict = check(r)
-            .and_then(|()| render(r, router, number))
+            .and_then(|()| match renders {
+                Some(kept) => kept.render(r, router, number, &key),
+                None => render(r, router, number),
+            })
             .and_then(|nat| {
                 let hairpin = crate::hairpin::render(r, &nat, router)?;
                 if hairpin.is_some()
@@ -301,7 +314,7 @@ pub fn desired_with(
                         generation: r.metadata.generation,
                         rule,
                         group,
-                        hairpin,
+                        hairpin: hairpin.map(Box::new),
                     },
                 );
             }
@@ -309,6 +322,9 @@ pub fn desired_with(
                 out.refused.insert(key, refusal);
             }
         }
+    }
+    if let Some(kept) = renders {
+        kept.sweep();
     }
     out
 }
@@ -495,6 +511,110 @@ mod tests {
         )
     }
 
+    /// `want` with renderings kept in `renders`.
+    fn want_kept(rules: &[Arc<PortRule>], renders: &Renders, router: &VyosRouterSpec) -> Desired {
+        desired_with(
+            "edge",
+            router,
+            rules,
+            &ok,
+            Foreign {
+                rules: &BTreeMap::new(),
+                groups: &BTreeSet::new(),
+                hairpin: &BTreeMap::new(),
+            },
+            &BTreeSet::new(),
+            Timestamp::now(),
+            Some(renders),
+        )
+    }
+
+    /// `rule` as the API server holds it: with a uid, at generation `generation`.
+    fn stored(rule: &Arc<PortRule>, uid: &str, generation: i64) -> Arc<PortRule> {
+        let mut r = (**rule).clone();
+        r.metadata.uid = Some(uid.into());
+        r.metadata.generation = Some(generation);
+        Arc::new(r)
+    }
+
+    #[test]
+    fn kept_renderings_give_the_same_rules_and_follow_every_change() {
+        let renders = Renders::default();
+        let a = stored(&pr("a", 0, Some(100), "tcp", 30000), "u1", 1);
+        let b = stored(&pr("b", 1, Some(101), "tcp", 30001), "u2", 1);
+        let fresh = |rules: &[Arc<PortRule>], router: &VyosRouterSpec| {
+            desired(
+                "edge",
+                router,
+                rules,
+                &ok,
+                &BTreeMap::new(),
+                &BTreeSet::new(),
+            )
+        };
+        let rules = vec![a.clone(), b.clone()];
+        assert_eq!(
+            want_kept(&rules, &renders, &router()),
+            fresh(&rules, &router())
+        );
+        assert_eq!(renders.len(), 2);
+        // The same again: the same rules (from what was kept).
+        assert_eq!(
+            want_kept(&rules, &renders, &router()),
+            fresh(&rules, &router())
+        );
+
+        // A new spec (generation), a new number, a new object under the same name, and a
+        // new default interface on the router: each is rendered again.
+        let mut edited = (*b).clone();
+        edited.spec.internal_port = Some(8080);
+        let edited = stored(&Arc::new(edited), "u2", 2);
+        let mut renumbered = (*a).clone();
+        renumbered.status.as_mut().unwrap().rule_number = Some(150);
+        let renumbered = Arc::new(renumbered);
+        for rules in [
+            vec![a.clone(), edited.clone()],
+            vec![renumbered.clone(), edited.clone()],
+            vec![stored(&a, "u3", 1), edited.clone()],
+        ] {
+            assert_eq!(
+                want_kept(&rules, &renders, &router()),
+                fresh(&rules, &router())
+            );
+        }
+        let mut moved = router();
+        moved.default_inbound_interface = Some("eth9".into());
+        let rules = vec![a.clone(), edited.clone()];
+        let d = want_kept(&rules, &renders, &moved);
+        assert_eq!(d, fresh(&rules, &moved));
+        assert_eq!(
+            d.rules[&100].rule.inbound_interface.name.as_deref(),
+            Some("eth9")
+        );
+
+        // The verdict is kept by stamp: the same stamp (which the API server never gives
+        // two specs) is not checked again, so the kept verdict shows through.
+        want_kept(&[a.clone(), edited.clone()], &renders, &router());
+        let mut unchecked = (*a).clone();
+        unchecked.spec.internal_address = "not-an-address".into();
+        let unchecked = Arc::new(unchecked);
+        let rules = vec![unchecked.clone(), edited.clone()];
+        assert!(
+            fresh(&rules, &router())
+                .refused
+                .contains_key(&Key::of(&unchecked))
+        );
+        assert!(
+            want_kept(&rules, &renders, &router())
+                .rules
+                .contains_key(&100)
+        );
+
+        // A PortRule no pass renders any more is forgotten.
+        want_kept(std::slice::from_ref(&a), &renders, &router());
+        assert_eq!(renders.len(), 1);
+    }
+
     #[test]
     fn programs_rules_with_numbers_and_waits_for_the_rest() {
         let rules = vec![
@@ -666,6 +786,7 @@ mod tests {
             },
             &BTreeSet::new(),
             now,
+            None,
         )
     }
 

@@ -78,6 +78,8 @@ pub struct Inputs<'a> {
     /// The time the plan is for: a PortRule whose `spec.expiresAt` is not after it has
     /// expired, and its rule leaves the router.
     pub now: Timestamp,
+    /// Renderings kept from earlier passes (`None`: render every rule).
+    pub renders: Option<&'a crate::render::Renders>,
 }
 
 impl std::fmt::Debug for Inputs<'_> {
@@ -218,6 +220,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         },
         &incumbents,
         inputs.now,
+        inputs.renders,
     );
     let mine: Vec<&Arc<PortRule>> = inputs
         .portrules
@@ -241,7 +244,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let mut target_hairpin: BTreeMap<u32, Hairpin> = want
         .rules
         .iter()
-        .filter_map(|(n, e)| Some((*n, e.hairpin.clone()?)))
+        .filter_map(|(n, e)| Some((*n, (**e.hairpin.as_ref()?).clone())))
         .collect();
     let mut held = BTreeSet::new();
     let mut orphaned = BTreeSet::new();
@@ -361,7 +364,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             || hairpin_before != hairpin_after;
         let action = if held.contains(&n) {
             let declared = want.rules.get(&n);
-            let wanted = declared.map(|e| (&e.rule, e.group.as_ref(), e.hairpin.as_ref()));
+            let wanted = declared.map(|e| (&e.rule, e.group.as_ref(), e.hairpin.as_deref()));
             if wanted == before.map(|b| (b, observed.owned_groups.get(&n), hairpin_before)) {
                 continue;
             }

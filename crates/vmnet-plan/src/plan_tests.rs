@@ -49,6 +49,7 @@ fn run(rules: &[PortRule], observed: &Observed, paused: &BTreeSet<Key>) -> Plan 
         observed,
         paused,
         now: k8s_openapi::jiff::Timestamp::now(),
+        renders: None,
     })
 }
 
@@ -287,6 +288,7 @@ fn an_expired_rule_is_removed_and_listed_as_expired() {
                 observed: &observed,
                 paused: &BTreeSet::new(),
                 now: at(now),
+                renders: None,
             })
         };
         // Before: tmp stays, gone (never on the router, expired already) is listed.
@@ -336,6 +338,7 @@ fn an_expired_rule_is_removed_and_listed_as_expired() {
         observed: &Observed::default(),
         paused: &BTreeSet::new(),
         now: at("2026-12-06T10:00:05Z"),
+        renders: None,
     });
     assert_eq!(action_of(&p, 100), Some(&Action::Add));
     assert!(p.drifted.is_empty());
@@ -375,6 +378,7 @@ mod hairpin {
             observed,
             paused,
             now: k8s_openapi::jiff::Timestamp::now(),
+            renders: None,
         })
     }
 
@@ -451,7 +455,7 @@ mod hairpin {
         let mut on_router = after(&first);
         let e = &first.desired.rules[&100];
         r.status.as_mut().unwrap().applied_hash =
-            Some(rule_hash(&e.rule, None, e.hairpin.as_ref()));
+            Some(rule_hash(&e.rule, None, e.hairpin.as_deref()));
         on_router.owned_hairpin.get_mut(&100).unwrap().source = None;
         let p = plan_with(std::slice::from_ref(&r), &on_router, &BTreeSet::new());
         assert_eq!(
