@@ -23,6 +23,14 @@ fn rule(n: u32) -> NatRule {
     r
 }
 
+/// What `Applied::after` says of `rules`: each number with its description.
+fn described(rules: &BTreeMap<u32, NatRule>) -> BTreeMap<u32, Option<String>> {
+    rules
+        .iter()
+        .map(|(n, r)| (*n, r.description.clone()))
+        .collect()
+}
+
 fn opts(cap: usize) -> ApplyOptions {
     ApplyOptions {
         max_ops_per_commit: cap,
@@ -82,7 +90,7 @@ async fn a_large_change_goes_in_paced_requests_with_progress_and_only_owned_rule
     )
     .await
     .unwrap();
-    assert_eq!(done.after, target);
+    assert_eq!(done.after, described(&target));
     assert!(done.failed.is_empty());
     let requests = requests.into_inner().unwrap();
     let progress = progress.into_inner().unwrap();
@@ -147,7 +155,8 @@ async fn requests_stay_under_the_routers_body_limit_and_a_lower_limit_is_learned
     .unwrap();
     let requests = requests.into_inner().unwrap();
     println!("requests {requests:?}");
-    assert_eq!(done.after, target);
+    assert_eq!(done.after, described(&target));
+    assert_eq!(read(&client, &range).await.unwrap().owned, target);
     assert_eq!(sim.counters().too_large, 0, "a body went over the limit");
     assert_eq!(done.learned_max_request_bytes, None);
     assert!(
@@ -175,7 +184,7 @@ async fn requests_stay_under_the_routers_body_limit_and_a_lower_limit_is_learned
     )
     .await
     .unwrap();
-    assert_eq!(done.after, target);
+    assert_eq!(done.after, described(&target));
     assert!(done.failed.is_empty(), "{:?}", done.failed);
     let learned = done
         .learned_max_request_bytes
@@ -198,6 +207,7 @@ async fn requests_stay_under_the_routers_body_limit_and_a_lower_limit_is_learned
     let done = apply(&client, &target, &moved, next, &|_| {}, &|_, _| {})
         .await
         .unwrap();
-    assert_eq!(done.after, moved);
+    assert_eq!(done.after, described(&moved));
+    assert_eq!(read(&client, &range).await.unwrap().owned, moved);
     assert_eq!(sim.counters().too_large, refused);
 }

@@ -4,7 +4,6 @@
 //! this code.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vmnet_plan::commit::{CommitError, Share, fits, isolate, next_size};
@@ -31,8 +30,10 @@ pub struct ApplyOptions {
 /// What [`apply`] did.
 #[derive(Debug, Clone, Default)]
 pub struct Applied {
-    /// The owned rules now on the router.
-    pub after: BTreeMap<u32, NatRule>,
+    /// The owned rules now on the router, by number, with their descriptions (which name
+    /// their owners): not the rules themselves, which would be a copy of every rule the
+    /// router holds, held through the report step.
+    pub after: BTreeMap<u32, Option<String>>,
     /// Rules the router refused, with its text.
     pub failed: BTreeMap<u32, String>,
     /// Set/delete ops sent (in commits that succeeded or failed).
@@ -113,9 +114,12 @@ pub async fn apply(
 ) -> Result<Applied, VyosError> {
     let (owned, owned_groups) = change.before;
     let (target, target_groups) = change.after;
-    let by_rule = change.ops.clone();
+    let by_rule = change.ops;
     let mut out = Applied {
-        after: owned.clone(),
+        after: owned
+            .iter()
+            .map(|(n, r)| (*n, r.description.clone()))
+            .collect(),
         after_groups: owned_groups.clone(),
         ..Applied::default()
     };
@@ -136,7 +140,6 @@ pub async fn apply(
     // Bytes for ops, lowered when the router answers 413 to a body under it.
     let declared_cap = opts.max_request_bytes.saturating_sub(overhead).max(1);
     let byte_cap = std::sync::Mutex::new(declared_cap);
-    let by_rule = Arc::new(by_rule);
     let counted = std::sync::Mutex::new((0usize, 0usize));
     let commit = |batch: Vec<u32>| {
         let ops: Vec<ConfigOp> = batch
@@ -223,7 +226,7 @@ pub async fn apply(
     }
     for n in done.committed {
         match target.get(&n) {
-            Some(r) => out.after.insert(n, r.clone()),
+            Some(r) => out.after.insert(n, r.description.clone()),
             None => out.after.remove(&n),
         };
         match target_groups.get(&n) {

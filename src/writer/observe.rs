@@ -25,19 +25,17 @@ pub struct Read {
 }
 
 /// Sorts destination-NAT rules by ownership in `range` (those outside it are dropped).
+/// The maps are collected from sorted runs, which fills their nodes (inserted one by one in
+/// order, a node of rules of 750 bytes each is left about half empty).
 pub fn split(rules: BTreeMap<u32, NatRule>, range: &RuleRange) -> Read {
-    let mut out = Read::default();
-    for (n, r) in rules {
-        if !range.contains(n) {
-            continue;
-        }
-        if is_owned(&r, range) {
-            out.owned.insert(n, r);
-        } else {
-            out.foreign.insert(n, r);
-        }
+    let (owned, foreign): (Vec<_>, Vec<_>) = rules
+        .into_iter()
+        .filter(|(n, _)| range.contains(*n))
+        .partition(|(_, r)| is_owned(r, range));
+    Read {
+        owned: owned.into_iter().collect(),
+        foreign: foreign.into_iter().collect(),
     }
-    out
 }
 
 /// Reads the router's destination-NAT rules (one request).

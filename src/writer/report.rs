@@ -17,7 +17,6 @@ use vmnet_plan::conditions::{Reason, State, conditions, same};
 use vmnet_plan::desired::Key;
 use vmnet_plan::plan::{Action, Plan};
 use vmnet_plan::render::{owner_of, rule_hash};
-use vyos_client::nat::NatRule;
 
 use super::apply::Applied;
 use crate::context::{Context, drop_finalizer, release_number};
@@ -333,17 +332,21 @@ impl Reporter<'_> {
     async fn release_finalizers(
         &self,
         portrules: &[Arc<PortRule>],
-        after: &BTreeMap<u32, NatRule>,
+        after: &BTreeMap<u32, Option<String>>,
     ) {
+        // Looked up once per deleted PortRule (10,000 deleted at once against 10,000 rules
+        // on the router was 100 million comparisons).
+        let on_router: std::collections::HashSet<(&str, &str)> = after
+            .values()
+            .filter_map(|d| owner_of(d.as_deref()))
+            .collect();
         let gone: Vec<&Arc<PortRule>> = portrules
             .iter()
             .filter(|pr| pr.spec.router == self.router && pr.metadata.deletion_timestamp.is_some())
             .filter(|pr| {
-                let key = Key::of(pr);
-                !after.values().any(|r| {
-                    owner_of(r.description.as_deref())
-                        == Some((key.namespace.as_str(), key.name.as_str()))
-                })
+                let ns = pr.metadata.namespace.as_deref().unwrap_or_default();
+                let name = pr.metadata.name.as_deref().unwrap_or_default();
+                !on_router.contains(&(ns, name))
             })
             .collect();
         for pr in &gone {
