@@ -228,7 +228,7 @@ async fn run() {
     one.metadata.generation = Some(2);
     moved[4999] = Arc::new(one);
     let paused = BTreeSet::new();
-    let renders = vmnet_plan::render::Renders::default();
+    let verdicts = vmnet_plan::render::Verdicts::default();
     let (mut reads, mut plans, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     let mut ops = 0;
     for _ in 0..10 {
@@ -237,7 +237,7 @@ async fn run() {
             .await
             .unwrap();
         reads.push(t.elapsed());
-        let inputs = |renders| vmnet_plan::plan::Inputs {
+        let inputs = |verdicts| vmnet_plan::plan::Inputs {
             router: "edge",
             spec: &router,
             portrules: &moved,
@@ -245,13 +245,13 @@ async fn run() {
             observed: &observed,
             paused: &paused,
             now: k8s_openapi::jiff::Timestamp::now(),
-            renders,
+            verdicts,
         };
         let t = Instant::now();
         let p = vmnet_plan::plan::plan(&inputs(None));
         plans.push(t.elapsed());
         let t = Instant::now();
-        let with_kept = vmnet_plan::plan::plan(&inputs(Some(&renders)));
+        let with_kept = vmnet_plan::plan::plan(&inputs(Some(&verdicts)));
         kept.push(t.elapsed());
         assert_eq!(with_kept.ops, p.ops);
         ops = p.op_count();

@@ -106,8 +106,8 @@ struct Writer {
     backed_up_ms: Option<i64>,
     /// The other members of an HA router.
     members: members::Members,
-    /// The rules rendered at the last pass, for the next.
-    renders: vmnet_plan::render::Renders,
+    /// VyOS's verdicts on the rules of the last pass, for the next.
+    verdicts: vmnet_plan::render::Verdicts,
     /// Whether the router held owned DHCP mappings at the last look (`None` before the
     /// first): if not, and no VmNetwork has a MAC, `service dhcp-server` is not read.
     had_mappings: Option<bool>,
@@ -119,7 +119,7 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         backed_up_ms: None,
         members: members::Members::default(),
         had_mappings: None,
-        renders: vmnet_plan::render::Renders::default(),
+        verdicts: vmnet_plan::render::Verdicts::default(),
         ctx,
         name,
         conn: Connection::default(),
@@ -269,12 +269,13 @@ impl Writer {
         }
     }
 
-    /// The client, the router's version, and whether the network-groups are to be read.
-    async fn connect(
+    /// The observe step: the client, the router's version, and what the router holds (the
+    /// network-groups too when the pass needs them).
+    async fn read(
         &mut self,
         router: &VyosRouter,
         portrules: &[Arc<PortRule>],
-    ) -> Result<(vyos_client::VyosClient, String, bool), PassError> {
+    ) -> Result<Reading, PassError> {
         let secret_version = self.ctx.secret_version(router);
         let access = Access {
             namespaces: self.ctx.settings.credentials_namespaces.as_deref(),
@@ -284,23 +285,24 @@ impl Writer {
         };
         let client = self.conn.client(&self.ctx.client, access, router).await?;
         let version = self.conn.version(&client).await?;
-        let groups = self.connect_needs_groups(portrules);
-        Ok((client, version, groups))
+        let groups = self.needs_groups(portrules);
+        let observed = observe::observe(&client, &router.spec, groups)
+            .await
+            .map_err(PassError::Vyos)?;
+        Ok(Reading {
+            client,
+            version,
+            groups,
+            observed,
+        })
     }
 
     /// The observe step, run while the writer waits for wake-ups to settle.
     async fn read_ahead(&mut self) -> Option<Ahead> {
         let router = self.router()?;
         let portrules = scoped_portrules(&self.ctx);
-        let read = async {
-            let (client, version, groups) = self.connect(&router, &portrules).await?;
-            let observed = observe::observe(&client, &router.spec, groups)
-                .await
-                .map_err(PassError::Vyos)?;
-            Ok((client, version, groups, observed))
-        };
         Some(Ahead {
-            read: read.await,
+            read: self.read(&router, &portrules).await,
             at: Instant::now(),
             router_version: router.metadata.resource_version.clone(),
         })
@@ -321,19 +323,15 @@ impl Writer {
             a.at.elapsed() <= self.ctx.settings.debounce
                 && a.router_version == router.metadata.resource_version
         });
-        let (client, version, groups, observed) = match fresh {
+        let Reading {
+            client,
+            version,
+            groups,
+            observed,
+        } = match fresh {
             Some(Ahead { read: Err(e), .. }) => return Err(e),
-            Some(Ahead {
-                read: Ok((client, version, had, observed)),
-                ..
-            }) if had || !self.connect_needs_groups(portrules) => (client, version, had, observed),
-            _ => {
-                let (client, version, groups) = self.connect(router, portrules).await?;
-                let observed = observe::observe(&client, &router.spec, groups)
-                    .await
-                    .map_err(PassError::Vyos)?;
-                (client, version, groups, observed)
-            }
+            Some(Ahead { read: Ok(r), .. }) if r.groups || !self.needs_groups(portrules) => r,
+            _ => self.read(router, portrules).await?,
         };
         let read = t0.elapsed();
         let plan = self.plan_for(&router.spec, portrules, &observed);
@@ -454,7 +452,7 @@ impl Writer {
     }
 
     /// Whether a pass must read the network-groups: the last found some, or a rule uses one.
-    fn connect_needs_groups(&self, portrules: &[Arc<PortRule>]) -> bool {
+    fn needs_groups(&self, portrules: &[Arc<PortRule>]) -> bool {
         self.had_groups != Some(false)
             || portrules
                 .iter()
@@ -493,7 +491,7 @@ impl Writer {
             observed,
             paused: &paused,
             now: k8s_openapi::jiff::Timestamp::now(),
-            renders: Some(&self.renders),
+            verdicts: Some(&self.verdicts),
         })
     }
 
@@ -709,19 +707,21 @@ pub fn paused_rules(ctx: &Context, portrules: &[Arc<PortRule>]) -> BTreeSet<Key>
         .collect()
 }
 
+/// What the observe step read.
+struct Reading {
+    client: vyos_client::VyosClient,
+    /// The router's VyOS version.
+    version: String,
+    /// Whether the network-groups were read.
+    groups: bool,
+    /// What the router holds.
+    observed: vmnet_plan::plan::Observed,
+}
+
 /// The router as read while the writer waited for wake-ups to settle.
 struct Ahead {
-    /// The client, the router's version, whether the network-groups were read, and what
-    /// the router holds; or why it could not be read.
-    read: Result<
-        (
-            vyos_client::VyosClient,
-            String,
-            bool,
-            vmnet_plan::plan::Observed,
-        ),
-        PassError,
-    >,
+    /// What was read, or why it could not be.
+    read: Result<Reading, PassError>,
     /// When the read ended.
     at: Instant,
     /// The VyosRouter's resourceVersion it was read for.

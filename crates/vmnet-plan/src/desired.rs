@@ -10,7 +10,7 @@ use vmnet_api::{PortRule, RuleProtocol, VyosRouterSpec};
 use vyos_client::nat::{NatRule, NetworkGroup};
 
 use crate::hairpin::Hairpin;
-use crate::render::{Refusal, Renders, group_name, render, source_group};
+use crate::render::{Refusal, Verdicts, group_name, render, source_group};
 
 /// A namespaced object's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -176,7 +176,7 @@ pub struct Foreign<'a> {
 /// what they hold against newcomers, whatever their ages: a new PortRule never takes the
 /// endpoint of one that is programmed (creation times have a resolution of one second), nor
 /// that of one that expired while it held it. A rule whose `spec.expiresAt` is not after
-/// `now` has expired. `renders`: renderings kept from earlier passes (see [`Renders`]).
+/// `now` has expired. `verdicts`: VyOS's verdicts kept from earlier passes (see [`Verdicts`]).
 #[allow(clippy::too_many_arguments)]
 pub fn desired_with(
     router_name: &str,
@@ -186,17 +186,14 @@ pub fn desired_with(
     foreign: Foreign<'_>,
     incumbents: &BTreeSet<Key>,
     now: Timestamp,
-    renders: Option<&Renders>,
+    verdicts: Option<&Verdicts>,
 ) -> Desired {
     let mut out = Desired::default();
-    let candidates: Vec<&Arc<PortRule>> = portrules
-        .iter()
-        .filter(|r| r.spec.router == router_name && r.metadata.deletion_timestamp.is_none())
-        .collect();
     // Incumbents first, then by age, then by key; the keys are computed once per rule, not
     // once per comparison (at 10,000 rules the comparisons' allocations were most of a pass).
-    let mut candidates: Vec<(&Arc<PortRule>, _)> = candidates
-        .into_iter()
+    let mut candidates: Vec<(&Arc<PortRule>, _)> = portrules
+        .iter()
+        .filter(|r| r.spec.router == router_name && r.metadata.deletion_timestamp.is_none())
         .map(|r| {
             let key = Key::of(r);
             let holds = incumbents.contains(&key) || held_when_expired(r);
@@ -233,7 +230,7 @@ pub fn desired_with(
         };
         let group = source_group(r);
         let verdict = check(r)
-            .and_then(|()| match renders {
+            .and_then(|()| match verdicts {
                 Some(kept) => kept.render(r, router, number, &key),
                 None => render(r, router, number),
             })
@@ -328,7 +325,7 @@ pub fn desired_with(
     // order: an entry is about 900 bytes, and nodes filled by scattered inserts are a
     // third empty.
     out.rules = entries.into_iter().collect();
-    if let Some(kept) = renders {
+    if let Some(kept) = verdicts {
         kept.sweep();
     }
     out
@@ -516,9 +513,9 @@ mod tests {
         )
     }
 
-    /// `want` with renderings kept in `renders`.
-    fn want_kept(rules: &[Arc<PortRule>], renders: &Renders, router: &VyosRouterSpec) -> Desired {
-        want_on(router, rules, Timestamp::now(), Some(renders))
+    /// `want` with verdicts kept in `verdicts`.
+    fn want_kept(rules: &[Arc<PortRule>], verdicts: &Verdicts, router: &VyosRouterSpec) -> Desired {
+        want_on(router, rules, Timestamp::now(), Some(verdicts))
     }
 
     /// The desired state of `rules` on router edge with spec `router` at `now`, nothing
@@ -527,7 +524,7 @@ mod tests {
         router: &VyosRouterSpec,
         rules: &[Arc<PortRule>],
         now: Timestamp,
-        renders: Option<&Renders>,
+        verdicts: Option<&Verdicts>,
     ) -> Desired {
         desired_with(
             "edge",
@@ -541,7 +538,7 @@ mod tests {
             },
             &BTreeSet::new(),
             now,
-            renders,
+            verdicts,
         )
     }
 
@@ -555,7 +552,7 @@ mod tests {
 
     #[test]
     fn kept_renderings_give_the_same_rules_and_follow_every_change() {
-        let renders = Renders::default();
+        let verdicts = Verdicts::default();
         let a = stored(&pr("a", 0, Some(100), "tcp", 30000), "u1", 1);
         let b = stored(&pr("b", 1, Some(101), "tcp", 30001), "u2", 1);
         let fresh = |rules: &[Arc<PortRule>], router: &VyosRouterSpec| {
@@ -570,13 +567,13 @@ mod tests {
         };
         let rules = vec![a.clone(), b.clone()];
         assert_eq!(
-            want_kept(&rules, &renders, &router()),
+            want_kept(&rules, &verdicts, &router()),
             fresh(&rules, &router())
         );
-        assert_eq!(renders.len(), 2);
+        assert_eq!(verdicts.len(), 2);
         // The same again: the same rules (from what was kept).
         assert_eq!(
-            want_kept(&rules, &renders, &router()),
+            want_kept(&rules, &verdicts, &router()),
             fresh(&rules, &router())
         );
 
@@ -594,14 +591,14 @@ mod tests {
             vec![stored(&a, "u3", 1), edited.clone()],
         ] {
             assert_eq!(
-                want_kept(&rules, &renders, &router()),
+                want_kept(&rules, &verdicts, &router()),
                 fresh(&rules, &router())
             );
         }
         let mut moved = router();
         moved.default_inbound_interface = Some("eth9".into());
         let rules = vec![a.clone(), edited.clone()];
-        let d = want_kept(&rules, &renders, &moved);
+        let d = want_kept(&rules, &verdicts, &moved);
         assert_eq!(d, fresh(&rules, &moved));
         assert_eq!(
             d.rules[&100].rule.inbound_interface.name.as_deref(),
@@ -610,7 +607,7 @@ mod tests {
 
         // The verdict is kept by stamp: the same stamp (which the API server never gives
         // two specs) is not checked again, so the kept verdict shows through.
-        want_kept(&[a.clone(), edited.clone()], &renders, &router());
+        want_kept(&[a.clone(), edited.clone()], &verdicts, &router());
         let mut unchecked = (*a).clone();
         unchecked.spec.internal_address = "not-an-address".into();
         let unchecked = Arc::new(unchecked);
@@ -621,14 +618,14 @@ mod tests {
                 .contains_key(&Key::of(&unchecked))
         );
         assert!(
-            want_kept(&rules, &renders, &router())
+            want_kept(&rules, &verdicts, &router())
                 .rules
                 .contains_key(&100)
         );
 
         // A PortRule no pass renders any more is forgotten.
-        want_kept(std::slice::from_ref(&a), &renders, &router());
-        assert_eq!(renders.len(), 1);
+        want_kept(std::slice::from_ref(&a), &verdicts, &router());
+        assert_eq!(verdicts.len(), 1);
     }
 
     #[test]

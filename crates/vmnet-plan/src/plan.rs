@@ -78,8 +78,8 @@ pub struct Inputs<'a> {
     /// The time the plan is for: a PortRule whose `spec.expiresAt` is not after it has
     /// expired, and its rule leaves the router.
     pub now: Timestamp,
-    /// Renderings kept from earlier passes (`None`: render every rule).
-    pub renders: Option<&'a crate::render::Renders>,
+    /// VyOS's verdicts kept from earlier passes (`None`: check every rule).
+    pub verdicts: Option<&'a crate::render::Verdicts>,
 }
 
 impl std::fmt::Debug for Inputs<'_> {
@@ -220,7 +220,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         },
         &incumbents,
         inputs.now,
-        inputs.renders,
+        inputs.verdicts,
     );
     let mine: Vec<&Arc<PortRule>> = inputs
         .portrules

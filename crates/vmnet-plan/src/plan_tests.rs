@@ -49,7 +49,7 @@ fn run(rules: &[PortRule], observed: &Observed, paused: &BTreeSet<Key>) -> Plan 
         observed,
         paused,
         now: k8s_openapi::jiff::Timestamp::now(),
-        renders: None,
+        verdicts: None,
     })
 }
 
@@ -288,7 +288,7 @@ fn an_expired_rule_is_removed_and_listed_as_expired() {
                 observed: &observed,
                 paused: &BTreeSet::new(),
                 now: at(now),
-                renders: None,
+                verdicts: None,
             })
         };
         // Before: tmp stays, gone (never on the router, expired already) is listed.
@@ -338,7 +338,7 @@ fn an_expired_rule_is_removed_and_listed_as_expired() {
         observed: &Observed::default(),
         paused: &BTreeSet::new(),
         now: at("2026-12-06T10:00:05Z"),
-        renders: None,
+        verdicts: None,
     });
     assert_eq!(action_of(&p, 100), Some(&Action::Add));
     assert!(p.drifted.is_empty());
@@ -378,7 +378,7 @@ mod hairpin {
             observed,
             paused,
             now: k8s_openapi::jiff::Timestamp::now(),
-            renders: None,
+            verdicts: None,
         })
     }
 

@@ -186,20 +186,20 @@ fn build(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<NatRul
 /// changed. Only a fingerprint and the verdict are kept (not the rule: about 100 bytes a
 /// PortRule rather than a kilobyte).
 #[derive(Debug, Default)]
-pub struct Renders {
+pub struct Verdicts {
     kept: std::sync::Mutex<std::collections::HashMap<crate::desired::Key, Kept>>,
 }
 
 #[derive(Debug)]
 struct Kept {
-    /// What the verdict was for (see [`Renders::stamp`]).
+    /// What the verdict was for (see [`Verdicts::stamp`]).
     stamp: u64,
     /// Used since the last sweep.
     used: bool,
     verdict: Result<(), Refusal>,
 }
 
-impl Renders {
+impl Verdicts {
     /// What a verdict depends on besides the PortRule's key: the object (its uid: a
     /// PortRule deleted and made again starts at generation 1 again), its spec (its
     /// generation), its number and the parts of the router's spec that `render` reads.
