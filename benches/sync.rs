@@ -210,8 +210,11 @@ async fn run() {
     o.request_body_size_limit_mib = 4;
     let sim2 = vyos_sim::start(o).await.unwrap();
     let client = VyosClient::new(ClientConfig::new(sim2.url(), "test-key")).unwrap();
-    let programmed: BTreeMap<u32, NatRule> =
-        d.rules.iter().map(|(n, e)| (*n, e.rule.clone())).collect();
+    let programmed: BTreeMap<u32, NatRule> = d
+        .rules
+        .iter()
+        .map(|(n, e)| (*n, NatRule::clone(&e.rule)))
+        .collect();
     let cleared: Vec<ConfigOp> = vec![ConfigOp::delete(NatKind::Destination.config_path())];
     client.configure(&cleared).await.unwrap();
     for chunk in programmed.keys().copied().collect::<Vec<_>>().chunks(2000) {
@@ -228,7 +231,7 @@ async fn run() {
     one.metadata.generation = Some(2);
     moved[4999] = Arc::new(one);
     let paused = BTreeSet::new();
-    let verdicts = vmnet_plan::render::Verdicts::default();
+    let renderings = vmnet_plan::render::Renderings::default();
     let (mut reads, mut plans, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     let mut ops = 0;
     for _ in 0..10 {
@@ -237,7 +240,7 @@ async fn run() {
             .await
             .unwrap();
         reads.push(t.elapsed());
-        let inputs = |verdicts| vmnet_plan::plan::Inputs {
+        let inputs = |renderings| vmnet_plan::plan::Inputs {
             router: "edge",
             spec: &router,
             portrules: &moved,
@@ -245,13 +248,13 @@ async fn run() {
             observed: &observed,
             paused: &paused,
             now: k8s_openapi::jiff::Timestamp::now(),
-            verdicts,
+            renderings,
         };
         let t = Instant::now();
         let p = vmnet_plan::plan::plan(&inputs(None));
         plans.push(t.elapsed());
         let t = Instant::now();
-        let with_kept = vmnet_plan::plan::plan(&inputs(Some(&verdicts)));
+        let with_kept = vmnet_plan::plan::plan(&inputs(Some(&renderings)));
         kept.push(t.elapsed());
         assert_eq!(with_kept.ops, p.ops);
         ops = p.op_count();

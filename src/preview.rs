@@ -171,7 +171,7 @@ pub async fn plans(client: Client, req: &Request) -> anyhow::Result<Vec<RouterPl
                 observed: &observed,
                 paused: &paused,
                 now: k8s_openapi::jiff::Timestamp::now(),
-                verdicts: None,
+                renderings: None,
             });
             let schema = crate::writer::dhcp::schema(&version);
             // The same pure steps as the writer's DHCP and firewall steps.

@@ -4,6 +4,7 @@
 //! this code.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vmnet_plan::commit::{CommitError, Share, fits, isolate, next_size};
@@ -79,7 +80,10 @@ pub struct Change<'a> {
     /// The owned rules and groups now.
     pub before: (&'a BTreeMap<u32, NatRule>, &'a BTreeMap<u32, NetworkGroup>),
     /// The owned rules and groups after it.
-    pub after: (&'a BTreeMap<u32, NatRule>, &'a BTreeMap<u32, NetworkGroup>),
+    pub after: (
+        &'a BTreeMap<u32, Arc<NatRule>>,
+        &'a BTreeMap<u32, NetworkGroup>,
+    ),
 }
 
 /// Brings the owned rules `owned` to `target` (no groups): the ops [`ops_by_rule`]
@@ -94,10 +98,14 @@ pub async fn apply_rules(
 ) -> Result<Applied, VyosError> {
     let none = BTreeMap::new();
     let ops = ops_by_rule((owned, &none), (target, &none));
+    let shared: BTreeMap<u32, Arc<NatRule>> = target
+        .iter()
+        .map(|(n, r)| (*n, Arc::new(r.clone())))
+        .collect();
     let change = Change {
         ops: &ops,
         before: (owned, &none),
-        after: (target, &none),
+        after: (&shared, &none),
     };
     apply(client, change, opts, on_request, on_progress).await
 }

@@ -29,7 +29,7 @@ impl Writer {
         router: &VyosRouter,
         version: &str,
         observed: &Observed,
-        target: &std::collections::BTreeMap<u32, vyos_client::nat::NatRule>,
+        target: &std::collections::BTreeMap<u32, std::sync::Arc<vyos_client::nat::NatRule>>,
     ) -> Result<Option<FwPlan>, VyosError> {
         if router.spec.firewall.is_none() {
             return Ok(None);

@@ -106,8 +106,8 @@ struct Writer {
     backed_up_ms: Option<i64>,
     /// The other members of an HA router.
     members: members::Members,
-    /// VyOS's verdicts on the rules of the last pass, for the next.
-    verdicts: vmnet_plan::render::Verdicts,
+    /// The rules the last pass rendered, for the next.
+    renderings: vmnet_plan::render::Renderings,
     /// Whether the router held owned DHCP mappings at the last look (`None` before the
     /// first): if not, and no VmNetwork has a MAC, `service dhcp-server` is not read.
     had_mappings: Option<bool>,
@@ -119,7 +119,7 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         backed_up_ms: None,
         members: members::Members::default(),
         had_mappings: None,
-        verdicts: vmnet_plan::render::Verdicts::default(),
+        renderings: vmnet_plan::render::Renderings::default(),
         ctx,
         name,
         conn: Connection::default(),
@@ -491,7 +491,7 @@ impl Writer {
             observed,
             paused: &paused,
             now: k8s_openapi::jiff::Timestamp::now(),
-            verdicts: Some(&self.verdicts),
+            renderings: Some(&self.renderings),
         })
     }
 

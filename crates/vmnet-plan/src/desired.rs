@@ -10,7 +10,7 @@ use vmnet_api::{PortRule, RuleProtocol, VyosRouterSpec};
 use vyos_client::nat::{NatRule, NetworkGroup};
 
 use crate::hairpin::Hairpin;
-use crate::render::{Refusal, Verdicts, group_name, render, source_group};
+use crate::render::{Refusal, Renderings, group_name, render, source_group};
 
 /// A namespaced object's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,8 +44,8 @@ pub struct Entry {
     pub key: Key,
     /// Its generation when rendered (for `observedGeneration`).
     pub generation: Option<i64>,
-    /// The rendered rule.
-    pub rule: NatRule,
+    /// The rendered rule (shared with the writer's [`Renderings`] and the plan's target).
+    pub rule: Arc<NatRule>,
     /// The network-group its several source ranges need (named by `group_name`).
     pub group: Option<NetworkGroup>,
     /// Its NAT reflection companions, when it has hairpin (boxed: two rules, and most
@@ -154,11 +154,15 @@ pub fn desired(
             groups: foreign_groups,
             hairpin: &BTreeMap::new(),
         },
-        &BTreeSet::new(),
+        &Incumbents::new(),
         Timestamp::now(),
         None,
     )
 }
+
+/// The PortRules whose rules the router holds now, as `(namespace, name)` (borrowed from
+/// the descriptions read: no copy of 10,000 keys per pass).
+pub type Incumbents<'a> = std::collections::HashSet<(&'a str, &'a str)>;
 
 /// What the router holds that the operator does not own, and so never writes over.
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +180,7 @@ pub struct Foreign<'a> {
 /// what they hold against newcomers, whatever their ages: a new PortRule never takes the
 /// endpoint of one that is programmed (creation times have a resolution of one second), nor
 /// that of one that expired while it held it. A rule whose `spec.expiresAt` is not after
-/// `now` has expired. `verdicts`: VyOS's verdicts kept from earlier passes (see [`Verdicts`]).
+/// `now` has expired. `renderings`: the rules rendered by earlier passes (see [`Renderings`]).
 #[allow(clippy::too_many_arguments)]
 pub fn desired_with(
     router_name: &str,
@@ -184,9 +188,9 @@ pub fn desired_with(
     portrules: &[Arc<PortRule>],
     check: &dyn Fn(&PortRule) -> Result<(), Refusal>,
     foreign: Foreign<'_>,
-    incumbents: &BTreeSet<Key>,
+    incumbents: &Incumbents<'_>,
     now: Timestamp,
-    verdicts: Option<&Verdicts>,
+    renderings: Option<&Renderings>,
 ) -> Desired {
     let mut out = Desired::default();
     // Incumbents first, then by age, then by key; the keys are computed once per rule, not
@@ -196,7 +200,8 @@ pub fn desired_with(
         .filter(|r| r.spec.router == router_name && r.metadata.deletion_timestamp.is_none())
         .map(|r| {
             let key = Key::of(r);
-            let holds = incumbents.contains(&key) || held_when_expired(r);
+            let holds = incumbents.contains(&(key.namespace.as_str(), key.name.as_str()))
+                || held_when_expired(r);
             (
                 r,
                 (
@@ -210,11 +215,11 @@ pub fn desired_with(
     candidates.sort_by(|a, b| a.1.cmp(&b.1));
     // Endpoints and numbers held, by rules to program and by expired ones alike.
     let mut taken = Taken::default();
-    let mut numbers: BTreeMap<u32, Key> = BTreeMap::new();
+    let mut numbers: BTreeMap<u32, &Key> = BTreeMap::new();
     let mut entries: Vec<(u32, Entry)> = Vec::new();
-    for (r, (_, _, key)) in candidates {
+    for (r, (_, _, key)) in &candidates {
         let Some(number) = r.status.as_ref().and_then(|s| s.rule_number) else {
-            out.pending.push(key);
+            out.pending.push(key.clone());
             continue;
         };
         let expired = match expires_at(r) {
@@ -222,7 +227,7 @@ pub fn desired_with(
             Some(Ok(at)) => (at <= now).then_some(at),
             Some(Err(why)) => {
                 out.refused.insert(
-                    key,
+                    key.clone(),
                     Refusal::new(crate::conditions::Reason::InvalidRequest, why),
                 );
                 continue;
@@ -230,9 +235,9 @@ pub fn desired_with(
         };
         let group = source_group(r);
         let verdict = check(r)
-            .and_then(|()| match verdicts {
-                Some(kept) => kept.render(r, router, number, &key),
-                None => render(r, router, number),
+            .and_then(|()| match renderings {
+                Some(kept) => kept.render(r, router, number, key),
+                None => render(r, router, number).map(Arc::new),
             })
             .and_then(|nat| {
                 let hairpin = crate::hairpin::render(r, &nat, router)?;
@@ -296,19 +301,19 @@ pub fn desired_with(
                         ),
                     ));
                 }
-                taken.insert(ep, key.clone(), expired.is_some());
-                numbers.insert(number, key.clone());
+                taken.insert(ep, key, expired.is_some());
+                numbers.insert(number, key);
                 Ok((nat, hairpin))
             });
         match (verdict, expired) {
             (Ok(_), Some(at)) => {
-                out.expired.insert(key, Expired { number, at });
+                out.expired.insert(key.clone(), Expired { number, at });
             }
             (Ok((rule, hairpin)), None) => {
                 entries.push((
                     number,
                     Entry {
-                        key,
+                        key: key.clone(),
                         generation: r.metadata.generation,
                         rule,
                         group,
@@ -317,7 +322,7 @@ pub fn desired_with(
                 ));
             }
             (Err(refusal), _) => {
-                out.refused.insert(key, refusal);
+                out.refused.insert(key.clone(), refusal);
             }
         }
     }
@@ -325,7 +330,7 @@ pub fn desired_with(
     // order: an entry is about 900 bytes, and nodes filled by scattered inserts are a
     // third empty.
     out.rules = entries.into_iter().collect();
-    if let Some(kept) = verdicts {
+    if let Some(kept) = renderings {
         kept.sweep();
     }
     out
@@ -349,18 +354,21 @@ impl Desired {
 /// also looks in), then by first port; a query for ports `f..=l` looks at the entries that
 /// start in `f - widest..=l`, where `widest` is the largest span held in that bucket.
 #[derive(Default)]
-struct Taken {
-    by_address: BTreeMap<Option<String>, Bucket>,
+struct Taken<'a> {
+    by_address: BTreeMap<Option<&'a str>, Bucket<'a>>,
 }
 
+/// An endpoint held, by whom, and whether that one's forward has expired.
+type Held<'a> = (Endpoint<'a>, &'a Key, bool);
+
 #[derive(Default)]
-struct Bucket {
-    by_first: BTreeMap<u16, Vec<(Endpoint, Key, bool)>>,
+struct Bucket<'a> {
+    by_first: BTreeMap<u16, Vec<Held<'a>>>,
     widest: u16,
 }
 
-impl Bucket {
-    fn find<'a>(&'a self, ep: &Endpoint) -> Option<&'a (Endpoint, Key, bool)> {
+impl<'a> Bucket<'a> {
+    fn find<'s>(&'s self, ep: &Endpoint<'_>) -> Option<&'s Held<'a>> {
         let from = ep.first.saturating_sub(self.widest);
         self.by_first
             .range(from..=ep.last)
@@ -369,9 +377,9 @@ impl Bucket {
     }
 }
 
-impl Taken {
-    fn insert(&mut self, ep: Endpoint, key: Key, expired: bool) {
-        let b = self.by_address.entry(ep.address.clone()).or_default();
+impl<'a> Taken<'a> {
+    fn insert(&mut self, ep: Endpoint<'a>, key: &'a Key, expired: bool) {
+        let b = self.by_address.entry(ep.address).or_default();
         b.widest = b.widest.max(ep.last - ep.first);
         b.by_first
             .entry(ep.first)
@@ -380,8 +388,8 @@ impl Taken {
     }
 
     /// A held endpoint that shares a packet with `ep`, if any.
-    fn find(&self, ep: &Endpoint) -> Option<&(Endpoint, Key, bool)> {
-        let in_bucket = |b| Bucket::find(b, ep);
+    fn find<'s>(&'s self, ep: &Endpoint<'a>) -> Option<&'s Held<'a>> {
+        let in_bucket = |b: &'s Bucket<'a>| b.find(ep);
         match &ep.address {
             // Any address: every bucket.
             None => self.by_address.values().find_map(in_bucket),
@@ -397,9 +405,9 @@ impl Taken {
 /// matches (`None`: any, as VyOS matches a rule that names none), protocol spaces and
 /// ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Endpoint {
-    address: Option<String>,
-    interface: Option<String>,
+struct Endpoint<'a> {
+    address: Option<&'a str>,
+    interface: Option<&'a str>,
     tcp: bool,
     udp: bool,
     other: bool,
@@ -407,10 +415,10 @@ struct Endpoint {
     last: u16,
 }
 
-impl Endpoint {
+impl<'a> Endpoint<'a> {
     /// The endpoint of `r` as rendered for `router` (an absent interface is the router's
     /// `defaultInboundInterface`, as `render` writes it).
-    fn of(r: &PortRule, router: &VyosRouterSpec) -> Self {
+    fn of(r: &'a PortRule, router: &'a VyosRouterSpec) -> Self {
         let s = &r.spec;
         let (tcp, udp, other) = match s.protocol {
             RuleProtocol::Tcp => (true, false, false),
@@ -424,11 +432,11 @@ impl Endpoint {
             (None, _) => (1, u16::MAX),
         };
         Self {
-            address: s.external_address.clone(),
+            address: s.external_address.as_deref(),
             interface: s
                 .inbound_interface
-                .clone()
-                .or_else(|| router.default_inbound_interface.clone()),
+                .as_deref()
+                .or(router.default_inbound_interface.as_deref()),
             tcp,
             udp,
             other,
@@ -440,7 +448,7 @@ impl Endpoint {
     /// Whether some packet would match both: a rule without an address (or interface)
     /// catches that port on every address (or interface), so it shadows the others.
     fn overlaps(&self, o: &Self) -> bool {
-        let same = |a: &Option<String>, b: &Option<String>| a.is_none() || b.is_none() || a == b;
+        let same = |a: &Option<&str>, b: &Option<&str>| a.is_none() || b.is_none() || a == b;
         same(&self.address, &o.address)
             && same(&self.interface, &o.interface)
             && ((self.tcp && o.tcp) || (self.udp && o.udp) || (self.other || o.other))
@@ -455,8 +463,8 @@ impl Endpoint {
             (true, false, false) => "tcp",
             _ => "udp",
         };
-        let place = match (&self.address, &self.interface) {
-            (Some(a), _) => a.clone(),
+        let place = match (self.address, self.interface) {
+            (Some(a), _) => a.to_owned(),
             (None, Some(i)) => format!("every address on interface {i}"),
             (None, None) => "every address".to_owned(),
         };
@@ -513,9 +521,9 @@ mod tests {
         )
     }
 
-    /// `want` with verdicts kept in `verdicts`.
-    fn want_kept(rules: &[Arc<PortRule>], verdicts: &Verdicts, router: &VyosRouterSpec) -> Desired {
-        want_on(router, rules, Timestamp::now(), Some(verdicts))
+    /// `want` with renderings kept in `kept`.
+    fn want_kept(rules: &[Arc<PortRule>], kept: &Renderings, router: &VyosRouterSpec) -> Desired {
+        want_on(router, rules, Timestamp::now(), Some(kept))
     }
 
     /// The desired state of `rules` on router edge with spec `router` at `now`, nothing
@@ -524,7 +532,7 @@ mod tests {
         router: &VyosRouterSpec,
         rules: &[Arc<PortRule>],
         now: Timestamp,
-        verdicts: Option<&Verdicts>,
+        kept: Option<&Renderings>,
     ) -> Desired {
         desired_with(
             "edge",
@@ -536,9 +544,9 @@ mod tests {
                 groups: &BTreeSet::new(),
                 hairpin: &BTreeMap::new(),
             },
-            &BTreeSet::new(),
+            &Incumbents::new(),
             now,
-            verdicts,
+            kept,
         )
     }
 
@@ -552,7 +560,7 @@ mod tests {
 
     #[test]
     fn kept_renderings_give_the_same_rules_and_follow_every_change() {
-        let verdicts = Verdicts::default();
+        let kept = Renderings::default();
         let a = stored(&pr("a", 0, Some(100), "tcp", 30000), "u1", 1);
         let b = stored(&pr("b", 1, Some(101), "tcp", 30001), "u2", 1);
         let fresh = |rules: &[Arc<PortRule>], router: &VyosRouterSpec| {
@@ -567,15 +575,22 @@ mod tests {
         };
         let rules = vec![a.clone(), b.clone()];
         assert_eq!(
-            want_kept(&rules, &verdicts, &router()),
+            want_kept(&rules, &kept, &router()),
             fresh(&rules, &router())
         );
-        assert_eq!(verdicts.len(), 2);
-        // The same again: the same rules (from what was kept).
-        assert_eq!(
-            want_kept(&rules, &verdicts, &router()),
-            fresh(&rules, &router())
-        );
+        assert_eq!(kept.len(), 2);
+        // The same again: the same rules, shared with what was kept (not copies).
+        let first = want_kept(&rules, &kept, &router());
+        let again = want_kept(&rules, &kept, &router());
+        assert_eq!(again, fresh(&rules, &router()));
+        assert!(Arc::ptr_eq(
+            &first.rules[&100].rule,
+            &again.rules[&100].rule
+        ));
+        assert!(Arc::ptr_eq(
+            &first.rules[&101].rule,
+            &again.rules[&101].rule
+        ));
 
         // A new spec (generation), a new number, a new object under the same name, and a
         // new default interface on the router: each is rendered again.
@@ -591,23 +606,23 @@ mod tests {
             vec![stored(&a, "u3", 1), edited.clone()],
         ] {
             assert_eq!(
-                want_kept(&rules, &verdicts, &router()),
+                want_kept(&rules, &kept, &router()),
                 fresh(&rules, &router())
             );
         }
         let mut moved = router();
         moved.default_inbound_interface = Some("eth9".into());
         let rules = vec![a.clone(), edited.clone()];
-        let d = want_kept(&rules, &verdicts, &moved);
+        let d = want_kept(&rules, &kept, &moved);
         assert_eq!(d, fresh(&rules, &moved));
         assert_eq!(
             d.rules[&100].rule.inbound_interface.name.as_deref(),
             Some("eth9")
         );
 
-        // The verdict is kept by stamp: the same stamp (which the API server never gives
-        // two specs) is not checked again, so the kept verdict shows through.
-        want_kept(&[a.clone(), edited.clone()], &verdicts, &router());
+        // A rendering is kept by stamp: the same stamp (which the API server never gives
+        // two specs) is not rendered again, so the kept rule shows through.
+        want_kept(&[a.clone(), edited.clone()], &kept, &router());
         let mut unchecked = (*a).clone();
         unchecked.spec.internal_address = "not-an-address".into();
         let unchecked = Arc::new(unchecked);
@@ -617,15 +632,11 @@ mod tests {
                 .refused
                 .contains_key(&Key::of(&unchecked))
         );
-        assert!(
-            want_kept(&rules, &verdicts, &router())
-                .rules
-                .contains_key(&100)
-        );
+        assert!(want_kept(&rules, &kept, &router()).rules.contains_key(&100));
 
         // A PortRule no pass renders any more is forgotten.
-        want_kept(std::slice::from_ref(&a), &verdicts, &router());
-        assert_eq!(verdicts.len(), 1);
+        want_kept(std::slice::from_ref(&a), &kept, &router());
+        assert_eq!(kept.len(), 1);
     }
 
     #[test]

@@ -51,9 +51,9 @@ pub struct Plan {
 
 /// The plan for a router with `spec`, whose pass targets the NAT rules `nat`, holding the
 /// forward filter `filter` and (before the NAT request) the owned network-groups `groups`.
-pub fn plan(
+pub fn plan<R: std::borrow::Borrow<NatRule>>(
     spec: &VyosRouterSpec,
-    nat: &BTreeMap<u32, NatRule>,
+    nat: &BTreeMap<u32, R>,
     filter: &ForwardFilter,
     groups: &BTreeSet<u32>,
     version: SchemaVersion,
@@ -92,6 +92,7 @@ pub fn plan(
         }
         (FirewallMode::PerRule, Some(range)) => {
             for (n, rule) in nat {
+                let rule = rule.borrow();
                 let Some(fw_n) = n
                     .checked_sub(spec.rule_range.start)
                     .and_then(|off| range.start.checked_add(off))
@@ -265,7 +266,7 @@ mod tests {
         let filter = drop_filter(BTreeMap::from([(5150, foreign), (5101, ours)]));
         let p = plan(
             &spec(FirewallMode::PerRule),
-            &BTreeMap::new(),
+            &BTreeMap::<u32, NatRule>::new(),
             &filter,
             &BTreeSet::new(),
             SchemaVersion::V1_5,
@@ -305,7 +306,7 @@ mod tests {
     fn nat_accept_is_one_rule_and_a_changed_leaf_is_one_op() {
         let p = plan(
             &spec(FirewallMode::NatAccept),
-            &BTreeMap::new(),
+            &BTreeMap::<u32, NatRule>::new(),
             &drop_filter(BTreeMap::new()),
             &BTreeSet::new(),
             SchemaVersion::V1_5,

@@ -7,6 +7,7 @@
 //! The writer applies exactly [`Plan::ops`], and `vmnet-operator plan` prints the same value,
 //! so a preview can never differ from the change that follows it.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use vyos_client::nat::{
     ConfigOp, NatKind, NatRule, NetworkGroup, OpKind, diff, diff_network_groups, render_rule,
 };
 
-use crate::desired::{Desired, Foreign, Key, desired_with};
+use crate::desired::{Desired, Foreign, Incumbents, Key, desired_with};
 use crate::hairpin::Hairpin;
 use crate::render::{MARKER, Refusal, group_name, owner_of, rule_hash};
 
@@ -78,8 +79,8 @@ pub struct Inputs<'a> {
     /// The time the plan is for: a PortRule whose `spec.expiresAt` is not after it has
     /// expired, and its rule leaves the router.
     pub now: Timestamp,
-    /// VyOS's verdicts kept from earlier passes (`None`: check every rule).
-    pub verdicts: Option<&'a crate::render::Verdicts>,
+    /// The rules rendered by earlier passes (`None`: render every rule).
+    pub renderings: Option<&'a crate::render::Renderings>,
 }
 
 impl std::fmt::Debug for Inputs<'_> {
@@ -182,8 +183,8 @@ pub struct Summary {
 pub struct Plan {
     /// What the PortRules declare for this router (with refusals).
     pub desired: Desired,
-    /// The owned rules as they are to be after the change.
-    pub target: BTreeMap<u32, NatRule>,
+    /// The owned rules as they are to be after the change (shared with `desired`).
+    pub target: BTreeMap<u32, Arc<NatRule>>,
     /// The operator's network-groups after the change, by rule number.
     pub target_groups: BTreeMap<u32, NetworkGroup>,
     /// The hairpin companions after the change, by the number of their rule.
@@ -196,17 +197,23 @@ pub struct Plan {
     pub drifted: BTreeMap<u32, String>,
 }
 
+impl Plan {
+    /// A copy of [`Plan::target`] that owns its rules (for comparing with what was read).
+    pub fn target_rules(&self) -> BTreeMap<u32, NatRule> {
+        self.target
+            .iter()
+            .map(|(n, r)| (*n, NatRule::clone(r)))
+            .collect()
+    }
+}
+
 /// The plan for one router.
 pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let observed = inputs.observed;
-    let incumbents: BTreeSet<Key> = observed
+    let incumbents: Incumbents<'_> = observed
         .owned
         .values()
         .filter_map(|r| owner_of(r.description.as_deref()))
-        .map(|(ns, name)| Key {
-            namespace: ns.to_owned(),
-            name: name.to_owned(),
-        })
         .collect();
     let mut want = desired_with(
         inputs.router,
@@ -220,14 +227,25 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         },
         &incumbents,
         inputs.now,
-        inputs.verdicts,
+        inputs.renderings,
     );
     let mine: Vec<&Arc<PortRule>> = inputs
         .portrules
         .iter()
         .filter(|p| p.spec.router == inputs.router)
         .collect();
-    let by_key: BTreeMap<Key, &Arc<PortRule>> = mine.iter().map(|p| (Key::of(p), *p)).collect();
+    // By `(namespace, name)`, borrowed: no copy of every key per pass.
+    let by_key: ByKey<'_> = mine
+        .iter()
+        .map(|p| {
+            let m = &p.metadata;
+            let key = (
+                m.namespace.as_deref().unwrap_or_default(),
+                m.name.as_deref().unwrap_or_default(),
+            );
+            (key, *p)
+        })
+        .collect();
     let owner = |r: &NatRule| -> Option<Key> {
         owner_of(r.description.as_deref()).map(|(ns, name)| Key {
             namespace: ns.to_owned(),
@@ -235,7 +253,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         })
     };
 
-    let mut target: BTreeMap<u32, NatRule> = want
+    let mut target: BTreeMap<u32, Arc<NatRule>> = want
         .rules
         .iter()
         .map(|(n, e)| (*n, e.rule.clone()))
@@ -259,6 +277,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             observed
                 .owned
                 .iter()
+                .filter(|_| !inputs.paused.is_empty())
                 .filter(|(_, r)| owner(r).is_some_and(|k| inputs.paused.contains(&k)))
                 .map(|(n, _)| *n),
         )
@@ -287,7 +306,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             expiring.insert(*n, e.at.to_string());
             continue;
         }
-        let declared = key.and_then(|k| by_key.get(&k).copied());
+        let declared = owner_of(r.description.as_deref()).and_then(|k| by_key.get(&k).copied());
         match declared {
             // Deleted with deletionPolicy Orphan: left on the router, no longer ours.
             Some(p)
@@ -296,7 +315,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             {
                 let mut kept = r.clone();
                 kept.description = r.description.as_deref().map(orphaned_description);
-                target.insert(*n, kept);
+                target.insert(*n, Arc::new(kept));
                 if let Some(g) = observed.owned_groups.get(n) {
                     let mut g = g.clone();
                     g.description = g.description.as_deref().map(orphaned_description);
@@ -329,14 +348,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         }
     }
 
-    let drifted = drift(
-        observed,
-        &target,
-        &target_groups,
-        &target_hairpin,
-        &by_key,
-        &owner,
-    );
+    let drifted = drift(observed, &target, &target_groups, &target_hairpin, &by_key);
     let mut ops = ops_by_rule(
         (&observed.owned, &observed.owned_groups),
         (&target, &target_groups),
@@ -355,7 +367,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         .copied()
         .collect();
     for n in numbers {
-        let (before, after) = (observed.owned.get(&n), target.get(&n));
+        let (before, after) = (observed.owned.get(&n), target.get(&n).map(|r| &**r));
         let rule_ops = ops.get(&n).map_or(0, Vec::len);
         let (hairpin_before, hairpin_after) =
             (observed.owned_hairpin.get(&n), target_hairpin.get(&n));
@@ -364,7 +376,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             || hairpin_before != hairpin_after;
         let action = if held.contains(&n) {
             let declared = want.rules.get(&n);
-            let wanted = declared.map(|e| (&e.rule, e.group.as_ref(), e.hairpin.as_deref()));
+            let wanted = declared.map(|e| (&*e.rule, e.group.as_ref(), e.hairpin.as_deref()));
             if wanted == before.map(|b| (b, observed.owned_groups.get(&n), hairpin_before)) {
                 continue;
             }
@@ -407,7 +419,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         .iter()
         .map(|(k, r)| RulePlan {
             number: by_key
-                .get(k)
+                .get(&(k.namespace.as_str(), k.name.as_str()))
                 .and_then(|p| p.status.as_ref())
                 .and_then(|s| s.rule_number),
             owner: Some(k.to_string()),
@@ -452,11 +464,14 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     }
 }
 
+/// The PortRules of a router by `(namespace, name)`.
+type ByKey<'a> = std::collections::HashMap<(&'a str, &'a str), &'a Arc<PortRule>>;
+
 /// Keeps rule `n` (and its group and hairpin companions) exactly as observed.
 fn hold(
     n: u32,
     observed: &Observed,
-    target: &mut BTreeMap<u32, NatRule>,
+    target: &mut BTreeMap<u32, Arc<NatRule>>,
     target_groups: &mut BTreeMap<u32, NetworkGroup>,
     target_hairpin: &mut BTreeMap<u32, Hairpin>,
 ) {
@@ -465,7 +480,7 @@ fn hold(
         None => target_hairpin.remove(&n),
     };
     match observed.owned.get(&n) {
-        Some(r) => target.insert(n, r.clone()),
+        Some(r) => target.insert(n, Arc::new(r.clone())),
         None => target.remove(&n),
     };
     match observed.owned_groups.get(&n) {
@@ -481,15 +496,15 @@ fn hold(
 /// is already what is declared needs no repair and is not reported.
 fn drift(
     observed: &Observed,
-    target: &BTreeMap<u32, NatRule>,
+    target: &BTreeMap<u32, Arc<NatRule>>,
     target_groups: &BTreeMap<u32, NetworkGroup>,
     target_hairpin: &BTreeMap<u32, Hairpin>,
-    by_key: &BTreeMap<Key, &Arc<PortRule>>,
-    owner: &dyn Fn(&NatRule) -> Option<Key>,
+    by_key: &ByKey<'_>,
 ) -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
     for (n, want) in target {
-        let Some(p) = owner(want).and_then(|k| by_key.get(&k).copied()) else {
+        let Some(p) = owner_of(want.description.as_deref()).and_then(|k| by_key.get(&k).copied())
+        else {
             continue;
         };
         let Some(status) = p.status.as_ref() else {
@@ -521,10 +536,11 @@ fn drift(
 }
 
 /// The ops that bring `from` to `to`, by rule number: the rule's leaf-level diff, then its
-/// network-group's (a rule and its sources commit together).
-pub fn ops_by_rule(
-    (from, from_groups): (&BTreeMap<u32, NatRule>, &BTreeMap<u32, NetworkGroup>),
-    (to, to_groups): (&BTreeMap<u32, NatRule>, &BTreeMap<u32, NetworkGroup>),
+/// network-group's (a rule and its sources commit together). Either side may hold its rules
+/// shared or owned.
+pub fn ops_by_rule<A: Borrow<NatRule>, B: Borrow<NatRule>>(
+    (from, from_groups): (&BTreeMap<u32, A>, &BTreeMap<u32, NetworkGroup>),
+    (to, to_groups): (&BTreeMap<u32, B>, &BTreeMap<u32, NetworkGroup>),
 ) -> BTreeMap<u32, Vec<ConfigOp>> {
     let mut by_rule: BTreeMap<u32, Vec<ConfigOp>> = BTreeMap::new();
     for op in diff(NatKind::Destination, from, to) {

@@ -49,7 +49,7 @@ fn run(rules: &[PortRule], observed: &Observed, paused: &BTreeSet<Key>) -> Plan 
         observed,
         paused,
         now: k8s_openapi::jiff::Timestamp::now(),
-        verdicts: None,
+        renderings: None,
     })
 }
 
@@ -185,7 +185,7 @@ fn a_paused_rule_is_neither_changed_nor_removed_nor_added() {
     let paused: BTreeSet<Key> = [&kept, &deleted, &new].iter().map(|r| Key::of(r)).collect();
     let p = run(&[kept, deleted, new], &observed, &paused);
     assert!(p.is_empty(), "{:?}", p.ops);
-    assert_eq!(p.target, observed.owned);
+    assert_eq!(p.target_rules(), observed.owned);
     assert_eq!(action_of(&p, 100), Some(&Action::Held));
 }
 
@@ -247,7 +247,7 @@ proptest! {
         let mut after = observed.owned.clone();
         let ops: Vec<ConfigOp> = p.all_ops().cloned().collect();
         vyos_client::nat::apply_ops(NatKind::Destination, &mut after, &ops).unwrap();
-        prop_assert_eq!(&after, &p.target);
+        prop_assert_eq!(&after, &p.target_rules());
         // A refused rule still on the router has two lines: its refusal (no ops) and its
         // removal.
         for r in p.rules.iter().filter(|r| !matches!(r.action, Action::Refused { .. })) {
@@ -288,7 +288,7 @@ fn an_expired_rule_is_removed_and_listed_as_expired() {
                 observed: &observed,
                 paused: &BTreeSet::new(),
                 now: at(now),
-                verdicts: None,
+                renderings: None,
             })
         };
         // Before: tmp stays, gone (never on the router, expired already) is listed.
@@ -338,7 +338,7 @@ fn an_expired_rule_is_removed_and_listed_as_expired() {
         observed: &Observed::default(),
         paused: &BTreeSet::new(),
         now: at("2026-12-06T10:00:05Z"),
-        verdicts: None,
+        renderings: None,
     });
     assert_eq!(action_of(&p, 100), Some(&Action::Add));
     assert!(p.drifted.is_empty());
@@ -378,14 +378,14 @@ mod hairpin {
             observed,
             paused,
             now: k8s_openapi::jiff::Timestamp::now(),
-            verdicts: None,
+            renderings: None,
         })
     }
 
     /// The router after `p` was applied to `observed`.
     fn after(p: &Plan) -> Observed {
         Observed {
-            owned: p.target.clone(),
+            owned: p.target_rules(),
             owned_groups: p.target_groups.clone(),
             owned_hairpin: p.target_hairpin.clone(),
             ..Observed::default()

@@ -179,28 +179,29 @@ fn build(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Result<NatRul
     Ok(nat)
 }
 
-/// VyOS's verdicts on rendered rules, kept from one pass to the next, so that a pass runs
-/// the commit checks again only for the PortRules whose spec, rule number or router
-/// changed. At 10,000 rules the checks (both versions', a few allocations each) were the
-/// larger part of rendering, repeated for every rule at every pass while one of them
-/// changed. Only a fingerprint and the verdict are kept (not the rule: about 100 bytes a
-/// PortRule rather than a kilobyte).
+/// The rendered rules of one router, kept from one pass to the next and shared (an
+/// `Arc`) with the pass's desired state and target, so that a pass renders and checks
+/// again only the PortRules whose spec, rule number or router changed. At 10,000 rules,
+/// rendering every rule at every pass (a dozen strings each, and VyOS's checks for both
+/// versions) while one of them changed was most of a pass's planning time, and each pass
+/// held two fresh copies of every rule (the desired state's and the target's): one kept
+/// copy, shared, costs less memory than those did.
 #[derive(Debug, Default)]
-pub struct Verdicts {
+pub struct Renderings {
     kept: std::sync::Mutex<std::collections::HashMap<crate::desired::Key, Kept>>,
 }
 
 #[derive(Debug)]
 struct Kept {
-    /// What the verdict was for (see [`Verdicts::stamp`]).
+    /// What the rendering was of (see [`Renderings::stamp`]).
     stamp: u64,
     /// Used since the last sweep.
     used: bool,
-    verdict: Result<(), Refusal>,
+    rendered: Result<std::sync::Arc<NatRule>, Refusal>,
 }
 
-impl Verdicts {
-    /// What a verdict depends on besides the PortRule's key: the object (its uid: a
+impl Renderings {
+    /// What a rendering depends on besides the PortRule's key: the object (its uid: a
     /// PortRule deleted and made again starts at generation 1 again), its spec (its
     /// generation), its number and the parts of the router's spec that `render` reads.
     fn stamp(rule: &PortRule, router: &VyosRouterSpec, number: u32) -> Option<u64> {
@@ -214,20 +215,19 @@ impl Verdicts {
         Some(h.finish())
     }
 
-    /// [`render`], with VyOS's checks run only when the verdict kept for `key` was for
-    /// another stamp. A PortRule without a uid or a generation (not from the API server) is
-    /// checked every time.
+    /// [`render`], shared: the rendering kept for `key` when it was for the same stamp,
+    /// else a new one, kept. A PortRule without a uid or a generation (not from the API
+    /// server) is rendered every time.
     pub fn render(
         &self,
         rule: &PortRule,
         router: &VyosRouterSpec,
         number: u32,
         key: &crate::desired::Key,
-    ) -> Result<NatRule, Refusal> {
+    ) -> Result<std::sync::Arc<NatRule>, Refusal> {
         let Some(stamp) = Self::stamp(rule, router, number) else {
-            return render(rule, router, number);
+            return render(rule, router, number).map(std::sync::Arc::new);
         };
-        let nat = build(rule, router, number)?;
         let mut kept = self
             .kept
             .lock()
@@ -236,21 +236,21 @@ impl Verdicts {
             && k.stamp == stamp
         {
             k.used = true;
-            return k.verdict.clone().map(|()| nat);
+            return k.rendered.clone();
         }
-        let verdict = check(&nat);
+        let rendered = render(rule, router, number).map(std::sync::Arc::new);
         kept.insert(
             key.clone(),
             Kept {
                 stamp,
                 used: true,
-                verdict: verdict.clone(),
+                rendered: rendered.clone(),
             },
         );
-        verdict.map(|()| nat)
+        rendered
     }
 
-    /// Forgets the verdicts no call used since the last sweep (PortRules deleted, or no
+    /// Forgets the renderings no call used since the last sweep (PortRules deleted, or no
     /// longer on this router).
     pub fn sweep(&self) {
         let mut kept = self
@@ -260,7 +260,7 @@ impl Verdicts {
         kept.retain(|_, k| std::mem::take(&mut k.used));
     }
 
-    /// How many verdicts are kept.
+    /// How many renderings are kept.
     pub fn len(&self) -> usize {
         self.kept.lock().map_or(0, |k| k.len())
     }

@@ -49,7 +49,7 @@ async fn read_write_diff_round_trip_on_both_versions() {
         let c = client(&sim);
         assert!(c.nat_rules(NatKind::Destination).await.unwrap().is_empty());
         let want = rules(vec![dnat(100, "2222"), dnat(101, "2223")]);
-        let empty = BTreeMap::new();
+        let empty: BTreeMap<u32, NatRule> = BTreeMap::new();
         c.configure(&nat::diff(NatKind::Destination, &empty, &want))
             .await
             .unwrap();
@@ -308,7 +308,7 @@ async fn network_groups_round_trip_and_their_diff_gives_the_target() {
     let mut ops = nat::diff_network_groups(&now, &g);
     ops.extend(nat::diff(
         NatKind::Destination,
-        &BTreeMap::new(),
+        &BTreeMap::<u32, NatRule>::new(),
         &rules(vec![rule.clone()]),
     ));
     c.configure(&ops).await.unwrap();

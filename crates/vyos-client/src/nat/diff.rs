@@ -1,5 +1,6 @@
 //! Minimal leaf-level changes between rule sets, and playing changes on a rule set.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{LeafPath, LeafValue, NatRule, from_leaves, is_known, is_multi, leaf_map};
@@ -21,16 +22,17 @@ use crate::leaf::push_set;
 ///
 /// Both sides are compared without default-restating leaves, so `protocol all` on
 /// one side and no protocol on the other is no change. Within a rule, deletes come
-/// before sets; rules come in number order. Rules are keyed by their map key.
-pub fn diff(
+/// before sets; rules come in number order. Rules are keyed by their map key. Either side
+/// may hold its rules shared (`Arc<NatRule>`) or owned.
+pub fn diff<A: Borrow<NatRule>, B: Borrow<NatRule>>(
     kind: NatKind,
-    old: &BTreeMap<u32, NatRule>,
-    new: &BTreeMap<u32, NatRule>,
+    old: &BTreeMap<u32, A>,
+    new: &BTreeMap<u32, B>,
 ) -> Vec<ConfigOp> {
     let mut ops = Vec::new();
     let numbers: BTreeSet<u32> = old.keys().chain(new.keys()).copied().collect();
     for n in numbers {
-        match (old.get(&n), new.get(&n)) {
+        match (old.get(&n).map(A::borrow), new.get(&n).map(B::borrow)) {
             (Some(_), None) => ops.push(ConfigOp::delete(kind.rule_path(n))),
             (None, Some(r)) => ops.extend(render_rule(&with_key(r, kind, n))),
             (Some(a), Some(b)) => diff_rule(kind, n, a, b, &mut ops),
@@ -40,14 +42,14 @@ pub fn diff(
     ops
 }
 
-fn with_key(rule: &NatRule, kind: NatKind, number: u32) -> NatRule {
+fn with_key(rule: &NatRule, kind: NatKind, number: u32) -> std::borrow::Cow<'_, NatRule> {
     if rule.kind == kind && rule.number == number {
-        return rule.clone();
+        return std::borrow::Cow::Borrowed(rule);
     }
     let mut r = rule.clone();
     r.kind = kind;
     r.number = number;
-    r
+    std::borrow::Cow::Owned(r)
 }
 
 fn diff_rule(kind: NatKind, n: u32, a: &NatRule, b: &NatRule, ops: &mut Vec<ConfigOp>) {
