@@ -308,7 +308,7 @@ impl Context {
     /// never what a VmNetwork merely asks for. `O(pools)`, whatever the number of VMs.
     pub fn tenant_check(&self, rule: &PortRule) -> Result<(), Refusal> {
         let alloc = lock(&self.alloc);
-        let holder = |ip: IpAddr| alloc.addresses.holder(ip).cloned();
+        let holder = |ip: IpAddr| alloc.addresses.holder(ip);
         let pool_allows = |ip: IpAddr, ns: &str| {
             alloc
                 .addresses

@@ -683,25 +683,29 @@ pub fn scoped_portrules(ctx: &Context) -> Vec<Arc<PortRule>> {
 
 /// PortRules whose rules are held: paused themselves, or through their VmNetwork.
 pub fn paused_rules(ctx: &Context, portrules: &[Arc<PortRule>]) -> BTreeSet<Key> {
-    let paused_vms: BTreeSet<(String, String)> = ctx
-        .stores
-        .vmnetworks
-        .state()
+    let vms = ctx.stores.vmnetworks.state();
+    let paused_vms: BTreeSet<(&str, &str)> = vms
         .iter()
         .filter(|v| is_paused(v.metadata.annotations.as_ref()))
-        .filter_map(|v| Some((v.metadata.namespace.clone()?, v.metadata.name.clone()?)))
+        .filter_map(|v| {
+            Some((
+                v.metadata.namespace.as_deref()?,
+                v.metadata.name.as_deref()?,
+            ))
+        })
         .collect();
     portrules
         .iter()
         .filter(|p| {
             is_paused(p.metadata.annotations.as_ref())
-                || p.metadata.owner_references.iter().flatten().any(|o| {
-                    o.kind == "VmNetwork"
-                        && paused_vms.contains(&(
-                            p.metadata.namespace.clone().unwrap_or_default(),
-                            o.name.clone(),
-                        ))
-                })
+                || (!paused_vms.is_empty()
+                    && p.metadata.owner_references.iter().flatten().any(|o| {
+                        o.kind == "VmNetwork"
+                            && paused_vms.contains(&(
+                                p.metadata.namespace.as_deref().unwrap_or_default(),
+                                o.name.as_str(),
+                            ))
+                    }))
         })
         .map(|p| Key::of(p))
         .collect()

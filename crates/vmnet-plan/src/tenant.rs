@@ -16,9 +16,9 @@ use crate::render::Refusal;
 /// The address must be held by a VmNetwork of the rule's own namespace, or be held by
 /// nobody and lie in an IpPool the namespace may use (`pool_allows(address, namespace)`).
 /// Otherwise one namespace could expose another's VM.
-pub fn check(
+pub fn check<'a>(
     rule: &PortRule,
-    holder: &dyn Fn(IpAddr) -> Option<Claimant>,
+    holder: &dyn Fn(IpAddr) -> Option<&'a Claimant>,
     pool_allows: &dyn Fn(IpAddr, &str) -> bool,
 ) -> Result<(), Refusal> {
     let ns = rule.metadata.namespace.as_deref().unwrap_or_default();
@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn own_namespace_vm_addresses_are_allowed() {
-        let held = |ip: IpAddr| (ip.to_string() == "10.0.0.1").then(|| vm("a"));
+        let a = vm("a");
+        let held = |ip: IpAddr| (ip.to_string() == "10.0.0.1").then_some(&a);
         let no_pool = |_: IpAddr, _: &str| false;
         assert!(check(&pr("a", "10.0.0.1"), &held, &no_pool).is_ok());
         assert!(check(&pr("a", "10.0.0.2"), &held, &no_pool).is_err());
@@ -85,7 +86,8 @@ mod tests {
 
     #[test]
     fn another_namespaces_vm_is_refused_even_inside_an_allowed_pool() {
-        let held = |ip: IpAddr| (ip.to_string() == "10.0.0.9").then(|| vm("b"));
+        let b = vm("b");
+        let held = |ip: IpAddr| (ip.to_string() == "10.0.0.9").then_some(&b);
         let pool_for_a = |ip: IpAddr, ns: &str| ns == "a" && ip.to_string().starts_with("10.0.0.");
         let e = check(&pr("a", "10.0.0.9"), &held, &pool_for_a).unwrap_err();
         assert_eq!(e.reason, crate::conditions::Reason::NamespaceNotAllowed);
@@ -110,7 +112,7 @@ mod tests {
                 .iter()
                 .map(|(i, ns)| (addr(*i), vm(&format!("ns{ns}"))))
                 .collect();
-            let holder = |ip: IpAddr| by_ip.get(&ip.to_string()).cloned();
+            let holder = |ip: IpAddr| by_ip.get(&ip.to_string());
             // Pool (namespace, half): the namespace may use 10.0.<half>.0/28.
             let allows = |ip: IpAddr, ns: &str| {
                 let s = ip.to_string();
