@@ -824,6 +824,7 @@ pub fn describe(e: &PassError) -> (Reason, String, bool) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
