@@ -26,12 +26,21 @@ pub struct Read {
 
 /// Sorts destination-NAT rules by ownership in `range` (those outside it are dropped).
 /// The maps are collected from sorted runs, which fills their nodes (inserted one by one in
-/// order, a node of rules of 750 bytes each is left about half empty).
+/// order, a node of rules is left about half empty); the owned run is sized for every rule
+/// read at once (grown by doubling, it held up to twice the rules at the writer's peak).
 pub fn split(rules: BTreeMap<u32, NatRule>, range: &RuleRange) -> Read {
-    let (owned, foreign): (Vec<_>, Vec<_>) = rules
-        .into_iter()
-        .filter(|(n, _)| range.contains(*n))
-        .partition(|(_, r)| is_owned(r, range));
+    let mut owned = Vec::with_capacity(rules.len());
+    let mut foreign = Vec::new();
+    for (n, r) in rules {
+        if !range.contains(n) {
+            continue;
+        }
+        if is_owned(&r, range) {
+            owned.push((n, r));
+        } else {
+            foreign.push((n, r));
+        }
+    }
     Read {
         owned: owned.into_iter().collect(),
         foreign: foreign.into_iter().collect(),

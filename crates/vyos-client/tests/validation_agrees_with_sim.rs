@@ -806,7 +806,7 @@ fn rule() -> impl Strategy<Value = NatRule> {
             r.source = src;
             r.destination = dst;
             r.translation = t;
-            r.load_balance = lb;
+            r.load_balance = lb.into();
             r
         },
     )

@@ -29,7 +29,8 @@ fn side() -> impl Strategy<Value = AddressMatch> {
                 network_group: ng,
                 port_group: pg,
                 ..GroupMatch::default()
-            },
+            }
+            .into(),
         })
 }
 

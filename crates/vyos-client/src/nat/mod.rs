@@ -31,8 +31,8 @@ pub use group::{
     parse_network_groups, render_network_group, validate_network_group,
 };
 pub use model::{
-    AddressMatch, GroupMatch, InterfaceMatch, LeafValue, LoadBalance, NatRule, Protocol,
-    Translation,
+    AddressMatch, GroupMatch, InterfaceMatch, LeafValue, LoadBalance, NatRule, Part, Protocol,
+    Sparse, Translation,
 };
 pub use parse::{ParseError, is_empty_path_error, parse_rules, rules_to_json};
 pub use render::{render_rule, render_rules};

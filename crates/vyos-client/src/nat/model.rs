@@ -102,6 +102,61 @@ impl InterfaceMatch {
     }
 }
 
+/// A part of a rule that most rules leave empty, kept out of line (8 bytes instead of a
+/// hundred or more in every rule, of which the writer holds tens of thousands): absent
+/// until a field of it is set. Reads through it see an empty part, a write makes one, and
+/// an emptied part equals an absent one.
+#[derive(Clone, Default)]
+pub struct Sparse<T: Part>(Option<Box<T>>);
+
+/// A part [`Sparse`] can hold: it has a shared empty value to read when absent.
+pub trait Part: Default + PartialEq + 'static {
+    /// The empty part.
+    fn empty() -> &'static Self;
+}
+
+impl<T: Part> std::ops::Deref for Sparse<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self.0.as_deref() {
+            Some(part) => part,
+            None => T::empty(),
+        }
+    }
+}
+
+impl<T: Part> std::ops::DerefMut for Sparse<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl<T: Part> From<T> for Sparse<T> {
+    fn from(part: T) -> Self {
+        Self((part != *T::empty()).then(|| Box::new(part)))
+    }
+}
+
+impl<T: Part> PartialEq for Sparse<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: Part + Eq> Eq for Sparse<T> {}
+
+impl<T: Part + std::hash::Hash> std::hash::Hash for Sparse<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl<T: Part + fmt::Debug> fmt::Debug for Sparse<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// Firewall groups referenced by a `source` or `destination` match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct GroupMatch {
@@ -127,7 +182,30 @@ pub struct AddressMatch {
     /// `fqdn` (VyOS 1.5).
     pub fqdn: Option<String>,
     /// `group ...`.
-    pub group: GroupMatch,
+    pub group: Sparse<GroupMatch>,
+}
+
+impl Part for GroupMatch {
+    fn empty() -> &'static Self {
+        static EMPTY: GroupMatch = GroupMatch {
+            address_group: None,
+            domain_group: None,
+            mac_group: None,
+            network_group: None,
+            port_group: None,
+        };
+        &EMPTY
+    }
+}
+
+impl Part for LoadBalance {
+    fn empty() -> &'static Self {
+        static EMPTY: LoadBalance = LoadBalance {
+            hash: BTreeSet::new(),
+            backends: BTreeMap::new(),
+        };
+        &EMPTY
+    }
 }
 
 /// The `translation` of a rule.
@@ -188,7 +266,7 @@ pub struct NatRule {
     /// `translation`.
     pub translation: Translation,
     /// `load-balance`.
-    pub load_balance: LoadBalance,
+    pub load_balance: Sparse<LoadBalance>,
     /// Leaves this model does not know, by path relative to the rule node.
     pub extra: BTreeMap<LeafPath, LeafValue>,
 }
@@ -210,7 +288,7 @@ impl NatRule {
             source: AddressMatch::default(),
             destination: AddressMatch::default(),
             translation: Translation::default(),
-            load_balance: LoadBalance::default(),
+            load_balance: Sparse::default(),
             extra: BTreeMap::new(),
         }
     }
@@ -489,4 +567,29 @@ fn apply_known(rule: &mut NatRule, path: &[String], value: LeafValue) -> Result<
     };
     *slot = Some(v);
     Ok(())
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+
+    #[test]
+    fn a_sparse_part_reads_empty_until_written_and_an_emptied_one_equals_an_absent_one() {
+        let mut a = NatRule::new(NatKind::Destination, 10);
+        let b = a.clone();
+        assert_eq!(a.source.group.network_group, None);
+        assert!(a.load_balance.backends.is_empty());
+        a.source.group.network_group = Some("VMNET-10".into());
+        assert_ne!(a, b);
+        a.source.group.network_group = None;
+        assert_eq!(a, b, "an emptied part equals an absent one");
+        let set: Sparse<GroupMatch> = GroupMatch::default().into();
+        assert_eq!(set.0, None, "an empty part is not boxed");
+        // The point of it: the rules the writer holds by the ten thousand stay small.
+        assert!(
+            std::mem::size_of::<NatRule>() <= 512,
+            "{}",
+            std::mem::size_of::<NatRule>()
+        );
+    }
 }

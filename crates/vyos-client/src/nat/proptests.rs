@@ -38,7 +38,8 @@ fn side() -> impl Strategy<Value = AddressMatch> {
                 network_group: ng,
                 port_group: pg,
                 ..GroupMatch::default()
-            },
+            }
+            .into(),
         })
 }
 
@@ -116,7 +117,7 @@ fn rule(kind: NatKind) -> impl Strategy<Value = NatRule> {
             if kind == NatKind::Source {
                 r.translation.redirect_port = None;
             }
-            r.load_balance = lb;
+            r.load_balance = lb.into();
             r.extra = extra;
             r
         },
