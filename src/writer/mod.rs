@@ -760,10 +760,13 @@ struct Ahead {
 
 impl Ahead {
     /// The plan made ahead, if it is the plan the pass would make now: nothing that wakes
-    /// the writer came after its inputs were taken. Every change a pass reads (a PortRule,
-    /// a VmNetwork's address or pause, the router) wakes the writer after it is in the
-    /// caches and the allocators, so a wake-up before the plan began is in it, and one
-    /// after it makes the pass plan again.
+    /// the writer came after its inputs were taken. The changes that wake it (a PortRule's
+    /// spec, number, pause or deletion, a VmNetwork's address or pause, the router) do so
+    /// after they are in the caches and the allocators, so a wake-up before the plan began
+    /// is in it, and one after it makes the pass plan again. What wakes nobody (an address
+    /// released as its VmNetwork goes, while its own PortRules are deleted and wake the
+    /// writer) waits for the next pass either way; planning ahead only moves the instant it
+    /// is read by less than one debounce period.
     fn plan_for(&mut self) -> Option<Plan> {
         let (plan, began) = self.plan.take()?;
         (self.last_wake < began).then_some(plan)
