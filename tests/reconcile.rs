@@ -159,6 +159,38 @@ async fn two_hundred_rules_converge_in_at_most_five_commits() {
         "200 rules took {} commits",
         counters.commits
     );
+
+    // Every rule added is told once: on its PortRule when its pass was small, in one Event
+    // on the VyosRouter for a pass of many (at most five passes for 200 rules: one was).
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::all(client(&w));
+    eventually(20, "an Event for every rule added", async || {
+        let list = events.list(&Default::default()).await.unwrap();
+        let per_rule = list
+            .items
+            .iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("RuleAdded")
+                    && e.regarding.as_ref().and_then(|r| r.namespace.as_deref()) == Some(w.ns())
+            })
+            .count();
+        let summed: Vec<usize> = list
+            .items
+            .iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("RulesProgrammed")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                        == Some(w.router.as_str())
+            })
+            .filter_map(|e| e.note.as_deref()?.split(' ').next()?.parse().ok())
+            .collect();
+        let told = per_rule + summed.iter().sum::<usize>();
+        if told == 200 && !summed.is_empty() && summed.iter().all(|n| *n > 50) {
+            Ok(())
+        } else {
+            Err(format!("{per_rule} on PortRules, {summed:?} on the router"))
+        }
+    })
+    .await;
 }
 
 use futures::StreamExt as _;

@@ -68,7 +68,7 @@ impl Reporter<'_> {
             let Some(applied) = out.applied else {
                 return;
             };
-            self.audit(plan, applied, out.took).await;
+            self.audit(router, plan, applied, out.took).await;
             let repaired: Vec<(u32, &String)> = plan
                 .drifted
                 .iter()
@@ -91,9 +91,10 @@ impl Reporter<'_> {
     }
 
     /// One structured line per change, and a Normal Event on each PortRule whose rule was
-    /// added, changed, removed or orphaned. No secret is in either: the key never leaves
-    /// the client.
-    async fn audit(&self, plan: &Plan, applied: &Applied, took: Duration) {
+    /// added, changed, removed or orphaned; past `RULE_EVENTS_UP_TO` such rules in one pass,
+    /// one Normal Event on the VyosRouter instead. No secret is in any: the key never
+    /// leaves the client.
+    async fn audit(&self, router: &VyosRouter, plan: &Plan, applied: &Applied, took: Duration) {
         if applied.requests == 0 {
             return;
         }
@@ -121,15 +122,27 @@ impl Reporter<'_> {
             duration_ms = took.as_millis() as u64,
             "router changed"
         );
+        let changes = rule_changes(plan, applied);
+        if changes.len() > RULE_EVENTS_UP_TO {
+            // A pass of thousands of rules (a first sync, a mass delete): one Event on the
+            // router says what it did. An Event per rule there was a quarter of the
+            // apiserver's writes in a cold converge of 10,000 rules, and a person reads
+            // each rule's outcome in its status (and every rule in the log line above).
+            let note = summary_note(&changes, self.router, applied.ops);
+            self.ctx
+                .event(
+                    router.object_ref(&()),
+                    false,
+                    "RulesProgrammed",
+                    "Program",
+                    note,
+                )
+                .await;
+            return;
+        }
         let mut events = Vec::new();
-        for r in &plan.rules {
-            let (Some(n), Some(owner)) = (r.number, r.owner.as_deref()) else {
-                continue;
-            };
-            if r.ops == 0 || applied.failed.contains_key(&n) {
-                continue;
-            }
-            let Some((ns, name)) = owner.split_once('/') else {
+        for c in changes {
+            let Some((ns, name)) = c.owner.split_once('/') else {
                 continue;
             };
             let key = Key {
@@ -139,20 +152,11 @@ impl Reporter<'_> {
             let Some(pr) = self.find(&key) else {
                 continue;
             };
-            let expired;
-            let (reason, what) = match &r.action {
-                Action::Add => ("RuleAdded", "added"),
-                Action::Change { .. } => ("RuleChanged", "changed"),
-                Action::Remove => ("RuleRemoved", "removed"),
-                Action::Orphan => ("RuleOrphaned", "left in place and no longer managed"),
-                Action::Expired { at } => {
-                    expired = format!("removed (expired at {at})");
-                    ("RuleExpired", expired.as_str())
-                }
-                _ => continue,
-            };
-            let note = format!("rule {n} {what} on router {} ({} ops)", self.router, r.ops);
-            events.push((pr.object_ref(&()), reason, note));
+            let note = format!(
+                "rule {} {} on router {} ({} ops)",
+                c.number, c.what, self.router, c.ops
+            );
+            events.push((pr.object_ref(&()), c.reason, note));
         }
         // Eight at a time, as the statuses are written.
         futures::stream::iter(events)
@@ -572,6 +576,82 @@ impl Reporter<'_> {
     }
 }
 
+/// Past this many rules changed in one pass, the pass publishes one Event on the VyosRouter
+/// instead of one on each PortRule.
+pub const RULE_EVENTS_UP_TO: usize = 50;
+
+/// A rule that a pass changed on the router, for its Event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RuleChange<'a> {
+    number: u32,
+    /// `namespace/name` of the PortRule.
+    owner: &'a str,
+    reason: &'static str,
+    what: String,
+    ops: usize,
+}
+
+/// The rules of `plan` that the pass changed on the router (ops sent, not refused) and that
+/// belong to a PortRule, in rule-number order.
+fn rule_changes<'a>(plan: &'a Plan, applied: &Applied) -> Vec<RuleChange<'a>> {
+    plan.rules
+        .iter()
+        .filter_map(|r| {
+            let (n, owner) = (r.number?, r.owner.as_deref()?);
+            if r.ops == 0 || applied.failed.contains_key(&n) {
+                return None;
+            }
+            let (reason, what) = match &r.action {
+                Action::Add => ("RuleAdded", "added".to_owned()),
+                Action::Change { .. } => ("RuleChanged", "changed".to_owned()),
+                Action::Remove => ("RuleRemoved", "removed".to_owned()),
+                Action::Orphan => (
+                    "RuleOrphaned",
+                    "left in place and no longer managed".to_owned(),
+                ),
+                Action::Expired { at } => ("RuleExpired", format!("removed (expired at {at})")),
+                Action::Refused { .. } | Action::Held => return None,
+            };
+            Some(RuleChange {
+                number: n,
+                owner,
+                reason,
+                what,
+                ops: r.ops,
+            })
+        })
+        .collect()
+}
+
+/// The router's Event for a pass of many rules: how many of each kind, and where each
+/// rule's own outcome is to be read.
+fn summary_note(changes: &[RuleChange<'_>], router: &str, ops: usize) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in changes {
+        let word = match c.reason {
+            "RuleAdded" => "added",
+            "RuleChanged" => "changed",
+            "RuleRemoved" => "removed",
+            "RuleOrphaned" => "orphaned",
+            _ => "expired",
+        };
+        *counts.entry(word).or_default() += 1;
+    }
+    let kinds: Vec<String> = ["added", "changed", "removed", "orphaned", "expired"]
+        .iter()
+        .filter_map(|w| counts.get(w).map(|n| format!("{n} {w}")))
+        .collect();
+    let first = changes.iter().map(|c| c.number).min().unwrap_or_default();
+    let last = changes.iter().map(|c| c.number).max().unwrap_or_default();
+    format!(
+        "{} rules changed on router {router} ({}; rules {first}-{last}, {ops} ops); one Event \
+         for the pass instead of one per PortRule (more than {RULE_EVENTS_UP_TO}): each \
+         PortRule's status says its rule",
+        changes.len(),
+        kinds.join(", "),
+    )
+}
+
 fn verb(a: &Action) -> &'static str {
     match a {
         Action::Add => "add",
@@ -604,8 +684,68 @@ fn stalled_on_its_own(conds: Option<&[Condition]>, g: Option<i64>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn rule(n: u32, owner: Option<&str>, action: Action, ops: usize) -> vmnet_plan::plan::RulePlan {
+        vmnet_plan::plan::RulePlan {
+            number: Some(n),
+            owner: owner.map(str::to_owned),
+            action,
+            drifted: None,
+            ops,
+        }
+    }
+
+    #[test]
+    fn a_pass_names_the_rules_it_changed_and_sums_up_a_large_one() {
+        let plan = Plan {
+            rules: vec![
+                rule(101, Some("lab/a"), Action::Add, 7),
+                rule(102, Some("lab/b"), Action::Remove, 1),
+                rule(103, Some("lab/c"), Action::Held, 0),
+                rule(104, Some("lab/d"), Action::Add, 7),
+                rule(105, None, Action::Remove, 1),
+                rule(106, Some("lab/f"), Action::Add, 0),
+            ],
+            ..Plan::default()
+        };
+        let mut applied = Applied::default();
+        applied.failed.insert(104, "refused".into());
+        let changes = rule_changes(&plan, &applied);
+        let got: Vec<(u32, &str, &str)> = changes
+            .iter()
+            .map(|c| (c.number, c.owner, c.reason))
+            .collect();
+        // Held, refused by the router, foreign and untouched rules get no Event.
+        assert_eq!(
+            got,
+            [(101, "lab/a", "RuleAdded"), (102, "lab/b", "RuleRemoved")]
+        );
+
+        let many: Vec<RuleChange<'_>> = (0..=RULE_EVENTS_UP_TO as u32)
+            .map(|i| RuleChange {
+                number: 2000 - i,
+                owner: "lab/x",
+                reason: if i % 3 == 0 {
+                    "RuleRemoved"
+                } else {
+                    "RuleAdded"
+                },
+                what: String::new(),
+                ops: 1,
+            })
+            .collect();
+        let note = summary_note(&many, "edge", 99);
+        assert!(
+            note.starts_with(&format!(
+                "{} rules changed on router edge (34 added, 17 removed; rules 1950-2000, 99 ops)",
+                RULE_EVENTS_UP_TO + 1
+            )),
+            "{note}"
+        );
+    }
 
     #[test]
     fn a_rules_own_refusal_is_not_hidden_by_the_routers_trouble() {
