@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
@@ -22,8 +22,13 @@ use crate::metrics::Metrics;
 /// A router's writer as the rest of the operator sees it: something to wake. Dropping it
 /// stops the writer.
 pub trait Wake: Send + Sync {
-    /// Asks for a pass soon.
-    fn wake(&self);
+    /// Asks for a pass soon, for a change made at `cause` (the debounce counts from it).
+    fn wake_since(&self, cause: Instant);
+
+    /// Asks for a pass soon, for a change made now.
+    fn wake(&self) {
+        self.wake_since(Instant::now());
+    }
 }
 
 /// A running writer and the router generation it last heard of (status-only updates of
@@ -294,6 +299,14 @@ impl Context {
     pub fn nudge(&self, router: &str) {
         if let Some(w) = lock(&self.writers).get(router) {
             w.writer.wake();
+        }
+    }
+
+    /// Wakes the writer of `router` (if it runs) for a change made at `cause`: a PortRule
+    /// written because of a VmNetwork edit counts from the edit.
+    pub fn nudge_since(&self, router: &str, cause: Instant) {
+        if let Some(w) = lock(&self.writers).get(router) {
+            w.writer.wake_since(cause);
         }
     }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures::{FutureExt, StreamExt, TryStreamExt};
@@ -166,10 +166,16 @@ pub async fn operate(
             .default_backoff()
             .modify(lean),
     )));
+    // When VmNetworks were edited: the PortRules they then write wake the writer as changes
+    // made at the edit (`writer::wake::Causes`).
+    let causes = Arc::new(std::sync::Mutex::new(wake::Causes::new(
+        opts.settings.debounce,
+    )));
     {
         // A VmNetwork's address decides which PortRules may forward to it (and its MAC the
         // DHCP step): a change of what the writer reads wakes it (`writer::wake`).
         let ctx = ctx.clone();
+        let causes = causes.clone();
         let mut seen = wake::Seen::default();
         tasks.spawn(
             reflector::reflector(
@@ -184,6 +190,9 @@ pub async fn operate(
                     let fp = wake::vmnetwork_fingerprint(&v);
                     let ns = v.metadata.namespace.as_deref().unwrap_or_default();
                     let name = v.metadata.name.as_deref().unwrap_or_default();
+                    if wake::vmnetwork_edited(&v) {
+                        lock(&causes).edited(ns, name, Instant::now());
+                    }
                     if seen.changed(ns, name, fp, || ctx.stores.vmnetworks.state().len()) {
                         ctx.nudge(&v.spec.router);
                     }
@@ -211,7 +220,9 @@ pub async fn operate(
                     let ns = r.metadata.namespace.as_deref().unwrap_or_default();
                     let name = r.metadata.name.as_deref().unwrap_or_default();
                     if seen.changed(ns, name, fp, || ctx.stores.portrules.state().len()) {
-                        ctx.nudge(&r.spec.router);
+                        let cause =
+                            lock(&causes).of(ns, wake::vmnetwork_owners(&r), Instant::now());
+                        ctx.nudge_since(&r.spec.router, cause);
                     }
                 }
                 futures::future::ready(())

@@ -41,7 +41,7 @@ pub const RECONCILE_REQUESTED_AT: &str = "vmnet.dev/reconcile-requested-at";
 /// A running writer. Dropping the handle stops the task.
 #[derive(Debug)]
 pub struct WriterHandle {
-    tx: mpsc::UnboundedSender<()>,
+    tx: mpsc::UnboundedSender<Instant>,
     task: tokio::task::JoinHandle<()>,
     probe: tokio::task::JoinHandle<()>,
     backups: tokio::task::JoinHandle<()>,
@@ -56,8 +56,8 @@ impl Drop for WriterHandle {
 }
 
 impl Wake for WriterHandle {
-    fn wake(&self) {
-        let _ = self.tx.send(());
+    fn wake_since(&self, cause: Instant) {
+        let _ = self.tx.send(cause);
     }
 }
 
@@ -113,7 +113,7 @@ struct Writer {
     had_mappings: Option<bool>,
 }
 
-async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()>) {
+async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<Instant>) {
     let mut w = Writer {
         observer: ctx.metrics.request_observer(&name),
         backed_up_ms: None,
@@ -134,18 +134,18 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
         let timer = tokio::time::sleep_until(next.into());
         let woken = tokio::select! {
             msg = rx.recv() => {
-                if msg.is_none() { return }
-                true
+                let Some(cause) = msg else { return };
+                Some(cause)
             }
-            () = timer => false,
+            () = timer => None,
         };
         // Coalesce what arrives close together into one pass (see `quiet`), and read the
         // router meanwhile: the read does not depend on what the wake-ups bring, and at
         // 10,000 rules it takes about as long as the quiet period itself.
         let started = Instant::now();
-        let ahead = if woken {
+        let ahead = if let Some(cause) = woken {
             let debounce = w.ctx.settings.debounce;
-            let (ahead, last_wake) = tokio::join!(w.read_ahead(), quiet(&mut rx, debounce));
+            let (ahead, last_wake) = tokio::join!(w.read_ahead(), quiet(&mut rx, debounce, cause));
             let Some(last_wake) = last_wake else {
                 return;
             };
@@ -176,25 +176,34 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<()
     }
 }
 
-/// Waits until nothing new came for one `debounce` period after the last wake-up, but no
+/// Waits until nothing new came for one `debounce` period after the last change, but no
 /// longer than twenty periods in all, so a burst of hundreds of changes becomes a few
-/// commits and a steady trickle still gets through. The quiet period counts from the last
-/// wake-up itself (not in whole periods): one change wakes the writer a few times within
-/// tens of milliseconds (the VmNetwork, then its PortRule), and its pass starts one period
-/// after the last of them rather than two. When the last wake-up came (the one that
-/// started the wait, if no other); `None`: the writer is to stop.
-async fn quiet(rx: &mut mpsc::UnboundedReceiver<()>, debounce: Duration) -> Option<Instant> {
+/// commits and a steady trickle still gets through. A wake-up carries when its change was
+/// made (`cause`, no later than when it was sent): a PortRule that a VmNetwork edit made
+/// counts from the edit, so the controller's hop between them does not lengthen the wait,
+/// and changes closer than one period still go to the router together. `first` is the
+/// wake-up that started the wait. Returns when the last wake-up arrived (for the plan made
+/// ahead, which stands only if none came after it began); `None`: the writer is to stop.
+async fn quiet(
+    rx: &mut mpsc::UnboundedReceiver<Instant>,
+    debounce: Duration,
+    first: Instant,
+) -> Option<Instant> {
     let deadline = Instant::now() + debounce * 20;
-    let mut quiet_from = Instant::now();
+    let mut arrived = Instant::now();
+    let mut changed = first.min(arrived);
     loop {
-        let until = (quiet_from + debounce).min(deadline);
+        let until = (changed + debounce).min(deadline);
         match tokio::time::timeout_at(until.into(), rx.recv()).await {
-            Ok(Some(())) => {
-                while rx.try_recv().is_ok() {}
-                quiet_from = Instant::now();
+            Ok(Some(cause)) => {
+                arrived = Instant::now();
+                changed = changed.max(cause.min(arrived));
+                while let Ok(cause) = rx.try_recv() {
+                    changed = changed.max(cause.min(arrived));
+                }
             }
             Ok(None) => return None,
-            Err(_) => return Some(quiet_from),
+            Err(_) => return Some(arrived),
         }
     }
 }
@@ -856,15 +865,65 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let sender = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            tx.send(()).unwrap();
+            tx.send(Instant::now()).unwrap();
             tx
         });
-        let last = quiet(&mut rx, Duration::from_millis(100)).await.unwrap();
+        let last = quiet(&mut rx, Duration::from_millis(100), Instant::now())
+            .await
+            .unwrap();
         assert!(last > began);
         assert!(ahead(last).plan_for().is_none());
         // A closed channel stops the writer.
         drop(sender.await.unwrap());
-        assert_eq!(quiet(&mut rx, Duration::from_millis(10)).await, None);
+        assert_eq!(
+            quiet(&mut rx, Duration::from_millis(10), Instant::now()).await,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn the_quiet_period_counts_from_when_the_change_was_made() {
+        let debounce = Duration::from_millis(1000);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // A wake-up for a change made 900 ms ago (a VmNetwork edit whose PortRule came
+        // later) waits out the rest of the period, not a whole one.
+        let start = Instant::now();
+        quiet(&mut rx, debounce, start - Duration::from_millis(900))
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            start.elapsed()
+        );
+        // A later change within the period moves its end, counted from that change...
+        let start = Instant::now();
+        tx.send(start - Duration::from_millis(400)).unwrap();
+        let last = quiet(&mut rx, debounce, start - Duration::from_millis(950))
+            .await
+            .unwrap();
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(590) && waited < Duration::from_millis(900),
+            "{waited:?}"
+        );
+        // ...and the wait reports when that wake-up arrived, not when its change was made.
+        assert!(last >= start);
+        // A cause in the future (a clock read late) counts as now.
+        let start = Instant::now();
+        quiet(
+            &mut rx,
+            Duration::from_millis(50),
+            start + Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(tx);
     }
 
     #[test]

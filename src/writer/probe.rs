@@ -54,7 +54,7 @@ pub enum Finding {
 
 /// Runs the probe of `name` until the task is aborted; `wake` asks the writer for a pass.
 /// Every member of an HA router is probed, at the same time, each with its own client.
-pub async fn run(ctx: Arc<Context>, name: String, wake: mpsc::UnboundedSender<()>) {
+pub async fn run(ctx: Arc<Context>, name: String, wake: mpsc::UnboundedSender<Instant>) {
     let observer = ctx.metrics.request_observer(&name);
     let mut targets: HashMap<String, Target> = HashMap::new();
     loop {
@@ -158,7 +158,7 @@ impl Target {
         at: Place<'_>,
         finding: &Finding,
         took: Duration,
-        wake: &mpsc::UnboundedSender<()>,
+        wake: &mpsc::UnboundedSender<Instant>,
     ) {
         let metrics = &ctx.metrics;
         let who = at.member.unwrap_or(at.router);
@@ -183,7 +183,7 @@ impl Target {
         // A router that answers again after an outage gets a pass at once, not at the
         // next drift check: the rules waiting for it go out now.
         if up && self.up == Some(false) {
-            let _ = wake.send(());
+            let _ = wake.send(Instant::now());
         }
         self.up = Some(up);
 
@@ -252,7 +252,7 @@ impl Target {
         reporter.patch_router_status(body).await;
         if reachable_changed && !up {
             // The router's conditions (and its rules') say so after a pass.
-            let _ = wake.send(());
+            let _ = wake.send(Instant::now());
         }
     }
 }
@@ -263,9 +263,9 @@ async fn rebooted(
     who: &str,
     recorded: Option<i64>,
     seen: i64,
-    wake: &mpsc::UnboundedSender<()>,
+    wake: &mpsc::UnboundedSender<Instant>,
 ) {
-    let _ = wake.send(());
+    let _ = wake.send(Instant::now());
     let name = router.metadata.name.clone().unwrap_or_default();
     ctx.metrics.router_rebooted(&name);
     let when = k8s_openapi::jiff::Timestamp::from_millisecond(seen)

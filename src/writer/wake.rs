@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use vmnet_api::{PortRule, VmNetwork};
@@ -95,6 +96,78 @@ impl Seen {
     }
 }
 
+/// When recently edited VmNetworks were seen with a spec their controller has not acted on
+/// yet (`metadata.generation` ahead of `status.observedGeneration`): a PortRule that one of
+/// them then writes is a change made at the edit, and the writer's quiet period counts from
+/// there rather than from the PortRule's arrival one controller hop later.
+#[derive(Debug)]
+pub struct Causes {
+    at: HashMap<(String, String), Instant>,
+    /// How long an edit stays a PortRule's cause: one debounce period (an older one would
+    /// not shorten the wait anyway).
+    within: Duration,
+    /// Past this many entries, those older than `within` are dropped.
+    limit: usize,
+}
+
+impl Causes {
+    /// Causes kept for `within` (the debounce period).
+    pub fn new(within: Duration) -> Self {
+        Self {
+            at: HashMap::new(),
+            within,
+            limit: 256,
+        }
+    }
+
+    /// Records that the VmNetwork `namespace/name` was seen at `now` with a spec its
+    /// controller has yet to act on (a later sighting moves the cause later, never earlier).
+    pub fn edited(&mut self, namespace: &str, name: &str, now: Instant) {
+        if self.at.len() >= self.limit {
+            let within = self.within;
+            self.at.retain(|_, t| now.duration_since(*t) <= within);
+            // A burst of edits within one period keeps them all: look again when twice
+            // as many, so each edit costs O(1) on the whole.
+            self.limit = (2 * self.at.len()).max(256);
+        }
+        self.at.insert((namespace.to_owned(), name.to_owned()), now);
+    }
+
+    /// When the change that a PortRule of `namespace` owned by `owners` shows, seen at
+    /// `now`, was made: the edit of its VmNetwork within the last period, else `now`.
+    pub fn of<'a>(
+        &self,
+        namespace: &str,
+        owners: impl IntoIterator<Item = &'a str>,
+        now: Instant,
+    ) -> Instant {
+        owners
+            .into_iter()
+            .filter_map(|o| self.at.get(&(namespace.to_owned(), o.to_owned())))
+            .filter(|t| now.duration_since(**t) <= self.within)
+            .min()
+            .copied()
+            .unwrap_or(now)
+    }
+}
+
+/// Whether the VmNetwork's spec is ahead of what its controller has acted on (a create, or
+/// an edit not yet reconciled).
+pub fn vmnetwork_edited(v: &VmNetwork) -> bool {
+    let observed = v.status.as_ref().and_then(|s| s.common.observed_generation);
+    v.metadata.generation.is_some() && observed != v.metadata.generation
+}
+
+/// The names of the VmNetworks that own `r`.
+pub fn vmnetwork_owners(r: &PortRule) -> impl Iterator<Item = &str> {
+    r.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|o| o.kind == "VmNetwork")
+        .map(|o| o.name.as_str())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -180,5 +253,65 @@ mod tests {
         }
         assert!(s.last.len() < 1100, "{}", s.last.len());
         assert!(s.changed("lab", "a", 2, || 2));
+    }
+
+    #[test]
+    fn a_portrule_counts_from_the_edit_of_its_vmnetwork_within_one_period() {
+        let period = Duration::from_millis(300);
+        let t0 = Instant::now();
+        let mut c = Causes::new(period);
+        c.edited("lab", "vm-a", t0);
+        let later = t0 + Duration::from_millis(40);
+        assert_eq!(c.of("lab", ["vm-a"], later), t0);
+        // Another namespace, another owner, no owner: the PortRule's own arrival.
+        assert_eq!(c.of("other", ["vm-a"], later), later);
+        assert_eq!(c.of("lab", ["vm-b"], later), later);
+        assert_eq!(c.of("lab", [], later), later);
+        // An edit older than one period is no longer the cause.
+        let much_later = t0 + Duration::from_millis(301);
+        assert_eq!(c.of("lab", ["vm-a"], much_later), much_later);
+        // Old causes are dropped as new ones come.
+        for i in 0..300 {
+            c.edited("lab", &format!("vm-{i}"), t0);
+        }
+        for i in 0..300 {
+            c.edited("lab", &format!("vm-new-{i}"), much_later);
+        }
+        c.edited("lab", "vm-new", much_later);
+        assert!(c.at.len() <= 301, "{}", c.at.len());
+        assert_eq!(c.of("lab", ["vm-new"], much_later), much_later);
+        let soon = much_later + Duration::from_millis(10);
+        assert_eq!(c.of("lab", ["vm-new"], soon), much_later);
+
+        let spec: vmnet_api::VmNetworkSpec = serde_json::from_value(json!({
+            "router": "edge", "ipPool": "pool", "ports": []
+        }))
+        .unwrap();
+        let mut v = VmNetwork::new("vm-a", spec);
+        assert!(
+            !vmnetwork_edited(&v),
+            "no generation: not from the apiserver"
+        );
+        v.metadata.generation = Some(2);
+        assert!(vmnetwork_edited(&v));
+        v.status = Some(vmnet_api::VmNetworkStatus::default());
+        v.status.as_mut().unwrap().common.observed_generation = Some(2);
+        assert!(!vmnetwork_edited(&v), "acted on");
+
+        let mut r = rule();
+        assert_eq!(vmnetwork_owners(&r).count(), 0);
+        r.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                kind: "VmNetwork".into(),
+                name: "vm-a".into(),
+                ..Default::default()
+            },
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                kind: "Other".into(),
+                name: "x".into(),
+                ..Default::default()
+            },
+        ]);
+        assert_eq!(vmnetwork_owners(&r).collect::<Vec<_>>(), ["vm-a"]);
     }
 }
