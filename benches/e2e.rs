@@ -867,6 +867,7 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
     let mut latencies = Vec::new();
     // Per change: latency − the simulator's time for its request − the debounce.
     let mut beyond: Vec<f64> = Vec::new();
+    let mut in_order: Vec<String> = Vec::new();
     let r0 = router_counts(&sim);
     for k in 0..a.changes {
         // A different VmNetwork each time, moved 80 → 8080 (and back on a second round).
@@ -909,6 +910,10 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
             .map(|r| Duration::from_millis(r.finished_ms.saturating_sub(r.started_ms)))
             .unwrap_or_default();
         beyond.push(latency.as_secs_f64() - took.as_secs_f64() - 0.3);
+        in_order.push(format!(
+            "{:+.3}",
+            latency.as_secs_f64() - took.as_secs_f64() - 0.3
+        ));
         // Let the VmNetwork settle before the next (its status follows the commit).
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -956,6 +961,7 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
         at(0.99),
         beyond.last().copied().unwrap_or_default()
     );
+    println!("  in the order made: {}", in_order.join(" "));
 
     // 4. Restart: SIGKILL the leader, start a new replica.
     op.kill();

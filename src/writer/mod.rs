@@ -145,11 +145,18 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<In
         let started = Instant::now();
         let ahead = if let Some(cause) = woken {
             let debounce = w.ctx.settings.debounce;
-            let (ahead, last_wake) = tokio::join!(w.read_ahead(), quiet(&mut rx, debounce, cause));
+            let arrivals = std::sync::Mutex::new(Instant::now());
+            let (ahead, last_wake) = tokio::join!(
+                w.read_ahead(&arrivals),
+                quiet(&mut rx, debounce, cause, &arrivals)
+            );
             let Some(last_wake) = last_wake else {
                 return;
             };
-            ahead.map(|a| Ahead { last_wake, ..a })
+            ahead.map(|a| Ahead {
+                last_wake: Some(last_wake),
+                ..a
+            })
         } else {
             None
         };
@@ -183,11 +190,13 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<In
 /// counts from the edit, so the controller's hop between them does not lengthen the wait,
 /// and changes closer than one period still go to the router together. `first` is the
 /// wake-up that started the wait. Returns when the last wake-up arrived (for the plan made
-/// ahead, which stands only if none came after it began); `None`: the writer is to stop.
+/// ahead, which stands only if none came after it began), and keeps that in `arrivals` as
+/// it goes (the read made meanwhile looks); `None`: the writer is to stop.
 async fn quiet(
     rx: &mut mpsc::UnboundedReceiver<Instant>,
     debounce: Duration,
     first: Instant,
+    arrivals: &std::sync::Mutex<Instant>,
 ) -> Option<Instant> {
     let deadline = Instant::now() + debounce * 20;
     let mut arrived = Instant::now();
@@ -197,6 +206,7 @@ async fn quiet(
         match tokio::time::timeout_at(until.into(), rx.recv()).await {
             Ok(Some(cause)) => {
                 arrived = Instant::now();
+                *crate::context::lock(arrivals) = arrived;
                 changed = changed.max(cause.min(arrived));
                 while let Ok(cause) = rx.try_recv() {
                     changed = changed.max(cause.min(arrived));
@@ -311,12 +321,17 @@ impl Writer {
     /// step on what it read, at once: at 10,000 rules the two together take about as long
     /// as the quiet period, and the pass uses the plan if nothing woke the writer after it
     /// began (see [`Ahead::plan_for`]).
-    async fn read_ahead(&mut self) -> Option<Ahead> {
+    async fn read_ahead(&mut self, arrivals: &std::sync::Mutex<Instant>) -> Option<Ahead> {
         let router = self.router()?;
         let portrules = scoped_portrules(&self.ctx);
+        let read_began = Instant::now();
         let read = self.read(&router, &portrules).await;
         let at = Instant::now();
-        let plan = read.as_ref().ok().map(|r| {
+        // A wake-up during the read means a burst: more are likely to follow and make the
+        // plan stale (a cold converge drew out its quiet periods and threw away about 3 s
+        // of plans at 10,000 rules), so the pass plans instead, once the burst settles.
+        let burst = *crate::context::lock(arrivals) > read_began;
+        let plan = read.as_ref().ok().filter(|_| !burst).map(|r| {
             let began = Instant::now();
             let portrules = scoped_portrules(&self.ctx);
             (self.plan_for(&router.spec, &portrules, &r.observed), began)
@@ -326,7 +341,7 @@ impl Writer {
             at,
             router_version: router.metadata.resource_version.clone(),
             plan,
-            last_wake: at,
+            last_wake: None,
         })
     }
 
@@ -763,8 +778,8 @@ struct Ahead {
     /// The plan made from that read as soon as it ended, with when it began: it stands
     /// for the pass's plan step when no wake-up came after that (see [`Ahead::plan_for`]).
     plan: Option<(Plan, Instant)>,
-    /// When the last wake-up of the quiet period came.
-    last_wake: Instant,
+    /// When the last wake-up of the quiet period came (`None` until the period ends).
+    last_wake: Option<Instant>,
 }
 
 impl Ahead {
@@ -778,7 +793,7 @@ impl Ahead {
     /// is read by less than one debounce period.
     fn plan_for(&mut self) -> Option<Plan> {
         let (plan, began) = self.plan.take()?;
-        (self.last_wake < began).then_some(plan)
+        (self.last_wake? < began).then_some(plan)
     }
 }
 
@@ -860,7 +875,13 @@ mod tests {
             last_wake,
         };
         // The quiet period's last wake-up came before the plan began: the plan stands.
-        assert!(ahead(began - Duration::from_millis(1)).plan_for().is_some());
+        assert!(
+            ahead(Some(began - Duration::from_millis(1)))
+                .plan_for()
+                .is_some()
+        );
+        // Before the quiet period ends, nothing stands.
+        assert!(ahead(None).plan_for().is_none());
         // One came after it began: the pass plans again.
         let (tx, mut rx) = mpsc::unbounded_channel();
         let sender = tokio::spawn(async move {
@@ -868,15 +889,29 @@ mod tests {
             tx.send(Instant::now()).unwrap();
             tx
         });
-        let last = quiet(&mut rx, Duration::from_millis(100), Instant::now())
-            .await
-            .unwrap();
+        let arrivals = std::sync::Mutex::new(began);
+        let last = quiet(
+            &mut rx,
+            Duration::from_millis(100),
+            Instant::now(),
+            &arrivals,
+        )
+        .await
+        .unwrap();
         assert!(last > began);
-        assert!(ahead(last).plan_for().is_none());
+        // The read made meanwhile sees the arrival too (and makes no plan ahead).
+        assert_eq!(*arrivals.lock().unwrap(), last);
+        assert!(ahead(Some(last)).plan_for().is_none());
         // A closed channel stops the writer.
         drop(sender.await.unwrap());
         assert_eq!(
-            quiet(&mut rx, Duration::from_millis(10), Instant::now()).await,
+            quiet(
+                &mut rx,
+                Duration::from_millis(10),
+                Instant::now(),
+                &arrivals
+            )
+            .await,
             None
         );
     }
@@ -885,12 +920,18 @@ mod tests {
     async fn the_quiet_period_counts_from_when_the_change_was_made() {
         let debounce = Duration::from_millis(1000);
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let arrivals = std::sync::Mutex::new(Instant::now());
         // A wake-up for a change made 900 ms ago (a VmNetwork edit whose PortRule came
         // later) waits out the rest of the period, not a whole one.
         let start = Instant::now();
-        quiet(&mut rx, debounce, start - Duration::from_millis(900))
-            .await
-            .unwrap();
+        quiet(
+            &mut rx,
+            debounce,
+            start - Duration::from_millis(900),
+            &arrivals,
+        )
+        .await
+        .unwrap();
         assert!(
             start.elapsed() < Duration::from_millis(700),
             "{:?}",
@@ -899,9 +940,14 @@ mod tests {
         // A later change within the period moves its end, counted from that change...
         let start = Instant::now();
         tx.send(start - Duration::from_millis(400)).unwrap();
-        let last = quiet(&mut rx, debounce, start - Duration::from_millis(950))
-            .await
-            .unwrap();
+        let last = quiet(
+            &mut rx,
+            debounce,
+            start - Duration::from_millis(950),
+            &arrivals,
+        )
+        .await
+        .unwrap();
         let waited = start.elapsed();
         assert!(
             waited >= Duration::from_millis(590) && waited < Duration::from_millis(900),
@@ -915,6 +961,7 @@ mod tests {
             &mut rx,
             Duration::from_millis(50),
             start + Duration::from_secs(60),
+            &arrivals,
         )
         .await
         .unwrap();
