@@ -650,6 +650,7 @@ async fn write_ops(
     confirm_time: Option<u64>,
 ) -> Response {
     let v = shared.version;
+    let mut clock = Clock::start();
     shared.state().counters.configure_requests += 1;
     let (mut candidate, rules, faults) = {
         let s = shared.state();
@@ -660,39 +661,75 @@ async fn write_ops(
         )
     };
     let c = shared.cost;
-    tokio::time::sleep(c.sleep_for(
-        c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * ops.len() as f64,
-    ))
-    .await;
+    clock
+        .charge(c.sleep_for(
+            c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * ops.len() as f64,
+        ))
+        .await;
     for (op, path, value) in &ops {
         if let Err(e) = apply_op(&mut candidate, op, path, value.as_deref(), v) {
             return bad(v, e);
         }
     }
-    if let Err(refused) = commit_candidate(&shared, candidate, ops.len(), &faults).await {
+    if let Err(refused) = commit_candidate(&shared, candidate, ops.len(), &faults, &mut clock).await
+    {
         return refused;
     }
     committed_answer(&shared, confirm_time, json!(""))
 }
 
+/// The modeled time of a request, charged as a deadline from its start: the simulator's
+/// own work (copying and checking its config) counts toward the time the model gives a
+/// request instead of adding to it, as a router's own work is what the model prices. A
+/// request takes the modeled time, or the simulator's CPU time when that is longer.
+#[derive(Debug)]
+struct Clock {
+    due: tokio::time::Instant,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            due: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Adds `cost` to the request's modeled time and waits until then.
+    async fn charge(&mut self, cost: Duration) {
+        self.due += cost;
+        tokio::time::sleep_until(self.due).await;
+    }
+}
+
 /// Commits `candidate` (pruned here) as the running config unless it equals it: the
 /// commit's cost, the commit faults, the commit checks; on success the counters count it.
-/// `Err` is the answer to a refused commit. The caller holds the write lock.
+/// `Err` is the answer to a refused commit. The caller holds the write lock (so the
+/// running config cannot change while the commit's modeled time passes).
 async fn commit_candidate(
     shared: &Shared,
     mut candidate: Node,
     ops: usize,
     faults: &Faults,
+    clock: &mut Clock,
 ) -> Result<(), Response> {
     let v = shared.version;
     let c = shared.cost;
     candidate.prune_keeping(&schema::kept_when_empty);
     let unchanged = candidate == shared.state().running;
     if !unchanged {
-        tokio::time::sleep(
-            c.sleep_for(c.commit_fixed_ms + c.commit_per_rule_ms * candidate.nat_rules() as f64),
-        )
-        .await;
+        // The commit checks run within the commit's modeled time; their verdict is given
+        // when it has passed, as VyOS gives it at the end of its commit.
+        let failure = {
+            let s = shared.state();
+            commit_failure(&s.running, &candidate, faults, v)
+        };
+        clock
+            .charge(
+                c.sleep_for(
+                    c.commit_fixed_ms + c.commit_per_rule_ms * candidate.nat_rules() as f64,
+                ),
+            )
+            .await;
         if faults.commit_delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(faults.commit_delay_ms)).await;
         }
@@ -703,10 +740,6 @@ async fn commit_candidate(
                 "Configuration system temporarily locked due to another commit in progress",
             ));
         }
-        let failure = {
-            let s = shared.state();
-            commit_failure(&s.running, &candidate, faults, v)
-        };
         if let Some(text) = failure {
             shared.state().counters.failed_commits += 1;
             return Err(bad(v, text));
@@ -934,6 +967,7 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
         }
     };
     let _lock = shared.write_lock.lock().await;
+    let mut clock = Clock::start();
     let started_ms = unix_ms();
     let (running, rules, faults, commits) = {
         let s = shared.state();
@@ -945,10 +979,11 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
         )
     };
     let c = shared.cost;
-    tokio::time::sleep(c.sleep_for(
-        c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * leaves.len() as f64,
-    ))
-    .await;
+    clock
+        .charge(c.sleep_for(
+            c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * leaves.len() as f64,
+        ))
+        .await;
     // Cstore::loadFile(): every path of the file set on a config that starts empty; a
     // path that fails (not in the schema, a value its validator refuses) is printed as
     // "Set [...] failed" and skipped.
@@ -970,7 +1005,7 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
     let mut pruned = candidate.clone();
     pruned.prune_keeping(&schema::kept_when_empty);
     let components = changed_components(&running, &pruned);
-    let response = match commit_candidate(shared, candidate, applied, &faults).await {
+    let response = match commit_candidate(shared, candidate, applied, &faults, &mut clock).await {
         Ok(()) => committed_answer(shared, confirm_time, json!("")),
         Err(refused) => refused,
     };
@@ -1202,5 +1237,29 @@ pub(crate) async fn serve_admin(listener: TcpListener, shared: Arc<Shared>) {
         .with_state(shared);
     if let Err(e) = axum::serve(listener, app.into_make_service()).await {
         tracing::error!(error = %e, "vyos-sim admin endpoint stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_simulators_own_work_counts_toward_a_requests_modeled_time() {
+        let t = std::time::Instant::now();
+        let mut clock = Clock::start();
+        // 60 ms of the simulator's own work, then 40 ms of modeled request time: already
+        // spent, so no wait (a sleep after the work would make it 100 ms).
+        std::thread::sleep(Duration::from_millis(60));
+        clock.charge(Duration::from_millis(40)).await;
+        let first = t.elapsed();
+        assert!(first < Duration::from_millis(95), "{first:?}");
+        // Then 100 ms of modeled commit time: due at 140 ms from the start.
+        clock.charge(Duration::from_millis(100)).await;
+        let second = t.elapsed();
+        assert!(
+            second >= Duration::from_millis(140) && second < Duration::from_millis(195),
+            "{second:?}"
+        );
     }
 }
