@@ -108,7 +108,20 @@ fn main() {
         for &spread in &a.layouts {
             layout(&a, spread, &kubeconfig).await;
         }
+        remove_admission_policy();
     });
+}
+
+/// Removes the chart's MutatingAdmissionPolicy that `operator_identity` installed: outside
+/// the bench, objects made with no operator running must not get the finalizer.
+fn remove_admission_policy() {
+    let _ = kubectl(&[
+        "delete",
+        "mutatingadmissionpolicies,mutatingadmissionpolicybindings",
+        "-l",
+        "app.kubernetes.io/instance=vmnet-bench",
+        "--ignore-not-found",
+    ]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -129,6 +142,12 @@ fn operator_identity() -> PathBuf {
         "templates/serviceaccount.yaml",
         "--show-only",
         "templates/rbac.yaml",
+        // The finalizer put on at creation, as on a cluster that serves
+        // MutatingAdmissionPolicy (this one does): removed again at the end of the run.
+        "--show-only",
+        "templates/admissionpolicy.yaml",
+        "--api-versions",
+        "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
     ])
     .unwrap();
     kubectl_with_input(&["apply", "-f", "-"], &rendered).unwrap();
@@ -159,6 +178,8 @@ fn operator_identity() -> PathBuf {
 /// Removes what an interrupted earlier run left: its namespaces (their objects' finalizers
 /// cleared first, since no operator serves them any more).
 fn sweep() {
+    // First the policy that would put the finalizers back.
+    remove_admission_policy();
     let Ok(names) = kubectl(&["get", "namespaces", "-o", "name"]) else {
         return;
     };

@@ -21,6 +21,19 @@ mod charts;
 const RELEASE: &str = "vmnet";
 const NS: &str = "vmnet-system";
 const CHART: &str = "charts/vmnet-operator";
+/// What a cluster that serves MutatingAdmissionPolicy tells Helm.
+const MAP_API: &str = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy";
+
+/// Held by the tests that install the chart's MutatingAdmissionPolicy: the installed chart's
+/// acts in every namespace, and the policy test checks that its own, scoped to one
+/// namespace, leaves another alone.
+static ADMISSION_POLICY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn admission_policy_lock() -> std::sync::MutexGuard<'static, ()> {
+    ADMISSION_POLICY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn chart() -> String {
     charts::chart().to_string_lossy().into_owned()
@@ -51,7 +64,8 @@ fn the_chart_lints_and_renders_into_objects_the_apiserver_accepts() {
         // Its own release name, so the install test's objects are not in the way.
         let mut args = vec!["template", "dryrun", CHART, "-n", NS];
         if !sets.is_empty() {
-            args.extend(["--set", sets]);
+            // As on a cluster that serves MutatingAdmissionPolicy (this one does).
+            args.extend(["--set", sets, "--api-versions", MAP_API]);
         }
         let chart = chart();
         args[2] = &chart;
@@ -69,6 +83,181 @@ fn the_chart_lints_and_renders_into_objects_the_apiserver_accepts() {
             &out,
         )
         .unwrap_or_else(|e| panic!("with {sets:?}: {e}"));
+    }
+}
+
+fn finalizers(kind: &str, name: &str, ns: &str) -> String {
+    kubectl(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.finalizers}",
+    ])
+    .unwrap_or_default()
+}
+
+fn vmnetwork(name: &str, ns: &str) -> String {
+    format!(
+        "apiVersion: vmnet.dev/v1alpha1\nkind: VmNetwork\nmetadata:\n  name: {name}\n  \
+         namespace: {ns}\nspec:\n  router: edge-1\n  address: 10.20.0.10\n  ports:\n    \
+         - name: ssh\n      port: 22\n      protocol: tcp\n"
+    )
+}
+
+/// The chart's MutatingAdmissionPolicy (here scoped to one namespace by
+/// `operator.watchNamespace`, so no other test's objects are touched): VmNetworks and
+/// PortRules have the operator's finalizer from their creation, with no operator running;
+/// a server-side apply of a manifest without it, or a patch that drops it, keeps it; an
+/// object being deleted can lose it and go; another namespace is left alone.
+#[test]
+fn the_admission_policy_puts_the_finalizer_on_at_creation() {
+    let _alone = admission_policy_lock();
+    install_crds_blocking();
+    let (ns, other) = ("vmnet-policy-test", "vmnet-policy-other");
+    for n in [ns, other] {
+        let _ = kubectl(&["delete", "namespace", n, "--wait=true", "--timeout=60s"]);
+        kubectl(&["create", "namespace", n]).unwrap();
+    }
+    let policy = helm(&[
+        "template",
+        "policytest",
+        &chart(),
+        "-n",
+        ns,
+        "--show-only",
+        "templates/admissionpolicy.yaml",
+        "--api-versions",
+        MAP_API,
+        "--set",
+        &format!("operator.watchNamespace={ns}"),
+    ])
+    .unwrap();
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = kubectl_with_input(&["delete", "--ignore-not-found", "-f", "-"], &self.0);
+        }
+    }
+    let _gone = Gone(policy.clone());
+    kubectl_with_input(&["apply", "-f", "-"], &policy).unwrap();
+
+    let apply = |yaml: &str| {
+        kubectl_with_input(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=person",
+                "-f",
+                "-",
+            ],
+            yaml,
+        )
+    };
+    // The apiserver loads a new policy within a few seconds: until then a create is not
+    // mutated, so wait on dry runs.
+    eventually(30, "the policy in effect", || {
+        let out = kubectl_with_input(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=person",
+                "--dry-run=server",
+                "-o",
+                "jsonpath={.metadata.finalizers}",
+                "-f",
+                "-",
+            ],
+            &vmnetwork("probe", ns),
+        )
+        .map_err(|e| e.to_string())?;
+        out.contains("vmnet.dev/cleanup").then_some(()).ok_or(out)
+    });
+
+    apply(&vmnetwork("vm", ns)).unwrap();
+    assert_eq!(
+        finalizers("vmnetwork", "vm", ns),
+        r#"["vmnet.dev/cleanup"]"#
+    );
+    // The same manifest applied again (it does not list the finalizer) keeps it.
+    apply(&vmnetwork("vm", ns)).unwrap();
+    assert_eq!(
+        finalizers("vmnetwork", "vm", ns),
+        r#"["vmnet.dev/cleanup"]"#
+    );
+    // A patch that drops it from a live object: put back.
+    kubectl(&[
+        "patch",
+        "vmnetwork",
+        "vm",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ])
+    .unwrap();
+    assert_eq!(
+        finalizers("vmnetwork", "vm", ns),
+        r#"["vmnet.dev/cleanup"]"#
+    );
+    // Someone else's finalizer stays beside it.
+    kubectl(&[
+        "patch",
+        "vmnetwork",
+        "vm",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/keep"]}}"#,
+    ])
+    .unwrap();
+    assert_eq!(
+        finalizers("vmnetwork", "vm", ns),
+        r#"["example.com/keep","vmnet.dev/cleanup"]"#
+    );
+
+    let rule = format!(
+        "apiVersion: vmnet.dev/v1alpha1\nkind: PortRule\nmetadata:\n  name: dns\n  \
+         namespace: {ns}\nspec:\n  router: edge-1\n  protocol: udp\n  externalAddress: \
+         203.0.113.10\n  externalPort: 53\n  internalAddress: 10.20.0.10\n"
+    );
+    apply(&rule).unwrap();
+    assert_eq!(
+        finalizers("portrule", "dns", ns),
+        r#"["vmnet.dev/cleanup"]"#
+    );
+
+    // Another namespace: not the policy's.
+    apply(&vmnetwork("vm", other)).unwrap();
+    assert_eq!(finalizers("vmnetwork", "vm", other), "");
+
+    // Being deleted: the finalizers can go, and the object with them.
+    for (kind, name) in [("vmnetwork", "vm"), ("portrule", "dns")] {
+        kubectl(&["delete", kind, name, "-n", ns, "--wait=false"]).unwrap();
+        kubectl(&[
+            "patch",
+            kind,
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .unwrap();
+        eventually(20, &format!("{kind} {name} gone"), || {
+            match kubectl(&["get", kind, name, "-n", ns, "-o", "name"]) {
+                Err(e) if e.to_string().contains("NotFound") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        });
+    }
+    for n in [ns, other] {
+        let _ = kubectl(&["delete", "namespace", n, "--wait=false"]);
     }
 }
 
@@ -290,7 +479,10 @@ fn can_i(sa: &str, verb: &str, what: &str, ns: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The lock only keeps the policy test out while the chart is installed; nothing else takes it.
+#[allow(clippy::await_holding_lock)]
 async fn installed_with_helm_the_operator_converges_the_examples_with_the_charts_rights_only() {
+    let _alone = admission_policy_lock();
     install_crds().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The CRDs exist already (other tests install them): Helm adopts them, as it adopts
