@@ -899,6 +899,10 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
             80
         };
         let before = sim.counters().commits;
+        let made_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
         let api: Api<VmNetwork> = Api::namespaced(admin.clone(), &ns_of(i));
         api.patch(
             &vm_name(i),
@@ -921,15 +925,25 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
         }
         let latency = start.elapsed();
         latencies.push(latency);
-        // What the simulator took for that request (the last one with ops), to tell the
-        // operator's share of the latency from the router's.
-        let took = sim
-            .configure_log()
-            .iter()
-            .rev()
-            .find(|r| r.ops > 0)
-            .map(|r| Duration::from_millis(r.finished_ms.saturating_sub(r.started_ms)))
-            .unwrap_or_default();
+        // What the simulator took for that request, to tell the operator's share of the
+        // latency from the router's. The simulator logs a request once it has answered,
+        // a moment after its commit counts: wait for the record of one that began after
+        // the edit (the previous record is another change's).
+        let took = loop {
+            let record = sim
+                .configure_log()
+                .into_iter()
+                .rev()
+                .find(|r| r.ops > 0 && r.started_ms >= made_ms);
+            if let Some(r) = record {
+                break Duration::from_millis(r.finished_ms.saturating_sub(r.started_ms));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(130),
+                "the change's request is not in the simulator's log"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
         beyond.push(latency.as_secs_f64() - took.as_secs_f64() - 0.3);
         in_order.push(format!(
             "{:+.3}",
