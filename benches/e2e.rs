@@ -229,6 +229,8 @@ impl Operator {
                 &format!("--lease-seconds={LEASE_SECONDS}"),
             ])
             .env("KUBECONFIG", kubeconfig)
+            // As the chart's Deployment sets it.
+            .env("MIMALLOC_PURGE_DELAY", "0")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
