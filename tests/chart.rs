@@ -86,6 +86,9 @@ fn the_chart_lints_and_renders_into_objects_the_apiserver_accepts() {
     }
 }
 
+/// The finalizers of an object that has only the operator's, as kubectl prints them.
+const OURS: &str = r#"["vmnet.dev/cleanup"]"#;
+
 fn finalizers(kind: &str, name: &str, ns: &str) -> String {
     kubectl(&[
         "get",
@@ -97,6 +100,12 @@ fn finalizers(kind: &str, name: &str, ns: &str) -> String {
         "jsonpath={.metadata.finalizers}",
     ])
     .unwrap_or_default()
+}
+
+/// Sets (merge patch) the finalizers of a live object; `list` is JSON (`null` drops them).
+fn set_finalizers(kind: &str, name: &str, ns: &str, list: &str) {
+    let patch = format!(r#"{{"metadata":{{"finalizers":{list}}}}}"#);
+    kubectl(&["patch", kind, name, "-n", ns, "--type=merge", "-p", &patch]).unwrap();
 }
 
 fn vmnetwork(name: &str, ns: &str) -> String {
@@ -177,44 +186,15 @@ fn the_admission_policy_puts_the_finalizer_on_at_creation() {
     });
 
     apply(&vmnetwork("vm", ns)).unwrap();
-    assert_eq!(
-        finalizers("vmnetwork", "vm", ns),
-        r#"["vmnet.dev/cleanup"]"#
-    );
+    assert_eq!(finalizers("vmnetwork", "vm", ns), OURS);
     // The same manifest applied again (it does not list the finalizer) keeps it.
     apply(&vmnetwork("vm", ns)).unwrap();
-    assert_eq!(
-        finalizers("vmnetwork", "vm", ns),
-        r#"["vmnet.dev/cleanup"]"#
-    );
+    assert_eq!(finalizers("vmnetwork", "vm", ns), OURS);
     // A patch that drops it from a live object: put back.
-    kubectl(&[
-        "patch",
-        "vmnetwork",
-        "vm",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"finalizers":null}}"#,
-    ])
-    .unwrap();
-    assert_eq!(
-        finalizers("vmnetwork", "vm", ns),
-        r#"["vmnet.dev/cleanup"]"#
-    );
+    set_finalizers("vmnetwork", "vm", ns, "null");
+    assert_eq!(finalizers("vmnetwork", "vm", ns), OURS);
     // Someone else's finalizer stays beside it.
-    kubectl(&[
-        "patch",
-        "vmnetwork",
-        "vm",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"finalizers":["example.com/keep"]}}"#,
-    ])
-    .unwrap();
+    set_finalizers("vmnetwork", "vm", ns, r#"["example.com/keep"]"#);
     assert_eq!(
         finalizers("vmnetwork", "vm", ns),
         r#"["example.com/keep","vmnet.dev/cleanup"]"#
@@ -226,10 +206,7 @@ fn the_admission_policy_puts_the_finalizer_on_at_creation() {
          203.0.113.10\n  externalPort: 53\n  internalAddress: 10.20.0.10\n"
     );
     apply(&rule).unwrap();
-    assert_eq!(
-        finalizers("portrule", "dns", ns),
-        r#"["vmnet.dev/cleanup"]"#
-    );
+    assert_eq!(finalizers("portrule", "dns", ns), OURS);
 
     // Another namespace: not the policy's.
     apply(&vmnetwork("vm", other)).unwrap();
@@ -238,17 +215,7 @@ fn the_admission_policy_puts_the_finalizer_on_at_creation() {
     // Being deleted: the finalizers can go, and the object with them.
     for (kind, name) in [("vmnetwork", "vm"), ("portrule", "dns")] {
         kubectl(&["delete", kind, name, "-n", ns, "--wait=false"]).unwrap();
-        kubectl(&[
-            "patch",
-            kind,
-            name,
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ])
-        .unwrap();
+        set_finalizers(kind, name, ns, "null");
         eventually(20, &format!("{kind} {name} gone"), || {
             match kubectl(&["get", kind, name, "-n", ns, "-o", "name"]) {
                 Err(e) if e.to_string().contains("NotFound") => Ok(()),
