@@ -145,7 +145,7 @@ async fn run(ctx: Arc<Context>, name: String, mut rx: mpsc::UnboundedReceiver<In
         let started = Instant::now();
         let ahead = if let Some(cause) = woken {
             let debounce = w.ctx.settings.debounce;
-            let arrivals = std::sync::Mutex::new(Instant::now());
+            let arrivals = std::sync::Mutex::new(started);
             let (ahead, last_wake) = tokio::join!(
                 w.read_ahead(&arrivals),
                 quiet(&mut rx, debounce, cause, &arrivals)
@@ -198,22 +198,23 @@ async fn quiet(
     first: Instant,
     arrivals: &std::sync::Mutex<Instant>,
 ) -> Option<Instant> {
-    let deadline = Instant::now() + debounce * 20;
-    let mut arrived = Instant::now();
-    let mut changed = first.min(arrived);
+    // `arrivals` holds the first wake-up's arrival (the caller's), until another comes.
+    let now = Instant::now();
+    let deadline = now + debounce * 20;
+    let mut changed = first.min(now);
     loop {
         let until = (changed + debounce).min(deadline);
         match tokio::time::timeout_at(until.into(), rx.recv()).await {
             Ok(Some(cause)) => {
-                arrived = Instant::now();
-                *crate::context::lock(arrivals) = arrived;
-                changed = changed.max(cause.min(arrived));
+                let now = Instant::now();
+                *crate::context::lock(arrivals) = now;
+                changed = changed.max(cause.min(now));
                 while let Ok(cause) = rx.try_recv() {
-                    changed = changed.max(cause.min(arrived));
+                    changed = changed.max(cause.min(now));
                 }
             }
             Ok(None) => return None,
-            Err(_) => return Some(arrived),
+            Err(_) => return Some(*crate::context::lock(arrivals)),
         }
     }
 }

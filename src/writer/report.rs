@@ -154,7 +154,10 @@ impl Reporter<'_> {
             };
             let note = format!(
                 "rule {} {} on router {} ({} ops)",
-                c.number, c.what, self.router, c.ops
+                c.number,
+                c.what(),
+                self.router,
+                c.ops
             );
             events.push((pr.object_ref(&()), c.reason, note));
         }
@@ -586,9 +589,23 @@ struct RuleChange<'a> {
     number: u32,
     /// `namespace/name` of the PortRule.
     owner: &'a str,
+    action: &'a Action,
+    /// The Event's reason.
     reason: &'static str,
-    what: String,
+    /// The word that counts it in a pass's summary.
+    word: &'static str,
     ops: usize,
+}
+
+impl RuleChange<'_> {
+    /// What happened to the rule, for its own Event (made only for small passes).
+    fn what(&self) -> String {
+        match self.action {
+            Action::Orphan => "left in place and no longer managed".to_owned(),
+            Action::Expired { at } => format!("removed (expired at {at})"),
+            _ => self.word.to_owned(),
+        }
+    }
 }
 
 /// The rules of `plan` that the pass changed on the router (ops sent, not refused) and that
@@ -601,22 +618,20 @@ fn rule_changes<'a>(plan: &'a Plan, applied: &Applied) -> Vec<RuleChange<'a>> {
             if r.ops == 0 || applied.failed.contains_key(&n) {
                 return None;
             }
-            let (reason, what) = match &r.action {
-                Action::Add => ("RuleAdded", "added".to_owned()),
-                Action::Change { .. } => ("RuleChanged", "changed".to_owned()),
-                Action::Remove => ("RuleRemoved", "removed".to_owned()),
-                Action::Orphan => (
-                    "RuleOrphaned",
-                    "left in place and no longer managed".to_owned(),
-                ),
-                Action::Expired { at } => ("RuleExpired", format!("removed (expired at {at})")),
+            let (reason, word) = match &r.action {
+                Action::Add => ("RuleAdded", "added"),
+                Action::Change { .. } => ("RuleChanged", "changed"),
+                Action::Remove => ("RuleRemoved", "removed"),
+                Action::Orphan => ("RuleOrphaned", "orphaned"),
+                Action::Expired { .. } => ("RuleExpired", "expired"),
                 Action::Refused { .. } | Action::Held => return None,
             };
             Some(RuleChange {
                 number: n,
                 owner,
+                action: &r.action,
                 reason,
-                what,
+                word,
                 ops: r.ops,
             })
         })
@@ -628,14 +643,7 @@ fn rule_changes<'a>(plan: &'a Plan, applied: &Applied) -> Vec<RuleChange<'a>> {
 fn summary_note(changes: &[RuleChange<'_>], router: &str, ops: usize) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for c in changes {
-        let word = match c.reason {
-            "RuleAdded" => "added",
-            "RuleChanged" => "changed",
-            "RuleRemoved" => "removed",
-            "RuleOrphaned" => "orphaned",
-            _ => "expired",
-        };
-        *counts.entry(word).or_default() += 1;
+        *counts.entry(c.word).or_default() += 1;
     }
     let kinds: Vec<String> = ["added", "changed", "removed", "orphaned", "expired"]
         .iter()
@@ -725,16 +733,20 @@ mod tests {
         );
 
         let many: Vec<RuleChange<'_>> = (0..=RULE_EVENTS_UP_TO as u32)
-            .map(|i| RuleChange {
-                number: 2000 - i,
-                owner: "lab/x",
-                reason: if i % 3 == 0 {
-                    "RuleRemoved"
-                } else {
-                    "RuleAdded"
-                },
-                what: String::new(),
-                ops: 1,
+            .map(|i| {
+                let removed = i % 3 == 0;
+                RuleChange {
+                    number: 2000 - i,
+                    owner: "lab/x",
+                    action: if removed {
+                        &Action::Remove
+                    } else {
+                        &Action::Add
+                    },
+                    reason: if removed { "RuleRemoved" } else { "RuleAdded" },
+                    word: if removed { "removed" } else { "added" },
+                    ops: 1,
+                }
             })
             .collect();
         let note = summary_note(&many, "edge", 99);
