@@ -119,7 +119,7 @@ mod config_as_text {
             proptest::collection::vec(value(), 1..4).prop_map(Node::Leaf),
         ];
         leaf.prop_recursive(4, 40, 4, |inner| {
-            proptest::collection::btree_map(name(), inner, 1..4).prop_map(Node::Inner)
+            proptest::collection::btree_map(name(), inner, 1..4).prop_map(Node::from_iter)
         })
     }
 
@@ -136,7 +136,7 @@ mod config_as_text {
         ])
         .prop_map(str::to_owned);
         proptest::collection::btree_map(top, node(), 1..4)
-            .prop_map(|m: BTreeMap<String, Node>| Node::Inner(m))
+            .prop_map(|m: BTreeMap<String, Node>| Node::from_iter(m))
     }
 
     proptest! {

@@ -96,7 +96,7 @@ pub(crate) struct View<'a>(pub(crate) &'a Node);
 impl<'a> View<'a> {
     /// The node at `p` below this one.
     pub(crate) fn at(self, p: &[&str]) -> Option<View<'a>> {
-        self.0.get(&path(p)).map(View)
+        self.0.get(p).map(View)
     }
 
     /// `'key' in conf` (for a path of keys).
@@ -169,7 +169,7 @@ pub(crate) fn interface_addresses(root: &Node) -> Vec<u32> {
     fn walk(node: &Node, out: &mut Vec<u32>) {
         if let Node::Inner(m) = node {
             for (k, child) in m {
-                match child {
+                match &**child {
                     Node::Leaf(vals) if k == "address" => {
                         out.extend(vals.iter().filter_map(|v| v4(v.split('/').next()?)));
                     }

@@ -1002,9 +1002,9 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
             }
         }
     }
-    let mut pruned = candidate.clone();
-    pruned.prune_keeping(&schema::kept_when_empty);
-    let components = changed_components(&running, &pruned);
+    // Pruned before anything shares its nodes (see `Node::prune_keeping`).
+    candidate.prune_keeping(&schema::kept_when_empty);
+    let components = changed_components(&running, &candidate);
     let response = match commit_candidate(shared, candidate, applied, &faults, &mut clock).await {
         Ok(()) => committed_answer(shared, confirm_time, json!("")),
         Err(refused) => refused,

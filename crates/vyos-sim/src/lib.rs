@@ -530,12 +530,12 @@ pub(crate) fn apply_op(
             let (last, parent) = p.split_last().ok_or_else(|| invalid(&p))?;
             root.inner_mut(parent)
                 .ok_or_else(|| invalid(&p))?
-                .insert(last.clone(), Node::Leaf(Vec::new()));
+                .insert(last.clone(), Node::Leaf(Vec::new()).into());
         }
         ("set", Target::Value { leaf, value, multi }) => {
             let (last, parent) = leaf.split_last().ok_or_else(|| invalid(&leaf))?;
             let m = root.inner_mut(parent).ok_or_else(|| invalid(&leaf))?;
-            match m.get_mut(last) {
+            match m.get_mut(last).map(Arc::make_mut) {
                 Some(Node::Leaf(vals)) if multi => {
                     if !vals.contains(&value) {
                         vals.push(value);
@@ -543,7 +543,7 @@ pub(crate) fn apply_op(
                 }
                 Some(Node::Inner(c)) if !c.is_empty() => return Err(invalid(&leaf)),
                 _ => {
-                    m.insert(last.clone(), Node::Leaf(vec![value]));
+                    m.insert(last.clone(), Node::Leaf(vec![value]).into());
                 }
             }
         }
@@ -566,7 +566,7 @@ pub(crate) fn apply_op(
                 root.remove(&full);
             } else if let Some((last, parent)) = leaf.split_last()
                 && let Some(m) = root.inner_mut(parent)
-                && let Some(Node::Leaf(vals)) = m.get_mut(last)
+                && let Some(Node::Leaf(vals)) = m.get_mut(last).map(Arc::make_mut)
                 && vals.contains(&value)
             {
                 vals.retain(|v| *v != value);

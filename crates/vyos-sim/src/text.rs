@@ -17,6 +17,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::tree::Node;
 use crate::{Version, schema};
@@ -147,8 +148,11 @@ fn trim_zeros(s: &[u8]) -> &[u8] {
 }
 
 /// A node's children in `cmp`'s order.
-fn sorted(m: &BTreeMap<String, Node>, cmp: fn(&str, &str) -> Ordering) -> Vec<(&String, &Node)> {
-    let mut v: Vec<_> = m.iter().collect();
+fn sorted(
+    m: &BTreeMap<String, Arc<Node>>,
+    cmp: fn(&str, &str) -> Ordering,
+) -> Vec<(&String, &Node)> {
+    let mut v: Vec<_> = m.iter().map(|(k, n)| (k, &**n)).collect();
     v.sort_by(|(a, _), (b, _)| cmp(a, b));
     v
 }
@@ -156,7 +160,7 @@ fn sorted(m: &BTreeMap<String, Node>, cmp: fn(&str, &str) -> Ordering) -> Vec<(&
 /// Whether `node` at `at` prints as a tag node: the schema says so and its children are
 /// all nodes (tag values), as they are in any config VyOS holds.
 fn is_tag(node: &Node, at: &[String], version: Version) -> bool {
-    matches!(node, Node::Inner(m) if !m.is_empty() && m.values().all(|c| matches!(c, Node::Inner(_))))
+    matches!(node, Node::Inner(m) if !m.is_empty() && m.values().all(|c| matches!(**c, Node::Inner(_))))
         && schema::is_tag_node(at, version)
 }
 
@@ -636,21 +640,24 @@ mod tests {
         let rule = root
             .inner_mut(&path(&["nat", "destination", "rule", "100"]))
             .unwrap();
-        rule.insert("description".into(), Node::Leaf(vec!["web server".into()]));
-        rule.insert("log".into(), Node::Leaf(vec![]));
-        rule.insert("protocol".into(), Node::Leaf(vec!["tcp".into()]));
+        rule.insert(
+            "description".into(),
+            Node::Leaf(vec!["web server".into()]).into(),
+        );
+        rule.insert("log".into(), Node::Leaf(vec![]).into());
+        rule.insert("protocol".into(), Node::Leaf(vec!["tcp".into()]).into());
         root.inner_mut(&path(&["nat", "destination", "rule", "20"]))
             .unwrap()
-            .insert("protocol".into(), Node::Leaf(vec!["udp".into()]));
+            .insert("protocol".into(), Node::Leaf(vec!["udp".into()]).into());
         root.inner_mut(&path(&["firewall", "group", "network-group", "LAN"]))
             .unwrap()
             .insert(
                 "network".into(),
-                Node::Leaf(vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()]),
+                Node::Leaf(vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()]).into(),
             );
         root.inner_mut(&path(&["system"]))
             .unwrap()
-            .insert("host-name".into(), Node::Leaf(vec!["r1".into()]));
+            .insert("host-name".into(), Node::Leaf(vec!["r1".into()]).into());
         root
     }
 

@@ -1,7 +1,7 @@
 //! The NAT commit's checks (`nat.py` `verify()`, reference §5.3): every rule, disabled ones
 //! included, in rule order; the first error fails the whole `nat` component.
 
-use crate::tree::{Node, path};
+use crate::tree::Node;
 
 /// Python's `textwrap.fill(text, width=72)`: greedy word wrap.
 pub fn fill(text: &str) -> String {
@@ -28,7 +28,7 @@ struct Rule<'a> {
 
 impl Rule<'_> {
     fn get(&self, p: &[&str]) -> Option<&Node> {
-        self.node.get(&path(p))
+        self.node.get(p)
     }
     fn has(&self, p: &[&str]) -> bool {
         self.get(p).is_some()
@@ -50,12 +50,12 @@ impl Rule<'_> {
 /// The first NAT error in `root`, as `(rule number, message)` (the message not yet wrapped).
 pub fn verify(root: &Node) -> Option<(u32, String)> {
     for kind in ["destination", "source"] {
-        let Some(Node::Inner(rules)) = root.get(&path(&["nat", kind, "rule"])) else {
+        let Some(Node::Inner(rules)) = root.get(&["nat", kind, "rule"]) else {
             continue;
         };
         let mut numbers: Vec<(u32, &Node)> = rules
             .iter()
-            .filter_map(|(k, n)| Some((k.parse().ok()?, n)))
+            .filter_map(|(k, n)| Some((k.parse().ok()?, &**n)))
             .collect();
         numbers.sort_by_key(|(n, _)| *n);
         for (n, node) in numbers {
@@ -69,16 +69,30 @@ pub fn verify(root: &Node) -> Option<(u32, String)> {
 
 fn group_exists(root: &Node, group_type: &str, name: &str) -> bool {
     let name = name.strip_prefix('!').unwrap_or(name);
-    root.get(&path(&["firewall", "group", group_type, name]))
-        .is_some()
+    root.get(&["firewall", "group", group_type, name]).is_some()
+}
+
+/// `Destination NAT configuration error in rule <n>:` (or `Source`).
+struct Head<'a> {
+    kind: &'a str,
+    n: u32,
+}
+
+impl std::fmt::Display for Head<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.kind == "destination" {
+            "Destination"
+        } else {
+            "Source"
+        };
+        write!(f, "{kind} NAT configuration error in rule {}:", self.n)
+    }
 }
 
 fn check_rule(root: &Node, kind: &str, n: u32, r: &Rule<'_>) -> Option<String> {
-    let e = if kind == "destination" {
-        format!("Destination NAT configuration error in rule {n}:")
-    } else {
-        format!("Source NAT configuration error in rule {n}:")
-    };
+    // The message's head, made only for a rule that fails (every rule is checked at
+    // every commit, so the passing ones allocate nothing).
+    let e = Head { kind, n };
     let proto = r.value(&["protocol"]).unwrap_or("all");
     let ports_ok = matches!(proto, "tcp" | "udp" | "tcp_udp");
     let any_port = r.has(&["translation", "port"])
@@ -179,7 +193,7 @@ fn check_rule(root: &Node, kind: &str, n: u32, r: &Rule<'_>) -> Option<String> {
     // set-time `numeric --allow-range` passes) with a ValueError. The texts are Python's.
     if let Some(Node::Inner(backends)) = r.get(&["load-balance", "backend"]) {
         for b in backends.values() {
-            match b.get(&path(&["weight"])) {
+            match b.get(&["weight"]) {
                 Some(Node::Leaf(w))
                     if w.first().is_some_and(|w| {
                         !w.is_empty() && w.bytes().all(|c| c.is_ascii_digit())
@@ -201,6 +215,7 @@ fn check_rule(root: &Node, kind: &str, n: u32, r: &Rule<'_>) -> Option<String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use crate::tree::path;
 
     type Leaves<'a> = &'a [(&'a str, Option<&'a str>)];
 
@@ -212,7 +227,7 @@ mod tests {
             let (last, parent) = full.split_last().unwrap();
             root.inner_mut(parent).unwrap().insert(
                 last.clone(),
-                Node::Leaf(v.map(|v| vec![v.to_owned()]).unwrap_or_default()),
+                Node::Leaf(v.map(|v| vec![v.to_owned()]).unwrap_or_default()).into(),
             );
         }
         root
