@@ -297,6 +297,16 @@ fn proc_usage(pid: u32) -> (f64, f64) {
     (cpu, hwm / 1024.0)
 }
 
+/// A process's resident memory now (`VmRSS`), in MiB.
+fn resident_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 fn apiserver_pid() -> Option<u32> {
     let cp = control_plane();
     let dir = cp.kubeconfig.parent()?;
@@ -743,6 +753,7 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
     .await;
 
     // 1. Cold converge.
+    let apiserver_rss0 = apiserver_pid().map_or(0.0, resident_mib);
     let r0 = router_counts(&sim);
     let api0 = ApiCounts::read(&admin).await;
     let started = Instant::now();
@@ -809,9 +820,19 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
     );
     cold_api.print("  ");
     let (apiserver_cpu, apiserver_rss) = apiserver_pid().map_or((0.0, 0.0), proc_usage);
+    let apiserver_now = apiserver_pid().map_or(0.0, resident_mib);
     println!(
         "  operator CPU {cpu1:.1} s, peak RSS {rss1:.0} MiB (target < 200); apiserver peak RSS \
          {apiserver_rss:.0} MiB since its start, CPU {apiserver_cpu:.0} s since its start"
+    );
+    // Flat in N beyond the objects: what the apiserver holds per object the converge left
+    // (VmNetworks, PortRules) should not grow with N; compare runs at two N.
+    let objects = (a.n + rules_total) as f64;
+    println!(
+        "  apiserver resident memory {apiserver_rss0:.0} MiB before the creates, \
+         {apiserver_now:.0} MiB after the converge: {:.1} KiB per object ({objects:.0} objects; \
+         flat in N when this does not grow with N)",
+        (apiserver_now - apiserver_rss0).max(0.0) * 1024.0 / objects
     );
 
     // 1b. The same rules, one commit per rule, on a second router.

@@ -486,6 +486,8 @@ impl Writer {
             planned_ahead,
             read_ms = read.as_millis() as u64,
             plan_ms = (planned - read).as_millis() as u64,
+            // From the plan to the first request (the firewall step, a backup).
+            setup_us = started.duration_since(t0).saturating_sub(planned).as_micros() as u64,
             apply_ms = sent.as_millis() as u64,
             report_ms = (started.elapsed() - sent).as_millis() as u64,
             "pass"

@@ -256,6 +256,11 @@ async fn answer(
 
 /// The `{success, data, error}` envelope, in VyOS's key order and content type.
 fn envelope(version: Version, status: StatusCode, result: Result<Value, String>) -> Response {
+    envelope_text(version, status, result.map(|data| data.to_string()))
+}
+
+/// [`envelope`] with the data already as JSON text.
+fn envelope_text(version: Version, status: StatusCode, result: Result<String, String>) -> Response {
     let body = match result {
         Ok(data) => format!(r#"{{"success": true, "data": {data}, "error": null}}"#),
         Err(text) => {
@@ -480,7 +485,9 @@ async fn retrieve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                             .unwrap_or_default();
                     envelope(v, StatusCode::OK, Ok(json!(text)))
                 } else {
-                    envelope(v, StatusCode::OK, Ok(n.render()))
+                    let data = serde_json::to_string(&crate::tree::Shown(n))
+                        .map_err(|e| format!("rendering the config: {e}"));
+                    envelope_text(v, StatusCode::OK, data)
                 }
             };
             if path.is_empty() {

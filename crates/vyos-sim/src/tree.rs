@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 /// A config node: inner (ordinary or tag node) or leaf (no values = valueless leaf).
@@ -144,18 +145,9 @@ impl Node {
         matches!(self, Node::Inner(m) if m.is_empty())
     }
 
-    /// The JSON rendering of `showConfig`: tag values as string keys, a one-value leaf
-    /// (multi or not) as a string, several values as an array, a valueless leaf and an
-    /// empty node as `{}`, values always strings, no defaults.
+    /// The JSON rendering of `showConfig` (see [`Shown`]) as a value.
     pub fn render(&self) -> Value {
-        match self {
-            Node::Leaf(v) if v.is_empty() => Value::Object(serde_json::Map::new()),
-            Node::Leaf(v) if v.len() == 1 => Value::String(v[0].clone()),
-            Node::Leaf(v) => Value::Array(v.iter().cloned().map(Value::String).collect()),
-            Node::Inner(m) => {
-                Value::Object(m.iter().map(|(k, n)| (k.clone(), n.render())).collect())
-            }
-        }
+        serde_json::to_value(Shown(self)).unwrap_or_default()
     }
 
     /// Number of NAT rules (destination and source), the cost model's size proxy.
@@ -167,6 +159,30 @@ impl Node {
                 _ => 0,
             })
             .sum()
+    }
+}
+
+/// A node as `showConfig` renders it in JSON: tag values as string keys, a one-value leaf
+/// (multi or not) as a string, several values as an array, a valueless leaf and an empty
+/// node as `{}`, values always strings, no defaults. Serialized as the tree is walked: a
+/// read of 10,000 rules does not build a `Value` of them first.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(pub &'a Node);
+
+impl Serialize for Shown<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Node::Leaf(v) if v.is_empty() => s.serialize_map(Some(0))?.end(),
+            Node::Leaf(v) if v.len() == 1 => s.serialize_str(&v[0]),
+            Node::Leaf(v) => v.serialize(s),
+            Node::Inner(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, n) in m {
+                    map.serialize_entry(k, &Shown(n))?;
+                }
+                map.end()
+            }
+        }
     }
 }
 
@@ -203,6 +219,20 @@ mod tests {
             }}}}})
         );
         assert_eq!(root.nat_rules(), 1);
+        // The text a read answers is that JSON, with several values as an array.
+        let lan = path(&["firewall", "group", "network-group", "LAN"]);
+        root.inner_mut(&lan).unwrap().insert(
+            "network".into(),
+            Node::Leaf(vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()]).into(),
+        );
+        assert_eq!(
+            serde_json::to_string(&Shown(&root)).unwrap(),
+            r#"{"firewall":{"group":{"network-group":{"LAN":{"network":["10.0.0.0/8","192.168.0.0/16"]}}}},"nat":{"destination":{"rule":{"100":{"load-balance":{"hash":"source-address"},"log":{},"protocol":"tcp"}}}}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Shown(&root)).unwrap(),
+            root.render().to_string()
+        );
     }
 
     #[test]
