@@ -191,6 +191,7 @@ pub async fn operate(
                     let ns = v.metadata.namespace.as_deref().unwrap_or_default();
                     let name = v.metadata.name.as_deref().unwrap_or_default();
                     if wake::vmnetwork_edited(&v) {
+                        tracing::trace!(namespace = ns, name, "VmNetwork edit seen");
                         lock(&causes).edited(ns, name, Instant::now());
                     }
                     if seen.changed(ns, name, fp, || ctx.stores.vmnetworks.state().len()) {

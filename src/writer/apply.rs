@@ -123,7 +123,10 @@ pub async fn apply(
     let (owned, owned_groups) = change.before;
     let (target, target_groups) = change.after;
     let by_rule = change.ops;
-    let mut out = Applied {
+    // What the router holds once the requests are answered: the owned rules as they were,
+    // with the committed ones as planned. Made after the requests, not before: at 10,000
+    // rules this copy is a millisecond or two a single change would wait for.
+    let unchanged = || Applied {
         after: owned
             .iter()
             .map(|(n, r)| (*n, r.description.clone()))
@@ -132,7 +135,7 @@ pub async fn apply(
         ..Applied::default()
     };
     if by_rule.is_empty() {
-        return Ok(out);
+        return Ok(unchanged());
     }
     let shares: Vec<Share> = by_rule
         .iter()
@@ -232,6 +235,7 @@ pub async fn apply(
         }
         size = next_size(size, ops, started.elapsed(), opts.request_budget, cap);
     }
+    let mut out = unchanged();
     for n in done.committed {
         match target.get(&n) {
             Some(r) => out.after.insert(n, r.description.clone()),

@@ -214,7 +214,14 @@ async fn quiet(
                 }
             }
             Ok(None) => return None,
-            Err(_) => return Some(*crate::context::lock(arrivals)),
+            Err(_) => {
+                // How late the timer fired (tokio's timers tick in milliseconds).
+                tracing::debug!(
+                    late_us = until.elapsed().as_micros() as u64,
+                    "quiet period over"
+                );
+                return Some(*crate::context::lock(arrivals));
+            }
         }
     }
 }
@@ -259,12 +266,13 @@ impl Writer {
     /// One pass; errors are recorded on the router and its PortRules. `ahead`: the router
     /// as read while the writer waited for the wake-ups to settle.
     async fn pass(&mut self, ahead: Option<Ahead>) -> bool {
+        let entered = Instant::now();
         let Some(router) = self.router() else {
             return false;
         };
         let portrules = scoped_portrules(&self.ctx);
         let timer = Instant::now();
-        let outcome = self.sync(&router, &portrules, ahead).await;
+        let outcome = self.sync(&router, &portrules, ahead, entered).await;
         // The other members of an HA router follow the first, one after the other.
         let first = members::First::of(&outcome);
         let members_ok = self.sync_members(&router, &portrules, first).await;
@@ -346,12 +354,14 @@ impl Writer {
         })
     }
 
-    /// observe → plan → apply → report.
+    /// observe → plan → apply → report. `entered`: when the pass began (the debug log
+    /// tells the time it took to get here).
     async fn sync(
         &mut self,
         router: &VyosRouter,
         portrules: &[Arc<PortRule>],
         ahead: Option<Ahead>,
+        entered: Instant,
     ) -> Result<(), PassError> {
         let t0 = Instant::now();
         // What was read ahead stands in for the observe step while it is recent (within
@@ -484,6 +494,7 @@ impl Writer {
             router = %self.name,
             ops = plan.op_count(),
             planned_ahead,
+            prepare_us = t0.duration_since(entered).as_micros() as u64,
             read_ms = read.as_millis() as u64,
             plan_ms = (planned - read).as_millis() as u64,
             // From the plan to the first request (the firewall step, a backup).
@@ -638,11 +649,15 @@ impl Writer {
         };
         let metrics = self.ctx.metrics.clone();
         let name = self.name.clone();
-        let owners: std::collections::BTreeMap<u32, String> = plan
-            .rules
-            .iter()
-            .filter_map(|r| Some((r.number?, r.owner.clone()?)))
-            .collect();
+        // The owner of a rule the request carried, looked up in the plan (its numbered rules
+        // come first, by number) rather than copied out of it before the first request.
+        let owner = |n: u32| {
+            plan.rules
+                .binary_search_by(|r| r.number.map_or(std::cmp::Ordering::Greater, |m| m.cmp(&n)))
+                .ok()
+                .and_then(|i| plan.rules[i].owner.as_deref())
+                .unwrap_or("-")
+        };
         let timed_out = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let timed_out_ops = timed_out.clone();
         // The audit trail: one line per configure request, with the rules it carried.
@@ -654,7 +669,7 @@ impl Writer {
             let rules: Vec<String> = r
                 .rules
                 .iter()
-                .map(|n| format!("{n}:{}", owners.get(n).map_or("-", String::as_str)))
+                .map(|n| format!("{n}:{}", owner(*n)))
                 .collect();
             tracing::info!(
                 router = %name,

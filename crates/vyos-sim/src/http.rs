@@ -594,10 +594,14 @@ async fn configure(State(shared): State<Arc<Shared>>, req: Request) -> Response 
     }
 }
 
-fn unix_ms() -> u64 {
+fn unix_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn unix_ms() -> u64 {
+    unix_us() / 1000
 }
 
 /// [`write_ops`], recorded in the configure log.
@@ -612,10 +616,10 @@ async fn write(
         .collect();
     let count = ops.len();
     let _lock = shared.write_lock.lock().await;
-    let started_ms = unix_ms();
+    let started_us = unix_us();
     let commits = shared.state().counters.commits;
     let response = write_ops(shared.clone(), ops, confirm_time).await;
-    log_write(&shared, started_ms, count, components, &response, commits);
+    log_write(&shared, started_us, count, components, &response, commits);
     response
 }
 
@@ -623,7 +627,7 @@ async fn write(
 /// configure log.
 fn log_write(
     shared: &Shared,
-    started_ms: u64,
+    started_us: u64,
     count: usize,
     components: std::collections::BTreeSet<String>,
     response: &Response,
@@ -640,8 +644,11 @@ fn log_write(
     if s.configure_log.len() >= crate::CONFIGURE_LOG_LEN {
         s.configure_log.pop_front();
     }
+    let committed_us = (s.counters.commits > commits).then_some(s.last_commit_us);
     s.configure_log.push_back(crate::ConfigureRecord {
-        started_ms,
+        started_ms: started_us / 1000,
+        started_us,
+        committed_us,
         finished_ms: unix_ms(),
         ops: count,
         components,
@@ -754,6 +761,7 @@ async fn commit_candidate(
         {
             let mut s = shared.state();
             s.running = candidate;
+            s.last_commit_us = unix_us();
             s.counters.commits += 1;
             s.counters.ops_applied += ops as u64;
         }
@@ -975,7 +983,7 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
     };
     let _lock = shared.write_lock.lock().await;
     let mut clock = Clock::start();
-    let started_ms = unix_ms();
+    let started_us = unix_us();
     let (running, rules, faults, commits) = {
         let s = shared.state();
         (
@@ -1018,7 +1026,7 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
     };
     log_write(
         shared,
-        started_ms,
+        started_us,
         leaves.len(),
         components,
         &response,

@@ -266,6 +266,12 @@ pub enum SimError {
 pub struct ConfigureRecord {
     /// When the write began (the write lock was taken), Unix ms.
     pub started_ms: u64,
+    /// The same instant in Unix µs (to measure a latency of a few ms without rounding).
+    #[serde(default)]
+    pub started_us: u64,
+    /// When its commit replaced the running config, Unix µs (`None`: no commit).
+    #[serde(default)]
+    pub committed_us: Option<u64>,
     /// When the answer was ready, Unix ms.
     pub finished_ms: u64,
     /// Set/delete ops the request carried.
@@ -327,6 +333,8 @@ struct State {
     /// Files on the router (configs saved elsewhere than the boot config, the 1.5 API's
     /// `/tmp/config.file`), by absolute path; the boot config is `saved`.
     files: BTreeMap<String, String>,
+    /// When the last commit replaced the running config, Unix µs.
+    last_commit_us: u64,
 }
 
 impl State {
@@ -759,6 +767,7 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
             confirm_seq: 0,
             boot: std::time::Instant::now(),
             files: persisted.files,
+            last_commit_us: 0,
         }),
         write_lock: tokio::sync::Mutex::new(()),
         hang: tokio::sync::watch::Sender::new(opts.faults.hang),
