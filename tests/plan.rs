@@ -681,3 +681,47 @@ async fn plan_shows_dhcp_mapping_and_accept_rule_changes() {
         "plan wrote to the router"
     );
 }
+
+/// Issue 16: a lone change goes with the plan made while the writer waited out its quiet
+/// period (the observe and plan steps run then, off the change's latency), and sends the
+/// one op it needs. A wake-up during that wait makes the pass plan again, so under load
+/// one of three edits is enough to show that the plan made ahead is used at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_change_goes_with_the_plan_made_during_the_quiet_period() {
+    logged();
+    let mut w = world("ahead").await;
+    w.start_operator("op-1", true).await;
+    w.portrule("web", standalone(&w, 32001, "10.77.0.20")).await;
+    let number = number_of(&wait_ready_rule(&w, "web", 30).await);
+    let mark = logged().lock().unwrap().len();
+    for port in [8081u16, 8082, 8083] {
+        let mut spec = standalone(&w, 32001, "10.77.0.20");
+        spec["internalPort"] = json!(port);
+        w.portrule("web", spec).await;
+        eventually(30, "the new port on the router", async || {
+            let on_router = w
+                .router_rules()
+                .get(&number)
+                .and_then(|r| r.translation.port.clone());
+            if on_router.as_deref() == Some(port.to_string().as_str()) {
+                Ok(())
+            } else {
+                Err(format!("{on_router:?}"))
+            }
+        })
+        .await;
+        // Let the statuses the change brings settle before the next one.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let passes: Vec<String> = logged().lock().unwrap()[mark..]
+        .iter()
+        .map(|(_, l)| l.clone())
+        .filter(|l| l.contains("planned_ahead=") && l.contains(&w.router))
+        .collect();
+    let lone: Vec<&String> = passes.iter().filter(|l| l.contains("ops=1 ")).collect();
+    assert_eq!(lone.len(), 3, "one pass of one op per edit:\n{passes:#?}");
+    assert!(
+        lone.iter().any(|l| l.contains("planned_ahead=true")),
+        "no edit used the plan made ahead:\n{lone:#?}"
+    );
+}
