@@ -245,7 +245,17 @@ impl World {
             admin_addr: Some(admin),
         };
         let client = vmnet_testkit::admin_client().await.unwrap();
-        let task = tokio::spawn(operate(client, opts, futures::future::pending()));
+        // Restarted when it exits, as its Deployment's pod would be: with a 4 s Lease on a
+        // loaded machine a renewal can come too late, and an operator that lost its Lease
+        // exits so that only one replica writes (the suite once saw a test's only operator
+        // gone for the rest of the test that way).
+        let task = tokio::spawn(async move {
+            loop {
+                let exit = operate(client.clone(), opts.clone(), futures::future::pending()).await;
+                eprintln!("operator {} exited ({exit:?}); restarting it", opts.identity);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
         self.operators.push(Operator {
             identity: identity.to_owned(),
             admin,
