@@ -252,7 +252,10 @@ impl World {
         let task = tokio::spawn(async move {
             loop {
                 let exit = operate(client.clone(), opts.clone(), futures::future::pending()).await;
-                eprintln!("operator {} exited ({exit:?}); restarting it", opts.identity);
+                eprintln!(
+                    "operator {} exited ({exit:?}); restarting it",
+                    opts.identity
+                );
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
