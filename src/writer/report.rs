@@ -159,7 +159,7 @@ impl Reporter<'_> {
                 self.router,
                 c.ops
             );
-            events.push((pr.object_ref(&()), c.reason, note));
+            events.push((pr.object_ref(&()), c.reason(), note));
         }
         // Eight at a time, as the statuses are written.
         futures::stream::iter(events)
@@ -590,21 +590,40 @@ struct RuleChange<'a> {
     /// `namespace/name` of the PortRule.
     owner: &'a str,
     action: &'a Action,
-    /// The Event's reason.
-    reason: &'static str,
-    /// The word that counts it in a pass's summary.
-    word: &'static str,
     ops: usize,
 }
 
 impl RuleChange<'_> {
+    /// The Event's reason ([`rule_changes`] keeps only actions that have one).
+    fn reason(&self) -> &'static str {
+        event_of(self.action).unwrap_or_default().0
+    }
+
+    /// The word that counts it in a pass's summary.
+    fn word(&self) -> &'static str {
+        event_of(self.action).unwrap_or_default().1
+    }
+
     /// What happened to the rule, for its own Event (made only for small passes).
     fn what(&self) -> String {
         match self.action {
             Action::Orphan => "left in place and no longer managed".to_owned(),
             Action::Expired { at } => format!("removed (expired at {at})"),
-            _ => self.word.to_owned(),
+            _ => self.word().to_owned(),
         }
+    }
+}
+
+/// The Event reason and summary word of a change to a rule; `None` for what changes
+/// nothing on the router (refused, held).
+fn event_of(action: &Action) -> Option<(&'static str, &'static str)> {
+    match action {
+        Action::Add => Some(("RuleAdded", "added")),
+        Action::Change { .. } => Some(("RuleChanged", "changed")),
+        Action::Remove => Some(("RuleRemoved", "removed")),
+        Action::Orphan => Some(("RuleOrphaned", "orphaned")),
+        Action::Expired { .. } => Some(("RuleExpired", "expired")),
+        Action::Refused { .. } | Action::Held => None,
     }
 }
 
@@ -618,20 +637,11 @@ fn rule_changes<'a>(plan: &'a Plan, applied: &Applied) -> Vec<RuleChange<'a>> {
             if r.ops == 0 || applied.failed.contains_key(&n) {
                 return None;
             }
-            let (reason, word) = match &r.action {
-                Action::Add => ("RuleAdded", "added"),
-                Action::Change { .. } => ("RuleChanged", "changed"),
-                Action::Remove => ("RuleRemoved", "removed"),
-                Action::Orphan => ("RuleOrphaned", "orphaned"),
-                Action::Expired { .. } => ("RuleExpired", "expired"),
-                Action::Refused { .. } | Action::Held => return None,
-            };
+            event_of(&r.action)?;
             Some(RuleChange {
                 number: n,
                 owner,
                 action: &r.action,
-                reason,
-                word,
                 ops: r.ops,
             })
         })
@@ -643,7 +653,7 @@ fn rule_changes<'a>(plan: &'a Plan, applied: &Applied) -> Vec<RuleChange<'a>> {
 fn summary_note(changes: &[RuleChange<'_>], router: &str, ops: usize) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for c in changes {
-        *counts.entry(c.word).or_default() += 1;
+        *counts.entry(c.word()).or_default() += 1;
     }
     let kinds: Vec<String> = ["added", "changed", "removed", "orphaned", "expired"]
         .iter()
@@ -724,7 +734,7 @@ mod tests {
         let changes = rule_changes(&plan, &applied);
         let got: Vec<(u32, &str, &str)> = changes
             .iter()
-            .map(|c| (c.number, c.owner, c.reason))
+            .map(|c| (c.number, c.owner, c.reason()))
             .collect();
         // Held, refused by the router, foreign and untouched rules get no Event.
         assert_eq!(
@@ -743,8 +753,6 @@ mod tests {
                     } else {
                         &Action::Add
                     },
-                    reason: if removed { "RuleRemoved" } else { "RuleAdded" },
-                    word: if removed { "removed" } else { "added" },
                     ops: 1,
                 }
             })

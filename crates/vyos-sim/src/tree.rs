@@ -54,14 +54,6 @@ impl Node {
         Some(cur)
     }
 
-    /// The child `name` of an inner node.
-    pub fn child(&self, name: &str) -> Option<&Node> {
-        match self {
-            Node::Inner(m) => m.get(name).map(|c| &**c),
-            Node::Leaf(_) => None,
-        }
-    }
-
     /// The inner node at `path`, created with its parents where missing (the nodes on the
     /// way are copied where shared). `None` when a leaf is in the way.
     pub fn inner_mut(&mut self, path: &[String]) -> Option<&mut BTreeMap<String, Arc<Node>>> {
