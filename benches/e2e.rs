@@ -3,13 +3,15 @@
 //! vyos-sim with its realistic cost model at a time scale this prints.
 //!
 //! `cargo bench --bench e2e -- [--n 5000] [--layout one|spread|both] [--namespaces 50]
-//! [--time-scale 0.01] [--changes 20] [--drift-seconds 20] [--no-per-rule]`
+//! [--time-scale 0.01] [--changes 20] [--changes-at-scale-1 3] [--drift-seconds 20]
+//! [--no-per-rule]`
 //!
 //! For N VmNetworks with two ports each (2·N PortRules) it prints, per layout: the cold
 //! converge (wall time, router requests/ops/commits/bytes, the modeled router floor and the
 //! ratio, the same rules sent one commit per rule to a second simulator and that ratio,
 //! apiserver requests by verb and resource per object, operator CPU seconds and peak RSS),
-//! steady state over three drift intervals, single changes (p50/p99), a SIGKILL restart
+//! steady state over three drift intervals, single changes (p50/p99; a few more with the
+//! simulator at time scale 1, where a read takes longer than the debounce), a SIGKILL restart
 //! and deleting everything. Figures and ratios are printed beside the README's targets;
 //! nothing is asserted on wall time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -50,6 +52,7 @@ struct Args {
     changes: usize,
     drift_seconds: u64,
     per_rule: bool,
+    changes_at_scale_1: usize,
 }
 
 fn args() -> Args {
@@ -60,6 +63,7 @@ fn args() -> Args {
         changes: 20,
         drift_seconds: 20,
         per_rule: true,
+        changes_at_scale_1: 3,
     };
     let mut spread = 50;
     let mut layout = "both".to_owned();
@@ -73,6 +77,9 @@ fn args() -> Args {
             "--namespaces" => spread = value().parse().expect("--namespaces N"),
             "--time-scale" => a.time_scale = value().parse().expect("--time-scale F"),
             "--changes" => a.changes = value().parse().expect("--changes N"),
+            "--changes-at-scale-1" => {
+                a.changes_at_scale_1 = value().parse().expect("--changes-at-scale-1 N");
+            }
             "--drift-seconds" => a.drift_seconds = value().parse().expect("--drift-seconds S"),
             "--no-per-rule" => a.per_rule = false,
             other => panic!("unknown flag {other}; see the top of benches/e2e.rs"),
@@ -656,6 +663,133 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
+/// Single changes, each timed from the apiserver's answer to the simulator's commit.
+struct Singles {
+    /// Apply → committed, one per change.
+    latencies: Vec<Duration>,
+    /// From the answer to the request reaching the router, less the debounce, in seconds.
+    beyond: Vec<f64>,
+    /// The same, in the order the changes were made.
+    in_order: Vec<String>,
+    /// The simulator's time for each change's request: from taking it up to its commit.
+    took: Vec<Duration>,
+}
+
+impl Singles {
+    fn p(&mut self, p: f64) -> f64 {
+        self.latencies.sort();
+        percentile(&self.latencies, p).as_secs_f64()
+    }
+
+    fn print_operator_share(&mut self) {
+        self.beyond.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            self.beyond
+                .get(((self.beyond.len().max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or_default()
+        };
+        println!(
+            "  per change, from the apiserver's answer to the request reaching the router, \
+             minus the debounce (the operator's share): p50 {:+.4} s, p99 {:+.4} s, max {:+.4} s \
+             (target p99 ≤ 0)",
+            at(0.5),
+            at(0.99),
+            self.beyond.last().copied().unwrap_or_default()
+        );
+        println!("  in the order made: {}", self.in_order.join(" "));
+    }
+}
+
+/// Moves one VmNetwork's http port per change (80 → 8080, back on a second round), a
+/// different VmNetwork each time: change `k` of `ks` edits VmNetwork `k·7919 mod n`.
+async fn single_changes(
+    admin: &Client,
+    sim: &vyos_sim::Sim,
+    n: usize,
+    ks: std::ops::Range<usize>,
+    ns_of: &dyn Fn(usize) -> String,
+) -> Singles {
+    let mut out = Singles {
+        latencies: Vec::new(),
+        beyond: Vec::new(),
+        in_order: Vec::new(),
+        took: Vec::new(),
+    };
+    let unix_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    };
+    for k in ks {
+        let i = (k * 7919) % n;
+        let port = if (k / n).is_multiple_of(2) { 8080 } else { 80 };
+        let before = sim.counters().commits;
+        let made_us = unix_us();
+        let api: Api<VmNetwork> = Api::namespaced(admin.clone(), &ns_of(i));
+        api.patch(
+            &vm_name(i),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ports": [
+                {"name": "ssh", "port": 22, "protocol": "tcp"},
+                {"name": "http", "port": port, "protocol": "tcp"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+        // Timed from the apiserver's answer to the simulator's commit, both read from this
+        // machine's clock in µs: a poll for the commit would add up to its period.
+        let answered_us = unix_us();
+        if std::env::var_os("E2E_TRACE").is_some() {
+            // To line up with the operator's debug log (its timestamps are UTC wall time).
+            eprintln!(
+                "e2e: change {k} answered at {:.6}",
+                answered_us as f64 / 1e6
+            );
+        }
+        let start = Instant::now();
+        while sim.counters().commits <= before {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "a change did not reach the router within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The simulator logs a request once it has answered, a moment after its commit
+        // counts: wait for the record of one that began after the edit (the previous
+        // record is another change's).
+        let (started_us, committed_us) = loop {
+            let record = sim
+                .configure_log()
+                .into_iter()
+                .rev()
+                .find(|r| r.ops > 0 && r.started_us >= made_us);
+            if let Some(r) = record {
+                break (r.started_us, r.committed_us.unwrap_or(r.finished_ms * 1000));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(130),
+                "the change's request is not in the simulator's log"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let us = |d: u64| Duration::from_micros(d);
+        out.latencies
+            .push(us(committed_us.saturating_sub(answered_us)));
+        out.took.push(us(committed_us.saturating_sub(started_us)));
+        // The operator's share: from the answer to its request reaching the router, less
+        // the debounce (the router's share, its request until the commit, is left out).
+        let operator_s = (started_us as f64 - answered_us as f64) / 1e6 - 0.3;
+        out.beyond.push(operator_s);
+        out.in_order.push(format!("{operator_s:+.4}"));
+        // Let the VmNetwork settle before the next (its status follows the commit).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    out.took.sort();
+    out
+}
+
 #[allow(clippy::too_many_lines)]
 async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
     let admin = vmnet_testkit::admin_client().await.unwrap();
@@ -908,136 +1042,65 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
     steady_api.print("  ");
 
     // 3. Single changes: one VmNetwork's http port moves (1 leaf op each time).
-    let mut latencies = Vec::new();
-    // Per change: from the apiserver's answer to the request reaching the router − the debounce.
-    let mut beyond: Vec<f64> = Vec::new();
-    let mut in_order: Vec<String> = Vec::new();
     let r0 = router_counts(&sim);
-    for k in 0..a.changes {
-        // A different VmNetwork each time, moved 80 → 8080 (and back on a second round).
-        let i = (k * 7919) % a.n;
-        let port = if (k / a.n).is_multiple_of(2) {
-            8080
-        } else {
-            80
-        };
-        let before = sim.counters().commits;
-        let unix_us = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_micros() as u64
-        };
-        let made_us = unix_us();
-        let api: Api<VmNetwork> = Api::namespaced(admin.clone(), &ns_of(i));
-        api.patch(
-            &vm_name(i),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"ports": [
-                {"name": "ssh", "port": 22, "protocol": "tcp"},
-                {"name": "http", "port": port, "protocol": "tcp"}
-            ]}})),
-        )
-        .await
-        .unwrap();
-        // Timed from the apiserver's answer to the simulator's commit, both read from this
-        // machine's clock in µs: a poll for the commit would add up to its period.
-        let answered_us = unix_us();
-        if std::env::var_os("E2E_TRACE").is_some() {
-            // To line up with the operator's debug log (its timestamps are UTC wall time).
-            eprintln!(
-                "e2e: change {k} answered at {:.6}",
-                answered_us as f64 / 1e6
-            );
-        }
-        let start = Instant::now();
-        while sim.counters().commits <= before {
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "a change did not reach the router within 120 s"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        // The simulator logs a request once it has answered, a moment after its commit
-        // counts: wait for the record of one that began after the edit (the previous
-        // record is another change's).
-        let (started_us, committed_us) = loop {
-            let record = sim
-                .configure_log()
-                .into_iter()
-                .rev()
-                .find(|r| r.ops > 0 && r.started_us >= made_us);
-            if let Some(r) = record {
-                break (r.started_us, r.committed_us.unwrap_or(r.finished_ms * 1000));
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(130),
-                "the change's request is not in the simulator's log"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
-        let us = |d: u64| Duration::from_micros(d);
-        latencies.push(us(committed_us.saturating_sub(answered_us)));
-        // The operator's share: from the answer to its request reaching the router, less
-        // the debounce (the router's share, its request until the commit, is left out).
-        let operator_s = (started_us as f64 - answered_us as f64) / 1e6 - 0.3;
-        beyond.push(operator_s);
-        in_order.push(format!("{operator_s:+.4}"));
-        // Let the VmNetwork settle before the next (its status follows the commit).
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let mut singles = single_changes(&admin, &sim, a.n, 0..a.changes, &ns_of).await;
     let d = router_delta(&r0, &router_counts(&sim));
-    latencies.sort();
-    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
     let one_request = floor_seconds(&cost, 1, 1, rules_total as u64, false, a.time_scale).0;
-    // How long the simulator took for those requests to commit: the modeled cost, or its
-    // own CPU where that is longer, on the cores the operator shares.
-    let mut took: Vec<Duration> = sim
-        .configure_log()
-        .iter()
-        .rev()
-        .filter(|r| r.ops > 0)
-        .take(a.changes)
-        .map(|r| {
-            Duration::from_micros(
-                r.committed_us
-                    .unwrap_or(r.finished_ms * 1000)
-                    .saturating_sub(r.started_us),
-            )
-        })
-        .collect();
-    took.sort();
-    let measured = percentile(&took, 0.5).as_secs_f64();
+    let measured = percentile(&singles.took, 0.5).as_secs_f64();
     println!(
         "single change at {rules_total} rules, {} changes: apply → committed p50 {:.4} s, p99 \
          {:.4} s (target p99 < debounce 0.3 s + one request: {:.4} s with the request as \
          modeled ({one_request:.4} s), {:.4} s with the simulator's measured p50 \
          ({measured:.4} s)); {} ops in {} commits ({:.2} ops per change, target 1)",
         a.changes,
-        p50.as_secs_f64(),
-        p99.as_secs_f64(),
+        singles.p(0.5),
+        singles.p(0.99),
         0.3 + one_request,
         0.3 + measured,
         d.ops,
         d.commits,
         d.ops as f64 / a.changes.max(1) as f64
     );
-    beyond.sort_by(f64::total_cmp);
-    let at = |p: f64| {
-        beyond
-            .get(((beyond.len().max(1) - 1) as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    println!(
-        "  per change, from the apiserver's answer to the request reaching the router, minus \
-         the debounce (the operator's share): p50 {:+.4} s, p99 {:+.4} s, max {:+.4} s \
-         (target p99 ≤ 0)",
-        at(0.5),
-        at(0.99),
-        beyond.last().copied().unwrap_or_default()
-    );
-    println!("  in the order made: {}", in_order.join(" "));
+    singles.print_operator_share();
+
+    // 3b. A few more at time scale 1, where a read of the router is longer than the
+    // debounce: a pass reads before it writes, so the read, not the debounce, is what a lone
+    // change waits for there.
+    if a.changes_at_scale_1 > 0 && a.time_scale < 1.0 {
+        let real = CostModel {
+            time_scale: 1.0,
+            ..cost
+        };
+        sim.set_cost(real);
+        let r0 = router_counts(&sim);
+        let mut at1 = single_changes(
+            &admin,
+            &sim,
+            a.n,
+            a.changes..a.changes + a.changes_at_scale_1,
+            &ns_of,
+        )
+        .await;
+        let d = router_delta(&r0, &router_counts(&sim));
+        sim.set_cost(cost);
+        let one_request = floor_seconds(&real, 1, 1, rules_total as u64, false, 1.0).0;
+        let read = (real.request_fixed_ms + real.request_per_rule_ms * rules_total as f64) / 1000.0;
+        println!(
+            "single change at {rules_total} rules, time scale 1, {} changes: apply → committed \
+             p50 {:.3} s, p99 {:.3} s; debounce + one request {:.3} s; a lone change's floor \
+             {:.3} s (a pass reads the router, {read:.3} s, during the debounce, then sends one \
+             request); {} reads, {} ops in {} commits",
+            a.changes_at_scale_1,
+            at1.p(0.5),
+            at1.p(0.99),
+            0.3 + one_request,
+            read.max(0.3) + one_request,
+            d.reads,
+            d.ops,
+            d.commits,
+        );
+        at1.print_operator_share();
+    }
 
     // 4. Restart: SIGKILL the leader, start a new replica.
     op.kill();

@@ -17,7 +17,9 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use crate::request::{self, ModelError};
 use crate::tree::Node;
-use crate::{Counters, Faults, Shared, SimError, SimOp, Version, apply_op, commit, schema};
+use crate::{
+    CostModel, Counters, Faults, Shared, SimError, SimOp, Version, apply_op, commit, schema,
+};
 
 /// Binds with SO_REUSEADDR, so a stopped simulator's address can be taken again at once.
 pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, SimError> {
@@ -441,7 +443,7 @@ fn invalid_op(v: Version, op: &str) -> Response {
 
 async fn charge_read(shared: &Shared) {
     let rules = shared.state().running.nat_rules() as f64;
-    let c = shared.cost;
+    let c = shared.cost();
     tokio::time::sleep(c.sleep_for(c.request_fixed_ms + c.request_per_rule_ms * rules)).await;
 }
 
@@ -674,7 +676,7 @@ async fn write_ops(
             s.faults.clone(),
         )
     };
-    let c = shared.cost;
+    let c = shared.cost();
     clock
         .charge(c.sleep_for(
             c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * ops.len() as f64,
@@ -727,7 +729,7 @@ async fn commit_candidate(
     clock: &mut Clock,
 ) -> Result<(), Response> {
     let v = shared.version;
-    let c = shared.cost;
+    let c = shared.cost();
     candidate.prune_keeping(&schema::kept_when_empty);
     let unchanged = candidate == shared.state().running;
     if !unchanged {
@@ -993,7 +995,7 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
             s.counters.commits,
         )
     };
-    let c = shared.cost;
+    let c = shared.cost();
     clock
         .charge(c.sleep_for(
             c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * leaves.len() as f64,
@@ -1205,6 +1207,21 @@ pub(crate) async fn serve_admin(listener: TcpListener, shared: Arc<Shared>) {
                             (StatusCode::NO_CONTENT, String::new())
                         }
                         Err(e) => (StatusCode::BAD_REQUEST, format!("faults: {e}\n")),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/cost",
+            get(|State(s): State<Arc<Shared>>| async move { axum::Json(s.cost()) }).put(
+                |State(s): State<Arc<Shared>>, body: Bytes| async move {
+                    match serde_json::from_slice::<CostModel>(&body) {
+                        Ok(c) if c.is_valid() => {
+                            s.set_cost(c);
+                            (StatusCode::NO_CONTENT, String::new())
+                        }
+                        Ok(_) => (StatusCode::BAD_REQUEST, "cost: every figure must be finite and not negative\n".to_owned()),
+                        Err(e) => (StatusCode::BAD_REQUEST, format!("cost: {e}\n")),
                     }
                 },
             ),

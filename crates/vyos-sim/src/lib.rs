@@ -118,6 +118,20 @@ impl CostModel {
         }
     }
 
+    /// Whether every figure is finite and not negative (a cost that can be slept).
+    pub fn is_valid(&self) -> bool {
+        [
+            self.request_fixed_ms,
+            self.request_per_rule_ms,
+            self.per_op_ms,
+            self.commit_fixed_ms,
+            self.commit_per_rule_ms,
+            self.time_scale,
+        ]
+        .iter()
+        .all(|x| x.is_finite() && *x >= 0.0)
+    }
+
     fn sleep_for(&self, ms: f64) -> Duration {
         Duration::from_secs_f64((ms * self.time_scale).max(0.0) / 1000.0)
     }
@@ -360,7 +374,8 @@ pub(crate) fn absolute(path: &str) -> String {
 #[derive(Debug)]
 struct Shared {
     version: Version,
-    cost: CostModel,
+    /// What requests cost; the admin endpoint's `PUT /cost` replaces it between requests.
+    cost: Mutex<CostModel>,
     state_file: Option<PathBuf>,
     /// The largest body the HTTPS front end passes on, in bytes.
     body_limit: usize,
@@ -372,6 +387,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// What a request that starts now costs.
+    fn cost(&self) -> CostModel {
+        *self.cost.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_cost(&self, cost: CostModel) {
+        *self.cost.lock().unwrap_or_else(|p| p.into_inner()) = cost;
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -456,7 +480,7 @@ impl Shared {
             id
         };
         let me = self.clone();
-        let wait = self.cost.sleep_for((minutes * 60_000) as f64);
+        let wait = self.cost().sleep_for((minutes * 60_000) as f64);
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             me.revert(Some(id));
@@ -683,6 +707,17 @@ impl Sim {
         self.shared.set_faults(f);
     }
 
+    /// What requests cost now.
+    pub fn cost(&self) -> CostModel {
+        self.shared.cost()
+    }
+
+    /// Replaces what requests cost, from the next request on (one under way keeps the cost
+    /// it started with). Also the admin endpoint's `PUT /cost`.
+    pub fn set_cost(&self, cost: CostModel) {
+        self.shared.set_cost(cost);
+    }
+
     /// Reboots the router: the saved (boot) config becomes the running config, a pending
     /// commit-confirm is cleared, the uptime starts again from zero and
     /// [`Counters::reboots`] goes up. Also the admin endpoint's `POST /reboot`.
@@ -753,7 +788,7 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
     };
     let shared = Arc::new(Shared {
         version: opts.version,
-        cost: opts.cost,
+        cost: Mutex::new(opts.cost),
         state_file: opts.state_file.clone(),
         body_limit: opts.request_body_size_limit_mib.clamp(1, 256) as usize * 1024 * 1024,
         state: Mutex::new(State {

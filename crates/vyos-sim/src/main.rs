@@ -81,6 +81,11 @@ async fn main() -> anyhow::Result<()> {
         CostModel::instant()
     };
     cost.time_scale = a.time_scale;
+    anyhow::ensure!(
+        cost.is_valid(),
+        "--time-scale {}: must be a finite number, 0 or more",
+        a.time_scale
+    );
     let opts = SimOptions {
         listen: a.listen,
         admin_listen: Some(a.admin_listen),

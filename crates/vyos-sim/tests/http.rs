@@ -1563,3 +1563,54 @@ async fn every_configure_request_is_logged_with_its_components_times_and_outcome
     let served: Vec<vyos_sim::ConfigureRecord> = serde_json::from_value(r.body).unwrap();
     assert_eq!(served, log);
 }
+
+#[tokio::test]
+async fn the_cost_can_be_changed_between_requests() {
+    let sim = sim(Version::V1_5).await;
+    let admin = admin_addr(&sim);
+    let read = || async {
+        let t = std::time::Instant::now();
+        let r = json_post(
+            sim.addr(),
+            "/retrieve",
+            json!({"key": KEY, "op": "showConfig", "path": []}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        t.elapsed()
+    };
+    assert!(read().await < Duration::from_millis(150));
+    // A read costs request_fixed_ms: 200 ms at time scale 1.
+    let mut cost = CostModel::instant();
+    cost.request_fixed_ms = 200.0;
+    let r = http(
+        admin,
+        "PUT",
+        "/cost",
+        Some("application/json"),
+        serde_json::to_vec(&cost).unwrap().as_slice(),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    assert_eq!(sim.cost(), cost);
+    assert!(read().await >= Duration::from_millis(200));
+    let r = http(admin, "GET", "/cost", None, b"").await;
+    assert_eq!(r.body["request_fixed_ms"], 200.0);
+    // Refused, and the cost stays: a negative time scale cannot be slept.
+    let r = http(
+        admin,
+        "PUT",
+        "/cost",
+        Some("application/json"),
+        json!({"request_fixed_ms": 0.0, "request_per_rule_ms": 0.0, "per_op_ms": 0.0,
+               "commit_fixed_ms": 0.0, "commit_per_rule_ms": 0.0, "time_scale": -1.0})
+        .to_string()
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.raw.contains("finite and not negative"), "{}", r.raw);
+    assert_eq!(sim.cost(), cost);
+    sim.set_cost(CostModel::instant());
+    assert!(read().await < Duration::from_millis(150));
+}
