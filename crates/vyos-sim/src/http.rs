@@ -441,12 +441,6 @@ fn invalid_op(v: Version, op: &str) -> Response {
     bad(v, format!("'{op}' is not a valid operation"))
 }
 
-async fn charge_read(shared: &Shared) {
-    let rules = shared.state().running.nat_rules() as f64;
-    let c = shared.cost();
-    tokio::time::sleep(c.sleep_for(c.request_fixed_ms + c.request_per_rule_ms * rules)).await;
-}
-
 async fn retrieve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let v = shared.version;
     let parsed = match read_request(&shared, req, "/retrieve").await {
@@ -458,14 +452,29 @@ async fn retrieve(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Err(e) = request::check(&parsed.body, request::OP_AND_PATH) {
         return parsed.refuse(v, &e, None);
     }
-    let body = &parsed.body;
-    charge_read(&shared).await;
+    // A read's modeled time counts from here, and the simulator's own work (rendering the
+    // answer) runs within it, as for a write: VyOS builds its `Config` of the running config
+    // first (what the model prices) and answers from it, so the answer is made at once, from
+    // the config as the read began, and given when the modeled time has passed.
+    let mut clock = Clock::start();
+    let c = shared.cost();
+    let (answer, rules) = {
+        let state = shared.state();
+        (
+            retrieve_answer(&parsed.body, &state.running, v),
+            state.running.nat_rules() as f64,
+        )
+    };
+    clock
+        .charge(c.sleep_for(c.request_fixed_ms + c.request_per_rule_ms * rules))
+        .await;
+    answer
+}
+
+/// The answer to a valid `/retrieve` body, from `running`.
+fn retrieve_answer(body: &Value, running: &Node, v: Version) -> Response {
     let op = text(body, "op");
     let path = strings(body, "path");
-    // Answered under the lock (no await below), from the running config as it is: a copy
-    // of the whole tree per read cost more than the answer at 10,000 rules.
-    let state = shared.state();
-    let running = &state.running;
     match op.as_str() {
         "showConfig" => {
             // `if data.configFormat: config_format = data.configFormat`, default json.

@@ -1614,3 +1614,62 @@ async fn the_cost_can_be_changed_between_requests() {
     sim.set_cost(CostModel::instant());
     assert!(read().await < Duration::from_millis(150));
 }
+
+#[tokio::test]
+async fn a_read_answers_with_the_config_as_it_began() {
+    // VyOS builds its Config of the running config before anything else and answers from
+    // it: an edit committed while the read's modeled time passes is not in its answer.
+    let mut o = SimOptions::for_tests();
+    o.cost = CostModel {
+        request_fixed_ms: 300.0,
+        ..CostModel::instant()
+    };
+    let sim = vyos_sim::start(o).await.unwrap();
+    let addr = sim.addr();
+    let t = std::time::Instant::now();
+    let read = tokio::spawn(async move {
+        json_post(
+            addr,
+            "/retrieve",
+            json!({"key": KEY, "op": "showConfig", "path": ["nat"]}),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sim.third_party_edit(vec![
+        SimOp::Set(
+            "nat destination rule 900 translation address 10.9.9.9"
+                .split(' ')
+                .map(str::to_owned)
+                .collect(),
+        ),
+        SimOp::Set(
+            "nat destination rule 900 description by-hand"
+                .split(' ')
+                .map(str::to_owned)
+                .collect(),
+        ),
+    ])
+    .unwrap();
+    let answer = read.await.unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    // The path was empty when the read began.
+    assert_eq!(answer.status, 400, "{}", answer.raw);
+    assert!(
+        answer
+            .raw
+            .contains("Configuration under specified path is empty"),
+        "{}",
+        answer.raw
+    );
+    let after = json_post(
+        addr,
+        "/retrieve",
+        json!({"key": KEY, "op": "showConfig", "path": ["nat"]}),
+    )
+    .await;
+    assert_eq!(
+        after.body["data"]["destination"]["rule"]["900"]["description"],
+        "by-hand"
+    );
+}
