@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use vmnet_api::RuleRange;
 use vmnet_plan::render::owner_of;
-use vyos_client::nat::{NatKind, NatRule, parse_rules};
+use vyos_client::nat::{NatKind, NatRule, parse_rules_owned};
 use vyos_client::{ClientConfig, SecretString, VersionInfo, VyosClient, VyosError};
 
 /// At most this many rule numbers are listed in a line; the rest are counted.
@@ -940,7 +940,7 @@ type Rules = BTreeMap<u32, NatRule>;
 fn nat_tables(nat: &Value) -> Result<(Rules, Rules), String> {
     let table = |kind: NatKind| {
         let data = nat.get(kind.as_str()).cloned().unwrap_or(Value::Null);
-        parse_rules(kind, &data).map_err(|e| format!("nat {kind}: {e}"))
+        parse_rules_owned(kind, data).map_err(|e| format!("nat {kind}: {e}"))
     };
     Ok((table(NatKind::Destination)?, table(NatKind::Source)?))
 }
@@ -1124,7 +1124,7 @@ mod tests {
                 "translation": {"address": "10.0.0.1"}}}}),
             None => json!({"rule": {n.to_string(): {"translation": {"address": "10.0.0.1"}}}}),
         };
-        let mut rules = parse_rules(NatKind::Destination, &data).unwrap();
+        let mut rules = parse_rules_owned(NatKind::Destination, data).unwrap();
         rules.pop_first().unwrap()
     }
 

@@ -175,7 +175,7 @@ impl VyosClient {
     /// (retried if transient). "Configuration under specified path is empty" is no rules.
     pub async fn nat_rules(&self, kind: NatKind) -> Result<BTreeMap<u32, NatRule>, VyosError> {
         let data = self.show_config(&kind.config_path()).await?;
-        nat::parse_rules(kind, &data).map_err(|e| VyosError::MalformedResponse {
+        nat::parse_rules_owned(kind, data).map_err(|e| VyosError::MalformedResponse {
             message: format!("nat {kind}: {e}"),
         })
     }

