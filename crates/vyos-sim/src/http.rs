@@ -677,7 +677,7 @@ async fn write_ops(
     let v = shared.version;
     let mut clock = Clock::start();
     shared.state().counters.configure_requests += 1;
-    let (mut candidate, rules, faults) = {
+    let (base, rules, faults) = {
         let s = shared.state();
         (
             s.running.clone(),
@@ -685,6 +685,7 @@ async fn write_ops(
             s.faults.clone(),
         )
     };
+    let mut candidate = base.clone();
     let c = shared.cost();
     clock
         .charge(c.sleep_for(
@@ -696,7 +697,24 @@ async fn write_ops(
             return bad(v, e);
         }
     }
-    if let Err(refused) = commit_candidate(&shared, candidate, ops.len(), &faults, &mut clock).await
+    let again = |running: &Node| -> Result<Node, String> {
+        let mut c = running.clone();
+        for (op, path, value) in &ops {
+            apply_op(&mut c, op, path, value.as_deref(), v)?;
+        }
+        c.prune_keeping(&schema::kept_when_empty);
+        Ok(c)
+    };
+    let rebase: Rebase<'_> = (&base, &again);
+    if let Err(refused) = commit_candidate(
+        &shared,
+        candidate,
+        ops.len(),
+        &faults,
+        &mut clock,
+        Some(rebase),
+    )
+    .await
     {
         return refused;
     }
@@ -728,14 +746,19 @@ impl Clock {
 
 /// Commits `candidate` (pruned here) as the running config unless it equals it: the
 /// commit's cost, the commit faults, the commit checks; on success the counters count it.
-/// `Err` is the answer to a refused commit. The caller holds the write lock (so the
-/// running config cannot change while the commit's modeled time passes).
+/// `Err` is the answer to a refused commit. The caller holds the write lock, so no other
+/// API write runs meanwhile; a hand edit can (`Sim::third_party_edit`, the admin `/edit`).
+/// `rebase` is what the candidate was made from and how to make it again from another
+/// running config: VyOS's session holds only its own changes over the active config, so
+/// when the running config changed while the request ran, the request's changes commit on
+/// top of it rather than over it. `None` (a `load`) replaces the whole config.
 async fn commit_candidate(
     shared: &Shared,
     mut candidate: Node,
     ops: usize,
     faults: &Faults,
     clock: &mut Clock,
+    rebase: Option<Rebase<'_>>,
 ) -> Result<(), Response> {
     let v = shared.version;
     let c = shared.cost();
@@ -771,6 +794,19 @@ async fn commit_candidate(
         }
         {
             let mut s = shared.state();
+            if let Some((base, again)) = rebase
+                && s.running != *base
+            {
+                let rebased = again(&s.running)
+                    .and_then(|c| commit_failure(&s.running, &c, faults, v).map_or(Ok(c), Err));
+                match rebased {
+                    Ok(c) => candidate = c,
+                    Err(text) => {
+                        s.counters.failed_commits += 1;
+                        return Err(bad(v, text));
+                    }
+                }
+            }
             s.running = candidate;
             s.last_commit_us = unix_us();
             s.counters.commits += 1;
@@ -780,6 +816,10 @@ async fn commit_candidate(
     }
     Ok(())
 }
+
+/// What a write's candidate was made from, and how to make it again from another running
+/// config (see [`commit_candidate`]).
+type Rebase<'a> = (&'a Node, &'a (dyn Fn(&Node) -> Result<Node, String> + Sync));
 
 /// The answer to a write that committed (or had nothing to commit): 1.5's commit-confirm
 /// when `confirm_time` asks for it, else `data` on 1.5 (the commit's output) and `null`
@@ -1031,10 +1071,11 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
     // Pruned before anything shares its nodes (see `Node::prune_keeping`).
     candidate.prune_keeping(&schema::kept_when_empty);
     let components = changed_components(&running, &candidate);
-    let response = match commit_candidate(shared, candidate, applied, &faults, &mut clock).await {
-        Ok(()) => committed_answer(shared, confirm_time, json!("")),
-        Err(refused) => refused,
-    };
+    let response =
+        match commit_candidate(shared, candidate, applied, &faults, &mut clock, None).await {
+            Ok(()) => committed_answer(shared, confirm_time, json!("")),
+            Err(refused) => refused,
+        };
     log_write(
         shared,
         started_us,

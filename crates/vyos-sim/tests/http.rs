@@ -1673,3 +1673,38 @@ async fn a_read_answers_with_the_config_as_it_began() {
         "by-hand"
     );
 }
+
+#[tokio::test]
+async fn a_hand_edit_made_while_a_write_runs_is_kept_by_its_commit() {
+    // VyOS's API session holds only its own changes over the active config, so a commit
+    // made by hand while an API write runs is in the config that write commits.
+    let mut o = SimOptions::for_tests();
+    o.cost = CostModel {
+        commit_fixed_ms: 300.0,
+        ..CostModel::instant()
+    };
+    let sim = vyos_sim::start(o).await.unwrap();
+    let addr = sim.addr();
+    let write = tokio::spawn(async move { configure(addr, good_rule(10)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sim.third_party_edit(vec![
+        SimOp::Set(
+            "nat destination rule 900 translation address 10.9.9.9"
+                .split(' ')
+                .map(str::to_owned)
+                .collect(),
+        ),
+        SimOp::Set(
+            "nat destination rule 900 description by-hand"
+                .split(' ')
+                .map(str::to_owned)
+                .collect(),
+        ),
+    ])
+    .unwrap();
+    let answer = write.await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    let rules = &sim.running_config()["nat"]["destination"]["rule"];
+    assert_eq!(rules["10"]["translation"]["port"], "22", "{rules}");
+    assert_eq!(rules["900"]["description"], "by-hand", "{rules}");
+}
