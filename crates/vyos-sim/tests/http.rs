@@ -1615,6 +1615,17 @@ async fn the_cost_can_be_changed_between_requests() {
     assert!(read().await < Duration::from_millis(150));
 }
 
+/// A foreign rule, made by hand: `nat destination rule 900`, described "by-hand".
+fn rule_900_by_hand() -> Vec<SimOp> {
+    [
+        "nat destination rule 900 translation address 10.9.9.9",
+        "nat destination rule 900 description by-hand",
+    ]
+    .iter()
+    .map(|p| SimOp::Set(p.split(' ').map(str::to_owned).collect()))
+    .collect()
+}
+
 #[tokio::test]
 async fn a_read_answers_with_the_config_as_it_began() {
     // VyOS builds its Config of the running config before anything else and answers from
@@ -1636,21 +1647,7 @@ async fn a_read_answers_with_the_config_as_it_began() {
         .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    sim.third_party_edit(vec![
-        SimOp::Set(
-            "nat destination rule 900 translation address 10.9.9.9"
-                .split(' ')
-                .map(str::to_owned)
-                .collect(),
-        ),
-        SimOp::Set(
-            "nat destination rule 900 description by-hand"
-                .split(' ')
-                .map(str::to_owned)
-                .collect(),
-        ),
-    ])
-    .unwrap();
+    sim.third_party_edit(rule_900_by_hand()).unwrap();
     let answer = read.await.unwrap();
     assert!(t.elapsed() >= Duration::from_millis(300));
     // The path was empty when the read began.
@@ -1687,21 +1684,7 @@ async fn a_hand_edit_made_while_a_write_runs_is_kept_by_its_commit() {
     let addr = sim.addr();
     let write = tokio::spawn(async move { configure(addr, good_rule(10)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    sim.third_party_edit(vec![
-        SimOp::Set(
-            "nat destination rule 900 translation address 10.9.9.9"
-                .split(' ')
-                .map(str::to_owned)
-                .collect(),
-        ),
-        SimOp::Set(
-            "nat destination rule 900 description by-hand"
-                .split(' ')
-                .map(str::to_owned)
-                .collect(),
-        ),
-    ])
-    .unwrap();
+    sim.third_party_edit(rule_900_by_hand()).unwrap();
     let answer = write.await.unwrap();
     assert_eq!(answer.status, 200, "{}", answer.raw);
     let rules = &sim.running_config()["nat"]["destination"]["rule"];
