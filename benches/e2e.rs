@@ -665,27 +665,27 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Single changes, each timed from the apiserver's answer to the simulator's commit.
 struct Singles {
-    /// Apply → committed, one per change.
+    /// Apply → committed, sorted.
     latencies: Vec<Duration>,
-    /// From the answer to the request reaching the router, less the debounce, in seconds.
+    /// From the answer to the request reaching the router, less the debounce, in seconds,
+    /// in the order the changes were made.
     beyond: Vec<f64>,
-    /// The same, in the order the changes were made.
-    in_order: Vec<String>,
-    /// The simulator's time for each change's request: from taking it up to its commit.
+    /// The simulator's time for each change's request, from taking it up to its commit,
+    /// sorted.
     took: Vec<Duration>,
 }
 
 impl Singles {
-    fn p(&mut self, p: f64) -> f64 {
-        self.latencies.sort();
+    fn p(&self, p: f64) -> f64 {
         percentile(&self.latencies, p).as_secs_f64()
     }
 
-    fn print_operator_share(&mut self) {
-        self.beyond.sort_by(f64::total_cmp);
+    fn print_operator_share(&self) {
+        let mut sorted = self.beyond.clone();
+        sorted.sort_by(f64::total_cmp);
         let at = |p: f64| {
-            self.beyond
-                .get(((self.beyond.len().max(1) - 1) as f64 * p).round() as usize)
+            sorted
+                .get(((sorted.len().max(1) - 1) as f64 * p).round() as usize)
                 .copied()
                 .unwrap_or_default()
         };
@@ -695,9 +695,10 @@ impl Singles {
              (target p99 ≤ 0)",
             at(0.5),
             at(0.99),
-            self.beyond.last().copied().unwrap_or_default()
+            sorted.last().copied().unwrap_or_default()
         );
-        println!("  in the order made: {}", self.in_order.join(" "));
+        let in_order: Vec<String> = self.beyond.iter().map(|s| format!("{s:+.4}")).collect();
+        println!("  in the order made: {}", in_order.join(" "));
     }
 }
 
@@ -713,7 +714,6 @@ async fn single_changes(
     let mut out = Singles {
         latencies: Vec::new(),
         beyond: Vec::new(),
-        in_order: Vec::new(),
         took: Vec::new(),
     };
     let unix_us = || {
@@ -782,10 +782,10 @@ async fn single_changes(
         // the debounce (the router's share, its request until the commit, is left out).
         let operator_s = (started_us as f64 - answered_us as f64) / 1e6 - 0.3;
         out.beyond.push(operator_s);
-        out.in_order.push(format!("{operator_s:+.4}"));
         // Let the VmNetwork settle before the next (its status follows the commit).
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    out.latencies.sort();
     out.took.sort();
     out
 }
@@ -1043,7 +1043,7 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
 
     // 3. Single changes: one VmNetwork's http port moves (1 leaf op each time).
     let r0 = router_counts(&sim);
-    let mut singles = single_changes(&admin, &sim, a.n, 0..a.changes, &ns_of).await;
+    let singles = single_changes(&admin, &sim, a.n, 0..a.changes, &ns_of).await;
     let d = router_delta(&r0, &router_counts(&sim));
     let one_request = floor_seconds(&cost, 1, 1, rules_total as u64, false, a.time_scale).0;
     let measured = percentile(&singles.took, 0.5).as_secs_f64();
@@ -1073,7 +1073,7 @@ async fn layout(a: &Args, spread: usize, kubeconfig: &Path) {
         };
         sim.set_cost(real);
         let r0 = router_counts(&sim);
-        let mut at1 = single_changes(
+        let at1 = single_changes(
             &admin,
             &sim,
             a.n,

@@ -685,18 +685,14 @@ async fn write_ops(
             s.faults.clone(),
         )
     };
-    let mut candidate = base.clone();
     let c = shared.cost();
     clock
         .charge(c.sleep_for(
             c.request_fixed_ms + c.request_per_rule_ms * rules + c.per_op_ms * ops.len() as f64,
         ))
         .await;
-    for (op, path, value) in &ops {
-        if let Err(e) = apply_op(&mut candidate, op, path, value.as_deref(), v) {
-            return bad(v, e);
-        }
-    }
+    // The request's ops on a config: on the one it began with now, and again at the commit
+    // on the one running then if a hand edit changed it meanwhile.
     let again = |running: &Node| -> Result<Node, String> {
         let mut c = running.clone();
         for (op, path, value) in &ops {
@@ -704,6 +700,10 @@ async fn write_ops(
         }
         c.prune_keeping(&schema::kept_when_empty);
         Ok(c)
+    };
+    let candidate = match again(&base) {
+        Ok(c) => c,
+        Err(e) => return bad(v, e),
     };
     let rebase: Rebase<'_> = (&base, &again);
     if let Err(refused) = commit_candidate(

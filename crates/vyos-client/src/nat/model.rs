@@ -421,11 +421,13 @@ pub(crate) fn is_multi(path: &[String]) -> bool {
 
 /// Whether a rule-relative path is a leaf this model knows.
 pub(crate) fn is_known(path: &[String]) -> bool {
-    let Some(words) = Words::of(path) else {
-        return false;
-    };
+    Words::of(path).is_some_and(|w| known(w.as_slice()))
+}
+
+/// Whether a path, as words, is a leaf this model knows.
+fn known(words: &[&str]) -> bool {
     matches!(
-        words.as_slice(),
+        words,
         ["description" | "disable" | "exclude" | "log" | "packet-type" | "protocol"]
             | ["inbound-interface" | "outbound-interface", "name" | "group"]
             | ["source" | "destination", "address" | "port" | "fqdn"]
@@ -478,20 +480,22 @@ pub(crate) fn take_leaf(
     path: &[String],
     value: LeafValue,
 ) -> Result<(), ParseError> {
-    if !is_known(path) {
-        // Multi-value leaves are compared as sets: sorted, without repeats.
-        let value = match value {
-            LeafValue::Many(mut vs) => {
-                vs.sort();
-                vs.dedup();
-                LeafValue::Many(vs)
-            }
-            v => v,
-        };
-        rule.extra.insert(path.to_vec(), value);
-        return Ok(());
+    if let Some(words) = Words::of(path)
+        && known(words.as_slice())
+    {
+        return apply_known(rule, path, words.as_slice(), value);
     }
-    apply_known(rule, path, value)
+    // Multi-value leaves are compared as sets: sorted, without repeats.
+    let value = match value {
+        LeafValue::Many(mut vs) => {
+            vs.sort();
+            vs.dedup();
+            LeafValue::Many(vs)
+        }
+        v => v,
+    };
+    rule.extra.insert(path.to_vec(), value);
+    Ok(())
 }
 
 /// Builds a rule from its leaves. Unknown leaves go to `extra`; a known leaf with
@@ -519,17 +523,18 @@ pub(crate) fn from_leaves(
     Ok(rule)
 }
 
-fn apply_known(rule: &mut NatRule, path: &[String], value: LeafValue) -> Result<(), ParseError> {
+/// A known leaf (`w`: `path`'s words) into its field.
+fn apply_known(
+    rule: &mut NatRule,
+    path: &[String],
+    w: &[&str],
+    value: LeafValue,
+) -> Result<(), ParseError> {
     let shape = |expected: &'static str| ParseError::Shape {
         rule: rule.number,
         path: path.join(" "),
         expected,
     };
-    let Some(words) = Words::of(path) else {
-        rule.extra.insert(path.to_vec(), value);
-        return Ok(());
-    };
-    let w = words.as_slice();
     // Flags and the multi leaf first; everything else holds one value.
     match w {
         ["disable" | "exclude" | "log"] => {
