@@ -17,4 +17,5 @@ pub mod crdgen;
 pub mod metrics;
 pub mod preview;
 pub mod run;
+pub mod triggers;
 pub mod writer;

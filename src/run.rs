@@ -24,6 +24,7 @@ use crate::context::{Context, Settings, Stores, lock, rule_claims};
 use crate::controller::pools::{address_spec, port_spec, protocol};
 use crate::controller::{self, Error};
 use crate::metrics::Metrics;
+use crate::triggers::Triggers;
 use crate::writer::wake;
 
 /// How to run.
@@ -112,17 +113,15 @@ pub async fn operate(
     // one trimmed copy of each object, not two, the controllers' own full copies with
     // managedFields), and the VmNetwork controller is woken by a PortRule change only after
     // this cache holds it, so a reconcile never reads its children older than its trigger.
-    let (vmnetworks, vmnetworks_w) = reflector::store_shared(1024);
-    let vmnetwork_changes = vmnetworks_w
-        .subscribe()
-        .context("subscribing to the VmNetwork cache")?;
-    let (portrules, portrules_w) = reflector::store_shared(1024);
-    let portrule_changes = portrules_w
-        .subscribe()
-        .context("subscribing to the PortRule cache")?;
-    let portrule_triggers = portrules_w
-        .subscribe()
-        .context("subscribing to the PortRule cache")?;
+    // What wakes the controllers is handed on by `triggers` (not kube's shared reflector,
+    // which can lose a wake-up: see there).
+    let (vmnetworks, vmnetworks_w) = reflector::store();
+    let mut vmnetwork_triggers = Triggers::default();
+    let vmnetwork_changes = vmnetwork_triggers.subscribe();
+    let (portrules, portrules_w) = reflector::store();
+    let mut portrule_triggers = Triggers::default();
+    let portrules_for_themselves = portrule_triggers.subscribe();
+    let portrules_for_owners = portrule_triggers.subscribe();
     let stores = Stores {
         routers: routers.clone(),
         ippools: ippools.clone(),
@@ -197,6 +196,7 @@ pub async fn operate(
                     if seen.changed(ns, name, fp, || ctx.stores.vmnetworks.state().len()) {
                         ctx.nudge(&v.spec.router);
                     }
+                    vmnetwork_triggers.send(&ctx.stores.vmnetworks, v);
                 }
                 futures::future::ready(())
             }),
@@ -225,6 +225,7 @@ pub async fn operate(
                             lock(&causes).of(ns, wake::vmnetwork_owners(&r), Instant::now());
                         ctx.nudge_since(&r.spec.router, cause);
                     }
+                    portrule_triggers.send(&ctx.stores.portrules, r);
                 }
                 futures::future::ready(())
             }),
@@ -295,7 +296,7 @@ pub async fn operate(
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
-    let pr_ctl = Controller::for_shared_stream(portrule_triggers, portrules.clone())
+    let pr_ctl = Controller::for_shared_stream(portrules_for_themselves, portrules.clone())
         .with_config(ctl_cfg.clone())
         .watches(Api::<VyosRouter>::all(client.clone()), cluster_cfg(), {
             let store = portrules.clone();
@@ -322,7 +323,7 @@ pub async fn operate(
         .for_each(|_| futures::future::ready(()));
     let vmn_ctl = Controller::for_shared_stream(vmnetwork_changes, vmnetworks.clone())
         .with_config(ctl_cfg.clone())
-        .owns_shared_stream(portrule_changes)
+        .owns_shared_stream(portrules_for_owners)
         // A pool's change wakes only the VmNetworks it can affect (not every VmNetwork).
         .watches(ippool_api.clone(), cluster_cfg(), {
             let store = vmnetworks.clone();

@@ -137,18 +137,20 @@ async fn asking_for_another_tenants_address_grants_nothing() {
         let theirs = Api::<vmnet_api::VmNetwork>::namespaced(c.clone(), other.name());
         let _ = theirs.delete(name, &DeleteParams::default()).await;
     }
+    // Deleted first, then its finalizer dropped: the other way round, the operator could
+    // add the finalizer again before the deletion and be gone before removing it.
+    let _ = kubectl(&[
+        "delete",
+        &format!("ippool/{shared}"),
+        "--ignore-not-found",
+        "--wait=false",
+    ]);
     let _ = kubectl(&[
         "patch",
         &format!("ippool/{shared}"),
         "--type=merge",
         "-p",
         r#"{"metadata":{"finalizers":null}}"#,
-    ]);
-    let _ = kubectl(&[
-        "delete",
-        &format!("ippool/{shared}"),
-        "--ignore-not-found",
-        "--wait=false",
     ]);
 }
 

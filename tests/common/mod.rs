@@ -49,6 +49,9 @@ impl Drop for Operator {
 impl Drop for World {
     fn drop(&mut self) {
         self.operators.clear();
+        if std::thread::panicking() {
+            self.print_log();
+        }
         // Cluster-scoped objects outlive the namespace: delete them (without waiting). The
         // operator is gone, so their finalizers are cleared first.
         let objects: Vec<String> = std::iter::once(&self.router)
@@ -105,6 +108,7 @@ pub async fn start_sim(addr: SocketAddr, state: std::path::PathBuf) -> vyos_sim:
 /// Namespace, vyos-sim, Secret, VyosRouter, IpPool 10.77.0.0/24 (this namespace only) and
 /// PortPool 203.0.113.10:30000-30999, all labelled for this test.
 pub async fn world(prefix: &str) -> World {
+    logged();
     install_crds().await.unwrap();
     let ns = TestNamespace::new(prefix).await.unwrap();
     let state_dir = tempfile::tempdir().unwrap();
@@ -221,6 +225,32 @@ pub async fn apply(c: &Client, obj: Value) {
 }
 
 impl World {
+    /// The operators' log lines that name this test's namespace or routers (the last 400),
+    /// for a failed test: what they did is often the only clue to why.
+    fn print_log(&self) {
+        let names: Vec<&str> = [self.ns(), self.router.as_str()]
+            .into_iter()
+            .chain(self.extra_routers.iter().map(String::as_str))
+            .collect();
+        let log = logged()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ours: Vec<_> = log
+            .iter()
+            .filter(|(_, l)| names.iter().any(|n| l.contains(n)))
+            .collect();
+        eprintln!(
+            "---- the operators' log for {} ({} of {} lines) ----",
+            self.ns(),
+            ours.len().min(400),
+            ours.len()
+        );
+        for (level, line) in ours.iter().skip(ours.len().saturating_sub(400)) {
+            eprintln!("{level:>5} {line}");
+        }
+        eprintln!("---- end of the operators' log ----");
+    }
+
     pub fn sim(&self) -> &vyos_sim::Sim {
         self.sim.as_ref().expect("vyos-sim is stopped")
     }
@@ -535,8 +565,16 @@ pub fn logged() -> &'static std::sync::Mutex<Vec<(tracing::Level, String)>> {
                 }
             }
         }
-        let _ =
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Collect));
+        // Everything of ours; of the libraries (kube, hyper, rustls) only INFO and above.
+        let ours = tracing_subscriber::filter::filter_fn(|m| {
+            m.target().starts_with("vmnet") || m.target().starts_with("vyos") || {
+                *m.level() <= tracing::Level::INFO
+            }
+        });
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::registry()
+                .with(tracing_subscriber::Layer::with_filter(Collect, ours)),
+        );
         Mutex::new(Vec::new())
     })
 }
