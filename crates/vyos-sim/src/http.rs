@@ -93,9 +93,12 @@ pub(crate) async fn serve_api(
                 async move {
                     if *shared.hang.borrow() {
                         hold(&shared, req.uri().path()).await;
-                        return Err(HungUp);
+                        return Err(Dropped("the hang fault"));
                     }
-                    inner.call(req).await.map_err(|never| match never {})
+                    match until_reboot(&shared, inner.call(req)).await {
+                        Some(answer) => answer.map_err(|never| match never {}),
+                        None => Err(Dropped("a reboot")),
+                    }
                 }
             });
             let builder = {
@@ -121,17 +124,43 @@ pub(crate) async fn serve_api(
     }
 }
 
-/// The `hang` fault's end of a request: the connection is closed without an answer.
+/// A request's end without an answer (the connection is closed), and what ended it.
 #[derive(Debug)]
-struct HungUp;
+struct Dropped(&'static str);
 
-impl std::fmt::Display for HungUp {
+impl std::fmt::Display for Dropped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("vyos-sim: request dropped by the hang fault")
+        write!(f, "vyos-sim: request dropped by {}", self.0)
     }
 }
 
-impl std::error::Error for HungUp {}
+impl std::error::Error for Dropped {}
+
+/// `work`, unless the router reboots first (`None`): a reboot ends whatever it was doing,
+/// as the router's restart ends its API server's requests.
+async fn until_reboot<T>(shared: &Shared, work: impl std::future::Future<Output = T>) -> Option<T> {
+    let mut boots = shared.boots.subscribe();
+    tokio::select! {
+        biased;
+        _ = boots.changed() => None,
+        done = work => Some(done),
+    }
+}
+
+/// What a write cut short by a reboot returns, to its configure log only (the client's
+/// connection is closed without an answer).
+#[derive(Debug, Clone, Copy)]
+struct Rebooted;
+
+fn rebooted(v: Version) -> Response {
+    let mut r = envelope(
+        v,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Err("vyos-sim: the router rebooted during the request".to_owned()),
+    );
+    r.extensions_mut().insert(Rebooted);
+    r
+}
 
 /// Holds a request while the `hang` fault is set (it is counted, never answered).
 async fn hold(shared: &Shared, path: &str) {
@@ -629,7 +658,9 @@ async fn write(
     let _lock = shared.write_lock.lock().await;
     let started_us = unix_us();
     let commits = shared.state().counters.commits;
-    let response = write_ops(shared.clone(), ops, confirm_time).await;
+    let response = until_reboot(&shared, write_ops(shared.clone(), ops, confirm_time))
+        .await
+        .unwrap_or_else(|| rebooted(shared.version));
     log_write(&shared, started_us, count, components, &response, commits);
     response
 }
@@ -645,7 +676,9 @@ fn log_write(
     commits: u64,
 ) {
     let mut s = shared.state();
-    let outcome = if !response.status().is_success() {
+    let outcome = if response.extensions().get::<Rebooted>().is_some() {
+        "dropped by a reboot"
+    } else if !response.status().is_success() {
         "refused"
     } else if s.counters.commits > commits {
         "committed"
@@ -677,12 +710,13 @@ async fn write_ops(
     let v = shared.version;
     let mut clock = Clock::start();
     shared.state().counters.configure_requests += 1;
-    let (base, rules, faults) = {
+    let (base, rules, faults, boot) = {
         let s = shared.state();
         (
             s.running.clone(),
             s.running.nat_rules() as f64,
             s.faults.clone(),
+            shared.boot_id(),
         )
     };
     let c = shared.cost();
@@ -712,7 +746,7 @@ async fn write_ops(
         ops.len(),
         &faults,
         &mut clock,
-        Some(rebase),
+        (boot, Some(rebase)),
     )
     .await
     {
@@ -748,18 +782,21 @@ impl Clock {
 /// commit's cost, the commit faults, the commit checks; on success the counters count it.
 /// `Err` is the answer to a refused commit. The caller holds the write lock, so no other
 /// API write runs meanwhile; a hand edit can (`Sim::third_party_edit`, the admin `/edit`).
-/// `rebase` is what the candidate was made from and how to make it again from another
-/// running config: VyOS's session holds only its own changes over the active config, so
-/// when the running config changed while the request ran, the request's changes commit on
-/// top of it rather than over it. `None` (a `load`) replaces the whole config.
+/// `made` is the boot the candidate was made in (a reboot since means it is not committed:
+/// the request is dropped) and, unless `None` (a `load`, which replaces the whole config),
+/// what it was made from and how to make it again from another running config: VyOS's
+/// session holds only its own changes over the active config, so when the running config
+/// changed while the request ran, the request's changes commit on top of it rather than
+/// over it.
 async fn commit_candidate(
     shared: &Shared,
     mut candidate: Node,
     ops: usize,
     faults: &Faults,
     clock: &mut Clock,
-    rebase: Option<Rebase<'_>>,
+    made: (u64, Option<Rebase<'_>>),
 ) -> Result<(), Response> {
+    let (boot, rebase) = made;
     let v = shared.version;
     let c = shared.cost();
     candidate.prune_keeping(&schema::kept_when_empty);
@@ -794,6 +831,9 @@ async fn commit_candidate(
         }
         {
             let mut s = shared.state();
+            if shared.boot_id() != boot {
+                return Err(rebooted(v));
+            }
             if let Some((base, again)) = rebase
                 && s.running != *base
             {
@@ -1035,13 +1075,14 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
     let _lock = shared.write_lock.lock().await;
     let mut clock = Clock::start();
     let started_us = unix_us();
-    let (running, rules, faults, commits) = {
+    let (running, rules, faults, commits, boot) = {
         let s = shared.state();
         (
             s.running.clone(),
             s.running.nat_rules() as f64,
             s.faults.clone(),
             s.counters.commits,
+            shared.boot_id(),
         )
     };
     let c = shared.cost();
@@ -1071,11 +1112,19 @@ async fn load(shared: &Arc<Shared>, body: &Value) -> Response {
     // Pruned before anything shares its nodes (see `Node::prune_keeping`).
     candidate.prune_keeping(&schema::kept_when_empty);
     let components = changed_components(&running, &candidate);
-    let response =
-        match commit_candidate(shared, candidate, applied, &faults, &mut clock, None).await {
-            Ok(()) => committed_answer(shared, confirm_time, json!("")),
-            Err(refused) => refused,
-        };
+    let response = match commit_candidate(
+        shared,
+        candidate,
+        applied,
+        &faults,
+        &mut clock,
+        (boot, None),
+    )
+    .await
+    {
+        Ok(()) => committed_answer(shared, confirm_time, json!("")),
+        Err(refused) => refused,
+    };
     log_write(
         shared,
         started_us,

@@ -293,7 +293,8 @@ pub struct ConfigureRecord {
     /// The components its ops touched: the first path element, or the first two under
     /// `service`, `interfaces`, `protocols` and `system` (`nat`, `service dhcp-server`).
     pub components: std::collections::BTreeSet<String>,
-    /// `committed`, `unchanged` (the ops changed nothing, so no commit ran) or `refused`.
+    /// `committed`, `unchanged` (the ops changed nothing, so no commit ran), `refused`, or
+    /// `dropped by a reboot` (the router rebooted before the commit; nobody was answered).
     pub outcome: String,
 }
 
@@ -384,6 +385,9 @@ struct Shared {
     write_lock: tokio::sync::Mutex<()>,
     /// Whether the `hang` fault is set; requests it holds wait for it to clear.
     hang: tokio::sync::watch::Sender<bool>,
+    /// How many times the router has booted since start (counters can be reset; this is
+    /// not): every request under way ends at a change. Changed while `state` is locked.
+    boots: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -394,6 +398,11 @@ impl Shared {
 
     fn set_cost(&self, cost: CostModel) {
         *self.cost.lock().unwrap_or_else(|p| p.into_inner()) = cost;
+    }
+
+    /// Which boot this is (see `boots`).
+    fn boot_id(&self) -> u64 {
+        *self.boots.borrow()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -435,7 +444,9 @@ impl Shared {
     }
 
     /// A reboot: the saved (boot) config becomes the running one, a pending commit-confirm
-    /// is gone (its timer finds nothing to revert), and the uptime starts again from zero.
+    /// is gone (its timer finds nothing to revert), the uptime starts again from zero, and
+    /// the requests under way are dropped unanswered, a write's commit with them (sent while
+    /// the state is locked, so a commit either came before the reboot or sees it).
     fn reboot(&self) {
         {
             let mut s = self.state();
@@ -443,6 +454,7 @@ impl Shared {
             s.confirm = None;
             s.boot = std::time::Instant::now();
             s.counters.reboots += 1;
+            self.boots.send_modify(|b| *b += 1);
         }
         tracing::info!("vyos-sim: rebooted; running the saved config");
         self.persist();
@@ -806,6 +818,7 @@ pub async fn start(opts: SimOptions) -> Result<Sim, SimError> {
         }),
         write_lock: tokio::sync::Mutex::new(()),
         hang: tokio::sync::watch::Sender::new(opts.faults.hang),
+        boots: tokio::sync::watch::Sender::new(0),
     });
     let listener = http::bind(opts.listen)?;
     let addr = listener.local_addr()?;

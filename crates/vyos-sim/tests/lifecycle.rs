@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use vyos_sim::{Faults, SimOp, SimOptions, Version};
+use vyos_sim::{CostModel, Faults, SimOp, SimOptions, Version};
 
 const KEY: &str = "test-key";
 
@@ -171,6 +171,61 @@ async fn a_hung_router_holds_every_request_until_the_fault_clears() {
     // And the router answers again.
     let (status, _) = show(&sim, &["version"]).await;
     assert_eq!(status, 200);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_reboot_drops_the_requests_under_way_and_their_commits() {
+    let sim = sim(Version::V1_5).await;
+    let domain = |sim: &vyos_sim::Sim| sim.running_config().pointer("/system/domain-name").cloned();
+    // A router that takes 2 s over each request.
+    sim.set_cost(CostModel {
+        request_fixed_ms: 2000.0,
+        time_scale: 1.0,
+        ..CostModel::instant()
+    });
+    let addr = sim.addr();
+    let request = |path: &'static str, body: Value| {
+        tokio::spawn(async move { raw(addr, "POST", path, &body.to_string()).await })
+    };
+    let write = request(
+        "/configure",
+        json!({"key": KEY, "op": "set", "path": ["system", "domain-name", "example.com"]}),
+    );
+    let read = request(
+        "/retrieve",
+        json!({"key": KEY, "op": "showConfig", "path": []}),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!write.is_finished() && !read.is_finished());
+    sim.reboot();
+    // Both connections close without an answer, at once...
+    for (what, held) in [("write", write), ("read", read)] {
+        let answer = tokio::time::timeout(Duration::from_secs(1), held)
+            .await
+            .unwrap_or_else(|_| panic!("the {what} was still held after the reboot"))
+            .unwrap();
+        assert_eq!(answer, "", "the {what} was answered after the reboot");
+    }
+    // ...and the write never commits, not even when its time has passed.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(sim.counters().commits, 0);
+    assert_eq!(domain(&sim), None);
+    let log = sim.configure_log();
+    assert_eq!(
+        log.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(),
+        ["dropped by a reboot"]
+    );
+    // The rebooted router takes writes again, the write lock free.
+    sim.set_cost(CostModel::instant());
+    let (status, body) = post(
+        addr,
+        "/configure",
+        json!({"key": KEY, "op": "set", "path": ["system", "domain-name", "example.org"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(domain(&sim), Some(json!("example.org")));
     sim.stop().await;
 }
 
