@@ -196,7 +196,7 @@ pub async fn operate(
                     if seen.changed(ns, name, fp, || ctx.stores.vmnetworks.state().len()) {
                         ctx.nudge(&v.spec.router);
                     }
-                    vmnetwork_triggers.send(&ctx.stores.vmnetworks, v);
+                    vmnetwork_triggers.send(&ctx.stores.vmnetworks, &v);
                 }
                 futures::future::ready(())
             }),
@@ -225,7 +225,7 @@ pub async fn operate(
                             lock(&causes).of(ns, wake::vmnetwork_owners(&r), Instant::now());
                         ctx.nudge_since(&r.spec.router, cause);
                     }
-                    portrule_triggers.send(&ctx.stores.portrules, r);
+                    portrule_triggers.send(&ctx.stores.portrules, &r);
                 }
                 futures::future::ready(())
             }),
