@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::Event;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use tokio::task::JoinSet;
@@ -183,21 +184,23 @@ pub async fn operate(
                     .default_backoff()
                     .modify(lean),
             )
-            .touched_objects()
             .for_each(move |ev| {
-                if let Ok(v) = ev {
-                    let fp = wake::vmnetwork_fingerprint(&v);
+                let Ok(ev) = ev else {
+                    return futures::future::ready(());
+                };
+                if let Event::Apply(v) | Event::InitApply(v) | Event::Delete(v) = &ev {
+                    let fp = wake::vmnetwork_fingerprint(v);
                     let ns = v.metadata.namespace.as_deref().unwrap_or_default();
                     let name = v.metadata.name.as_deref().unwrap_or_default();
-                    if wake::vmnetwork_edited(&v) {
+                    if wake::vmnetwork_edited(v) {
                         tracing::trace!(namespace = ns, name, "VmNetwork edit seen");
                         lock(&causes).edited(ns, name, Instant::now());
                     }
                     if seen.changed(ns, name, fp, || ctx.stores.vmnetworks.state().len()) {
                         ctx.nudge(&v.spec.router);
                     }
-                    vmnetwork_triggers.send(&ctx.stores.vmnetworks, &v);
                 }
+                vmnetwork_triggers.take(&ctx.stores.vmnetworks, &ev);
                 futures::future::ready(())
             }),
         );
@@ -214,19 +217,20 @@ pub async fn operate(
                     .default_backoff()
                     .modify(lean),
             )
-            .touched_objects()
             .for_each(move |ev| {
-                if let Ok(r) = ev {
-                    let fp = wake::portrule_fingerprint(&r);
+                let Ok(ev) = ev else {
+                    return futures::future::ready(());
+                };
+                if let Event::Apply(r) | Event::InitApply(r) | Event::Delete(r) = &ev {
+                    let fp = wake::portrule_fingerprint(r);
                     let ns = r.metadata.namespace.as_deref().unwrap_or_default();
                     let name = r.metadata.name.as_deref().unwrap_or_default();
                     if seen.changed(ns, name, fp, || ctx.stores.portrules.state().len()) {
-                        let cause =
-                            lock(&causes).of(ns, wake::vmnetwork_owners(&r), Instant::now());
+                        let cause = lock(&causes).of(ns, wake::vmnetwork_owners(r), Instant::now());
                         ctx.nudge_since(&r.spec.router, cause);
                     }
-                    portrule_triggers.send(&ctx.stores.portrules, &r);
                 }
+                portrule_triggers.take(&ctx.stores.portrules, &ev);
                 futures::future::ready(())
             }),
         );

@@ -1,5 +1,6 @@
-//! What wakes the controllers: each object a cache has just taken in, handed to every
-//! controller that asked for it, none lost whatever becomes of the object after.
+//! What wakes the controllers: each object a cache has just taken in (one by one as they
+//! change, all at once at the end of a list), handed to every controller that asked for
+//! it, none lost whatever becomes of the object after.
 //!
 //! Why not kube's shared reflector (`reflector::store_shared` and `Writer::subscribe`): it
 //! hands its subscribers references and looks each one up in the cache when the
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use futures::channel::mpsc;
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::Event;
 
 /// Hands each object to every subscriber.
 pub struct Triggers<K> {
@@ -52,17 +54,31 @@ where
         rx
     }
 
-    /// Hands `obj`, just taken in by the reflector behind `cache`, to every subscriber: the
-    /// cache's own copy (one copy in memory, not two). An object the cache no longer holds
-    /// was deleted and wakes nobody, as with kube's shared reflector (a deletion the
-    /// controllers care about is a finalizer's, seen while the object is still there). A
-    /// subscriber that is gone is dropped.
-    pub fn send(&mut self, cache: &Store<K>, obj: &K) {
-        let Some(shared) = cache.get(&ObjectRef::from_obj(obj)) else {
-            return;
-        };
+    /// Hands on what `event`, just applied to `cache` by its reflector, changed: an
+    /// object applied, the cache's own copy of it (one copy in memory, not two); at the end
+    /// of a (re)list, everything the cache then holds, as listed (objects listed go into
+    /// the cache only then). A deletion wakes nobody, as with kube's shared reflector: a
+    /// deletion the controllers care about is a finalizer's, seen while the object is still
+    /// there. A subscriber that is gone is dropped.
+    pub fn take(&mut self, cache: &Store<K>, event: &Event<K>) {
+        match event {
+            Event::Apply(obj) => {
+                if let Some(held) = cache.get(&ObjectRef::from_obj(obj)) {
+                    self.send(&held);
+                }
+            }
+            Event::InitDone => {
+                for held in cache.state() {
+                    self.send(&held);
+                }
+            }
+            Event::Init | Event::InitApply(_) | Event::Delete(_) => {}
+        }
+    }
+
+    fn send(&mut self, obj: &Arc<K>) {
         self.subscribers
-            .retain(|s| s.unbounded_send(shared.clone()).is_ok());
+            .retain(|s| s.unbounded_send(obj.clone()).is_ok());
     }
 }
 
@@ -74,33 +90,41 @@ mod tests {
     use futures::StreamExt;
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::runtime::reflector;
-    use kube::runtime::watcher::Event;
 
     use super::*;
 
-    fn cm(name: &str) -> ConfigMap {
+    fn cm(name: &str, data: &str) -> ConfigMap {
         let mut c = ConfigMap::default();
         c.metadata.name = Some(name.to_owned());
         c.metadata.namespace = Some("ns".to_owned());
+        c.data = Some([("v".to_owned(), data.to_owned())].into());
         c
     }
 
-    fn name(o: &ConfigMap) -> &str {
-        o.metadata.name.as_deref().unwrap_or_default()
+    fn name(o: &ConfigMap) -> String {
+        o.metadata.name.clone().unwrap_or_default()
     }
 
-    /// What a reflector does with an event, then what `run` does with the object.
+    fn data(o: &ConfigMap) -> String {
+        o.data
+            .as_ref()
+            .and_then(|d| d.get("v"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// What a reflector does with an event, then what `run` does.
     fn take_in(
         w: &mut reflector::store::Writer<ConfigMap>,
         t: &mut Triggers<ConfigMap>,
         ev: Event<ConfigMap>,
     ) {
         w.apply_watcher_event(&ev);
-        let cache = w.as_reader();
-        match ev {
-            Event::Apply(o) | Event::Delete(o) | Event::InitApply(o) => t.send(&cache, &o),
-            Event::Init | Event::InitDone => {}
-        }
+        t.take(&w.as_reader(), &ev);
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<Arc<ConfigMap>>) -> Vec<Arc<ConfigMap>> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
     }
 
     #[tokio::test]
@@ -108,20 +132,17 @@ mod tests {
         let (cache, mut w) = reflector::store::<ConfigMap>();
         let mut t = Triggers::default();
         let mut rx = t.subscribe();
-        take_in(&mut w, &mut t, Event::Apply(cm("a")));
-        take_in(&mut w, &mut t, Event::Delete(cm("a")));
+        take_in(&mut w, &mut t, Event::Apply(cm("a", "1")));
+        take_in(&mut w, &mut t, Event::Delete(cm("a", "1")));
         // Nobody had looked before it went; the subscriber gets it all the same (the
         // deletion wakes nobody), then waits for what comes next...
-        assert!(cache.get(&ObjectRef::from_obj(&cm("a"))).is_none());
-        assert_eq!(
-            rx.next().await.map(|o| name(&o).to_owned()),
-            Some("a".into())
-        );
+        assert!(cache.get(&ObjectRef::from_obj(&cm("a", "1"))).is_none());
+        assert_eq!(rx.next().await.map(|o| name(&o)), Some("a".into()));
         assert!(rx.try_recv().is_err(), "the deletion woke a controller");
         let waiting = tokio::spawn(async move { rx.next().await });
         tokio::task::yield_now().await;
         // ...and is woken by it.
-        take_in(&mut w, &mut t, Event::Apply(cm("b")));
+        take_in(&mut w, &mut t, Event::Apply(cm("b", "1")));
         let b = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
             .await
             .expect("the subscriber was not woken by the next object")
@@ -136,18 +157,49 @@ mod tests {
         let mut t = Triggers::default();
         let mut one = t.subscribe();
         let mut two = t.subscribe();
+        take_in(&mut w, &mut t, Event::Init);
+        take_in(&mut w, &mut t, Event::InitDone);
         for n in ["a", "b", "c"] {
-            take_in(&mut w, &mut t, Event::Apply(cm(n)));
+            take_in(&mut w, &mut t, Event::Apply(cm(n, "1")));
         }
         for rx in [&mut one, &mut two] {
-            let mut got = Vec::new();
-            while let Ok(o) = rx.try_recv() {
+            let got = drain(rx);
+            for o in &got {
                 let held = cache.get(&ObjectRef::from_obj(o.as_ref())).unwrap();
-                assert!(Arc::ptr_eq(&o, &held), "{} is a second copy", name(&o));
-                got.push(name(&o).to_owned());
+                assert!(Arc::ptr_eq(o, &held), "{} is a second copy", name(o));
             }
-            assert_eq!(got, ["a", "b", "c"]);
+            let names: Vec<_> = got.iter().map(|o| name(o)).collect();
+            assert_eq!(names, ["a", "b", "c"]);
         }
+    }
+
+    #[test]
+    fn a_list_wakes_every_object_once_it_is_in_the_cache_as_listed() {
+        let (cache, mut w) = reflector::store::<ConfigMap>();
+        let mut t = Triggers::default();
+        let mut rx = t.subscribe();
+        // The first list: nothing before its end, then each object once.
+        take_in(&mut w, &mut t, Event::Init);
+        take_in(&mut w, &mut t, Event::InitApply(cm("a", "1")));
+        take_in(&mut w, &mut t, Event::InitApply(cm("b", "1")));
+        assert!(
+            drain(&mut rx).is_empty(),
+            "woken before the list was in the cache"
+        );
+        take_in(&mut w, &mut t, Event::InitDone);
+        let mut got: Vec<_> = drain(&mut rx).iter().map(|o| (name(o), data(o))).collect();
+        got.sort();
+        assert_eq!(got, [("a".into(), "1".into()), ("b".into(), "1".into())]);
+        // A relist after a gap in the watch: a changed, b gone, c new. Each object is woken
+        // as the new list has it; b, gone, wakes nobody.
+        take_in(&mut w, &mut t, Event::Init);
+        take_in(&mut w, &mut t, Event::InitApply(cm("a", "2")));
+        take_in(&mut w, &mut t, Event::InitApply(cm("c", "1")));
+        take_in(&mut w, &mut t, Event::InitDone);
+        let mut got: Vec<_> = drain(&mut rx).iter().map(|o| (name(o), data(o))).collect();
+        got.sort();
+        assert_eq!(got, [("a".into(), "2".into()), ("c".into(), "1".into())]);
+        assert_eq!(cache.state().len(), 2);
     }
 
     #[test]
@@ -156,7 +208,7 @@ mod tests {
         let mut t = Triggers::default();
         drop(t.subscribe());
         let mut kept = t.subscribe();
-        take_in(&mut w, &mut t, Event::Apply(cm("a")));
+        take_in(&mut w, &mut t, Event::Apply(cm("a", "1")));
         assert_eq!(t.subscribers.len(), 1);
         let got = futures::executor::block_on(futures::future::poll_fn(|cx| {
             Poll::Ready(kept.poll_next_unpin(cx))

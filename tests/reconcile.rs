@@ -396,6 +396,23 @@ async fn a_restarted_operator_writes_nothing_and_moves_nothing() {
     assert_eq!(vm_after["ports"], vm_before["ports"]);
 }
 
+// Objects made while no operator runs are reconciled when one starts: its first list wakes
+// each of them, not only those a pool or router change would wake (the VmNetwork's address
+// is in no pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_made_while_no_operator_runs_are_reconciled_when_one_starts() {
+    let mut w = world("offline").await;
+    let address = format!("10.88.{}.7", rand::random::<u8>());
+    w.vmnetwork("vm", json!({"router": w.router, "address": address}))
+        .await;
+    w.portrule("web", standalone(&w, 44100, "10.77.0.81")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.start_operator("a", true).await;
+    let vm = wait_ready(&w.vmnetworks(), "vm", 30).await;
+    assert_eq!(vm["status"]["address"], address.as_str());
+    wait_ready_rule(&w, "web", 30).await;
+}
+
 // 6. Two replicas: only the leader writes; the other takes over when it dies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_replica_takes_over_within_the_lease() {
