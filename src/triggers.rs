@@ -46,7 +46,7 @@ where
 {
     /// A new subscriber: it gets every object sent from now on, in order. Unbounded: a
     /// controller takes each at once into its queue (which keeps one entry per object),
-    /// and the objects are the cache's own (see [`Triggers::send`]), so a backlog costs a
+    /// and the objects are the cache's own (see [`Triggers::take`]), so a backlog costs a
     /// pointer each.
     pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Arc<K>> {
         let (tx, rx) = mpsc::unbounded();

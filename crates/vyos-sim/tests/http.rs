@@ -97,6 +97,13 @@ async fn sim(version: Version) -> vyos_sim::Sim {
     vyos_sim::start(o).await.unwrap()
 }
 
+/// A 1.5 simulator whose requests cost what `cost` says.
+async fn sim_costing(cost: CostModel) -> vyos_sim::Sim {
+    let mut o = SimOptions::for_tests();
+    o.cost = cost;
+    vyos_sim::start(o).await.unwrap()
+}
+
 fn set(path: &str) -> Value {
     json!({"op": "set", "path": path.split(' ').collect::<Vec<_>>()})
 }
@@ -1630,12 +1637,11 @@ fn rule_900_by_hand() -> Vec<SimOp> {
 async fn a_read_answers_with_the_config_as_it_began() {
     // VyOS builds its Config of the running config before anything else and answers from
     // it: an edit committed while the read's modeled time passes is not in its answer.
-    let mut o = SimOptions::for_tests();
-    o.cost = CostModel {
+    let sim = sim_costing(CostModel {
         request_fixed_ms: 300.0,
         ..CostModel::instant()
-    };
-    let sim = vyos_sim::start(o).await.unwrap();
+    })
+    .await;
     let addr = sim.addr();
     let t = std::time::Instant::now();
     let read = tokio::spawn(async move {
@@ -1675,12 +1681,11 @@ async fn a_read_answers_with_the_config_as_it_began() {
 async fn a_hand_edit_made_while_a_write_runs_is_kept_by_its_commit() {
     // VyOS's API session holds only its own changes over the active config, so a commit
     // made by hand while an API write runs is in the config that write commits.
-    let mut o = SimOptions::for_tests();
-    o.cost = CostModel {
+    let sim = sim_costing(CostModel {
         commit_fixed_ms: 300.0,
         ..CostModel::instant()
-    };
-    let sim = vyos_sim::start(o).await.unwrap();
+    })
+    .await;
     let addr = sim.addr();
     let write = tokio::spawn(async move { configure(addr, good_rule(10)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
